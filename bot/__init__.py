@@ -1,0 +1,3 @@
+"""Vigil: Telegram channel monitoring for analysts."""
+
+__version__ = "0.1.0"

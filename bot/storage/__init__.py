@@ -1,0 +1,1 @@
+"""Redis storage: connection, key formats, streams, repositories."""

@@ -1,0 +1,131 @@
+"""Every Redis key Vigil uses, in one place.
+
+Each key carries one hash tag (`{...}`) naming the entity it belongs to, so that a Redis
+Cluster keeps an entity's keys in one slot. Keys that a Lua script touches together share a
+tag: the posts stream and its idempotency hashes are all `{posts}`, the alerts stream and the
+per-post alert ledger are all `{alerts}`.
+"""
+
+from __future__ import annotations
+
+PREFIX = "vigil"
+
+# --- streams -------------------------------------------------------------------------------
+POSTS_STREAM = f"{PREFIX}:{{posts}}:stream"
+POSTS_DEAD = f"{PREFIX}:{{posts}}:dead"
+TRIAGE_GROUP = "triage"
+
+ALERTS_STREAM = f"{PREFIX}:{{alerts}}:stream"
+ALERTS_DEAD = f"{PREFIX}:{{alerts}}:dead"
+DELIVERY_GROUP = "delivery"
+
+# (stream, group, dead-letter stream) for `vigil status` and the admin System view.
+STREAMS: tuple[tuple[str, str, str], ...] = (
+    (POSTS_STREAM, TRIAGE_GROUP, POSTS_DEAD),
+    (ALERTS_STREAM, DELIVERY_GROUP, ALERTS_DEAD),
+)
+
+
+def post_seen(channel_id: int) -> str:
+    """Hash message id -> highest version enqueued (ingest/watcher idempotency)."""
+    return f"{PREFIX}:{{posts}}:seen:{channel_id}"
+
+
+def alerts_made(channel_id: int, message_id: int) -> str:
+    """Hash analyst id -> version alerted, so a re-triaged post yields no second alert."""
+    return f"{PREFIX}:{{alerts}}:made:{channel_id}:{message_id}"
+
+
+def alert_sent(analyst_id: int, channel_id: int, message_id: int) -> str:
+    """Delivery ledger: set before sending, so a restart never sends one alert twice."""
+    return f"{PREFIX}:{{alerts}}:sent:{analyst_id}:{channel_id}:{message_id}"
+
+
+# --- archive (posts kept for /test, digests, deleted-post reports) --------------------------
+def archive_post(channel_id: int, message_id: int) -> str:
+    return f"{PREFIX}:{{archive:{channel_id}}}:post:{message_id}"
+
+
+def archive_index(channel_id: int) -> str:
+    """Sorted set message id -> post date (unix), for time-ranged scans of one channel."""
+    return f"{PREFIX}:{{archive:{channel_id}}}:index"
+
+
+ARCHIVE_CHANNELS = f"{PREFIX}:{{archive}}:channels"
+
+# --- watches -------------------------------------------------------------------------------
+WATCH_SEQ = f"{PREFIX}:{{watches}}:seq"
+WATCHES_ALL = f"{PREFIX}:{{watches}}:all"
+WATCH_CHANGES = f"{PREFIX}:{{watches}}:changes"  # stream: index followers re-read one watch
+
+
+def watch(watch_id: int) -> str:
+    return f"{PREFIX}:{{watch:{watch_id}}}"
+
+
+def watches_of(owner_id: int) -> str:
+    return f"{PREFIX}:{{user:{owner_id}}}:watches"
+
+
+# --- people --------------------------------------------------------------------------------
+USERS_ALL = f"{PREFIX}:{{users}}:all"
+ACCESS_REQUESTS = f"{PREFIX}:{{users}}:requests"
+
+
+def user(user_id: int) -> str:
+    return f"{PREFIX}:{{user:{user_id}}}"
+
+
+def user_mutes(user_id: int) -> str:
+    """Hash 'channel:<id>' / 'watch:<id>' -> unix time the mute ends (0 = until unmuted)."""
+    return f"{PREFIX}:{{user:{user_id}}}:mutes"
+
+
+def user_held(user_id: int) -> str:
+    """List of alert payloads parked during quiet hours, for a digest or after a block."""
+    return f"{PREFIX}:{{user:{user_id}}}:held"
+
+
+def feedback(user_id: int) -> str:
+    """Hash '<channel>:<msg>:<watch>' -> 'relevant' | 'noise'."""
+    return f"{PREFIX}:{{user:{user_id}}}:feedback"
+
+
+def user_alerts(user_id: int) -> str:
+    """Stream of alerts delivered to this analyst (for /export and /stats)."""
+    return f"{PREFIX}:{{user:{user_id}}}:alerts"
+
+
+# --- channels ------------------------------------------------------------------------------
+CHANNELS_ALL = f"{PREFIX}:{{channels}}:all"
+CHANNEL_BY_REF = f"{PREFIX}:{{channels}}:by_ref"  # hash '@username' / invite -> channel key
+
+
+def channel(channel_ref: str | int) -> str:
+    return f"{PREFIX}:{{channel:{channel_ref}}}"
+
+
+def channel_checkpoint(channel_id: int) -> str:
+    """Highest message id known to be on the posts stream (reconciler)."""
+    return f"{PREFIX}:{{channel:{channel_id}}}:checkpoint"
+
+
+# --- rate limits, locks, health, audit ------------------------------------------------------
+RATE_GLOBAL = f"{PREFIX}:{{rate}}:global"
+
+
+def rate_chat(chat_id: int) -> str:
+    return f"{PREFIX}:{{rate:{chat_id}}}:chat"
+
+
+def session_lock(session_name: str) -> str:
+    return f"{PREFIX}:{{session:{session_name}}}:lock"
+
+
+def role_heartbeat(role: str, instance: str) -> str:
+    return f"{PREFIX}:{{health}}:role:{role}:{instance}"
+
+
+HEALTH_ROLES = f"{PREFIX}:{{health}}:roles"  # hash '<role>:<instance>' -> last beat (unix)
+FLOOD_WAITS = f"{PREFIX}:{{health}}:flood"  # hash session -> until (unix)
+AUDIT_LOG = f"{PREFIX}:{{audit}}:log"  # stream of admin actions and watch changes
