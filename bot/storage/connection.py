@@ -23,6 +23,8 @@ from pathlib import Path
 
 import redis
 import redis.asyncio as aioredis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from bot.config import Settings
 
@@ -79,13 +81,22 @@ class EmbeddedRedis:
     def _ping(self) -> bool:
         if not self.socket_path.exists():
             return False
-        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=2)
+        client = self._sync_client(timeout=2)
         try:
             return bool(client.ping())
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             return False
         finally:
             client.close()
+
+    def _sync_client(self, timeout: float) -> redis.Redis:
+        # No retries: a refused connection means "no server", and SHUTDOWN closes the socket
+        # by design; redis-py's default retry policy would turn both into seconds of backoff.
+        return redis.Redis(
+            unix_socket_path=str(self.socket_path),
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),
+        )
 
     def _write_config(self) -> Path:
         conf = self.data_dir / "redis.conf"
@@ -146,7 +157,7 @@ class EmbeddedRedis:
         with self._dir_lock():
             if not self._ping():
                 return True
-            client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5)
+            client = self._sync_client(timeout=5)
             try:
                 mine = client_name()
                 others = {
@@ -159,7 +170,7 @@ class EmbeddedRedis:
                     log.info("embedded redis: left running for %d other process(es)", len(others))
                     return False
                 with contextlib.suppress(redis.ConnectionError):
-                    client.shutdown(nosave=False)
+                    client.shutdown()  # fsyncs the AOF before exiting
             finally:
                 client.close()
             if self._process is not None:

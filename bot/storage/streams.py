@@ -22,6 +22,7 @@ from redis.exceptions import ResponseError
 log = logging.getLogger(__name__)
 
 DEFAULT_MAXLEN = 1_000_000
+LAG_COUNT_CAP = 10_001  # status reports 'over 10000' rather than scanning a huge backlog
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +192,13 @@ async def stream_stats(
             pending = int(g.get("pending", 0))
             consumers = int(g.get("consumers", 0))
             raw_lag = g.get("lag")
-            lag = int(raw_lag) if raw_lag is not None else None
+            if raw_lag is not None:
+                lag = int(raw_lag)
+            else:  # Redis < 7 has no lag field: count what lies past last-delivered-id
+                after: Any = await redis.xrange(
+                    stream, min=f"({g.get('last-delivered-id', '0-0')}", count=LAG_COUNT_CAP
+                )
+                lag = len(after)
     return StreamStats(stream, group, length, pending, lag, consumers, dead)
 
 

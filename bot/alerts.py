@@ -1,0 +1,99 @@
+"""The alerts-stream payload: one entry per (post, analyst), written by triage, read by delivery.
+
+A notice (admin message from the system: a watcher went silent, an analyst blocked the bot) is
+a separate small payload on the same stream, so it gets the same durability and rate limits.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.models import Post, PostFormatError
+
+ALERT_KINDS = frozenset({"new", "edit", "delete"})
+PRIORITIES = ("urgent", "high", "normal", "low")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertJob:
+    analyst_id: int
+    post: Post
+    watch_id: int
+    watch_query: str
+    priority: str
+    reasons: tuple[str, ...]
+    spans: tuple[tuple[int, int], ...]
+    language: str
+    language_confidence: float
+    kind: str = "new"
+    also_in: tuple[str, ...] = ()
+
+    def to_fields(self) -> dict[str, str]:
+        return {
+            "type": "alert",
+            "analyst": str(self.analyst_id),
+            "post": self.post.to_json(),
+            "watch": str(self.watch_id),
+            "query": self.watch_query,
+            "priority": self.priority,
+            "reasons": json.dumps(list(self.reasons), ensure_ascii=False),
+            "spans": json.dumps([list(s) for s in self.spans]),
+            "lang": self.language,
+            "lang_conf": f"{self.language_confidence:.3f}",
+            "kind": self.kind,
+            "also_in": json.dumps(list(self.also_in)),
+        }
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> AlertJob:
+        """Parse a stream entry; ValueError (with the field) on anything malformed."""
+        try:
+            post = Post.from_json(fields["post"])
+            kind = fields.get("kind", "new")
+            priority = fields.get("priority", "normal")
+            if kind not in ALERT_KINDS:
+                raise ValueError(f"unknown alert kind {kind!r}")
+            if priority not in PRIORITIES:
+                raise ValueError(f"unknown priority {priority!r}")
+            spans = tuple((int(a), int(b)) for a, b in json.loads(fields.get("spans", "[]")))
+            return cls(
+                analyst_id=int(fields["analyst"]),
+                post=post,
+                watch_id=int(fields.get("watch", "0")),
+                watch_query=fields.get("query", ""),
+                priority=priority,
+                reasons=tuple(str(r) for r in json.loads(fields.get("reasons", "[]"))),
+                spans=spans,
+                language=fields.get("lang", "und"),
+                language_confidence=float(fields.get("lang_conf", "0")),
+                kind=kind,
+                also_in=tuple(str(x) for x in json.loads(fields.get("also_in", "[]"))),
+            )
+        except KeyError as exc:
+            raise ValueError(f"alert entry lacks field {exc.args[0]!r}") from exc
+        except (PostFormatError, json.JSONDecodeError, TypeError) as exc:
+            raise ValueError(f"malformed alert entry: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A system message for one admin (or analyst), delivered like an alert."""
+
+    recipient_id: int
+    text: str  # plain text; the renderer escapes it
+
+    def to_fields(self) -> dict[str, str]:
+        return {"type": "notice", "analyst": str(self.recipient_id), "notice": self.text}
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> Notice:
+        try:
+            return cls(int(fields["analyst"]), fields["notice"])
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"malformed notice entry: {exc}") from exc
+
+
+def is_notice(fields: Mapping[str, str]) -> bool:
+    return fields.get("type") == "notice" or ("notice" in fields and "post" not in fields)
