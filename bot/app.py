@@ -1,0 +1,119 @@
+"""Composition root: builds every long-lived object, runs the chosen roles, closes them.
+
+One process runs every role by default; `vigil run --role ...` runs a subset so the roles can be
+spread over machines that share one Redis. Only this module wires the pieces together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aioredis
+
+from bot.config import Role, Settings
+from bot.status import HEARTBEAT_S
+from bot.storage import keys
+from bot.storage.connection import open_redis
+
+log = logging.getLogger(__name__)
+
+
+def instance_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def build_triage_worker(
+    settings: Settings, redis: aioredis.Redis, *, consumer: str | None = None
+) -> tuple[object, Callable[[asyncio.Event], Awaitable[None]]]:
+    """The triage worker with its engine; returns (worker, run)."""
+    from bot.storage.channels import ChannelRepository
+    from bot.storage.watches import WatchRepository
+    from bot.triage.engine import TriageEngine
+    from bot.triage.language import make_detector
+    from bot.triage_worker import TriageWorker
+
+    weights: dict[int, str] = {}
+    channels = ChannelRepository(redis)
+
+    async def refresh_weights() -> None:
+        for channel in await channels.list():
+            if channel.channel_id is not None:
+                weights[channel.channel_id] = channel.weight
+
+    engine = TriageEngine(
+        make_detector(settings.language_detector),
+        channel_weights=lambda channel_id: weights.get(channel_id, "normal"),
+    )
+    worker = TriageWorker(
+        redis,
+        engine,
+        WatchRepository(redis),
+        consumer=consumer or f"triage-{instance_name()}",
+        archive_ttl_s=settings.archive_ttl_days * 86400,
+        max_deliveries=settings.max_deliveries,
+        claim_idle_ms=int(settings.claim_idle_s * 1000),
+        maxlen=settings.stream_maxlen,
+        channel_weights=refresh_weights,
+    )
+    return worker, worker.run
+
+
+async def _heartbeat(redis: aioredis.Redis, roles: tuple[Role, ...], stop: asyncio.Event) -> None:
+    names = [f"{role}@{instance_name()}" for role in roles]
+    try:
+        while not stop.is_set():
+            now = str(time.time())
+            await redis.hset(keys.HEALTH_ROLES, mapping=dict.fromkeys(names, now))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), HEARTBEAT_S)
+    finally:
+        with contextlib.suppress(Exception):  # best effort while shutting down
+            await redis.hdel(keys.HEALTH_ROLES, *names)
+
+
+async def _until_stopped(stop: asyncio.Event, coro: Awaitable[None], name: str) -> None:
+    """Run a role; if it ends on its own (or fails) the whole process stops with it."""
+    try:
+        await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("role %s failed; stopping", name)
+        raise
+    finally:
+        stop.set()
+
+
+async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with open_redis(settings) as redis, asyncio.TaskGroup() as tasks:
+            log.info("vigil: starting roles %s", ",".join(roles))
+            tasks.create_task(_heartbeat(redis, roles, stop))
+            if "triage" in roles:
+                _worker, run = await build_triage_worker(settings, redis)
+                tasks.create_task(_until_stopped(stop, run(stop), "triage"))
+            if "bot" in roles:
+                from bot.botapp import run_bot_role
+
+                tasks.create_task(_until_stopped(stop, run_bot_role(settings, redis, stop), "bot"))
+            if "watcher" in roles:
+                from watchers.service import run_watcher
+
+                tasks.create_task(
+                    _until_stopped(stop, run_watcher(settings, redis, stop=stop), "watcher")
+                )
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        log.info("vigil: stopped")

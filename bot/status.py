@@ -1,0 +1,94 @@
+"""`vigil status` and the admin System view: one health snapshot from Redis."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot.config import Settings
+from bot.storage import keys
+from bot.storage.connection import describe
+from bot.storage.streams import LAG_COUNT_CAP, stream_stats
+
+HEARTBEAT_S = 15
+ALIVE_WITHIN_S = 3 * HEARTBEAT_S
+
+
+async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str, Any]:
+    now = time.time()
+    info: Any = await redis.info("server")
+    memory: Any = await redis.info("memory")
+    streams = []
+    for stream, group, dead in keys.STREAMS:
+        s = await stream_stats(redis, stream, group, dead)
+        streams.append(
+            {
+                "stream": stream,
+                "group": group,
+                "length": s.length,
+                "pending": s.pending,
+                "lag": s.lag,
+                "consumers": s.consumers,
+                "dead_letters": s.dead_letters,
+            }
+        )
+    beats: Any = await redis.hgetall(keys.HEALTH_ROLES)
+    roles = [
+        {
+            "role": name,
+            "last_seen_s": round(now - float(at), 1),
+            "alive": now - float(at) < ALIVE_WITHIN_S,
+        }
+        for name, at in sorted(beats.items())
+    ]
+    floods: Any = await redis.hgetall(keys.FLOOD_WAITS)
+    flood_waits = {k: round(float(v) - now) for k, v in floods.items() if float(v) > now}
+    from bot.storage.channels import ChannelRepository
+
+    channel_states: dict[str, int] = {}
+    for channel in await ChannelRepository(redis).list():
+        channel_states[channel.state] = channel_states.get(channel.state, 0) + 1
+    return {
+        "redis": {
+            "where": describe(settings),
+            "version": info.get("redis_version"),
+            "memory": memory.get("used_memory_human"),
+        },
+        "streams": streams,
+        "roles": roles,
+        "watches": int(await redis.scard(keys.WATCHES_ALL)),
+        "analysts": int(await redis.scard(keys.USERS_ALL)),
+        "channels": channel_states,
+        "flood_waits_s": flood_waits,
+    }
+
+
+def format_status(status: dict[str, Any]) -> str:
+    r = status["redis"]
+    lines = [f"Redis: {r['where']} — redis {r['version']}, {r['memory']} used", ""]
+    lines.append(f"{'stream':<28}{'group':<10}{'length':>8}{'pending':>9}{'lag':>8}{'dead':>6}")
+    for s in status["streams"]:
+        lag = s["lag"]
+        lag_text = (
+            "?" if lag is None else (f">{LAG_COUNT_CAP - 1}" if lag >= LAG_COUNT_CAP else str(lag))
+        )
+        lines.append(
+            f"{s['stream']:<28}{s['group']:<10}{s['length']:>8}{s['pending']:>9}"
+            f"{lag_text:>8}{s['dead_letters']:>6}"
+        )
+    lines.append("")
+    if status["roles"]:
+        for role in status["roles"]:
+            mark = "alive" if role["alive"] else "SILENT"
+            lines.append(f"role {role['role']}: {mark} (last beat {role['last_seen_s']}s ago)")
+    else:
+        lines.append("roles: none running (start them with `vigil run`)")
+    chans = status["channels"]
+    chan_text = ", ".join(f"{n} {state}" for state, n in sorted(chans.items())) or "none"
+    lines.append(f"channels: {chan_text}")
+    lines.append(f"watches: {status['watches']}   analysts: {status['analysts']}")
+    for session, left in status["flood_waits_s"].items():
+        lines.append(f"flood wait: session {session} waits {left}s more")
+    return "\n".join(lines)

@@ -1,0 +1,213 @@
+"""The triage worker on a real Redis: archive, route, idempotency, edits, deletions, copies."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.alerts import AlertJob
+from bot.config import Settings
+from bot.models import Forward, Post
+from bot.storage import keys
+from bot.storage.posts import PostQueue
+from bot.storage.streams import StreamConsumer, append, stream_stats
+from bot.storage.watches import WatchRepository
+
+ALICE, BOHDAN = 1001, 1002
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def post(msg: int, text: str, *, channel: int = 500, **kw: object) -> Post:
+    return Post(
+        channel_id=channel,
+        message_id=msg,
+        date=T0,
+        text=text,
+        username=f"chan{channel}",
+        title=f"Channel {channel}",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+async def make_worker(redis: aioredis.Redis, consumer: str = "w1"):  # type: ignore[no-untyped-def]
+    from bot.app import build_triage_worker
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    worker, _run = await build_triage_worker(settings, redis, consumer=consumer)
+    return worker
+
+
+async def alerts(redis: aioredis.Redis) -> list[AlertJob]:
+    return [AlertJob.from_fields(f) for _i, f in await redis.xrange(keys.ALERTS_STREAM)]
+
+
+@pytest.fixture
+async def watched(redis: aioredis.Redis) -> WatchRepository:
+    repo = WatchRepository(redis)
+    await repo.add(ALICE, "мигрант выслать", "high")
+    await repo.add(BOHDAN, "біженець")
+    return repo
+
+
+async def test_matching_post_alerts_its_analyst_once_and_is_archived(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    queue = PostQueue(redis)
+    text = "Депутат предложил выслать всех мигрантов из региона & <закрыть> границу 🚧"
+    await queue.enqueue(post(1, text))
+    await queue.enqueue(post(2, "Погода хорошая, мигрантов нет"))
+    worker = await make_worker(redis)
+    assert await worker.drain() == 2
+    jobs = await alerts(redis)
+    assert [(j.analyst_id, j.post.message_id, j.kind) for j in jobs] == [(ALICE, 1, "new")]
+    job = jobs[0]
+    assert job.language == "ru"
+    assert [text[s:e] for s, e in job.spans] == ["выслать", "мигрантов"]
+    assert job.priority in ("urgent", "high")
+    assert await redis.get(keys.archive_post(500, 2)) is not None  # every post is archived
+    stats = await stream_stats(redis, keys.POSTS_STREAM, keys.TRIAGE_GROUP, keys.POSTS_DEAD)
+    assert stats.pending == 0 and stats.lag == 0
+
+
+async def test_redelivered_post_does_not_alert_twice(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    raw = post(1, "Біженців із зони бойових дій евакуювали").to_json()
+    await append(redis, keys.POSTS_STREAM, {"post": raw})
+    await append(redis, keys.POSTS_STREAM, {"post": raw})  # the same post, twice on the stream
+    worker = await make_worker(redis)
+    await worker.drain()
+    jobs = await alerts(redis)
+    assert [(j.analyst_id, j.post.message_id) for j in jobs] == [(BOHDAN, 1)]
+
+
+async def test_worker_killed_mid_batch_loses_nothing_and_duplicates_nothing(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    queue = PostQueue(redis)
+    for i in range(1, 21):
+        await queue.enqueue(post(i, f"Сообщение {i}: выслать мигрантов"))
+    doomed = StreamConsumer(redis, keys.POSTS_STREAM, keys.TRIAGE_GROUP, "w1", keys.POSTS_DEAD)
+    await doomed.ensure_group()
+    taken = await doomed.read(count=8, block_ms=None)
+    assert len(taken) == 8  # read, then the process dies before acknowledging
+    half = await make_worker(redis, "w1")
+    await half.process(taken[:3])  # and another run got through part of them before dying
+    restarted = await make_worker(redis, "w1")
+    await restarted.drain()
+    jobs = await alerts(redis)
+    assert sorted(j.post.message_id for j in jobs) == list(range(1, 21))
+    stats = await stream_stats(redis, keys.POSTS_STREAM, keys.TRIAGE_GROUP, keys.POSTS_DEAD)
+    assert stats.pending == 0
+
+
+async def test_edit_follows_up_and_edit_into_match_alerts_as_edit(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    queue = PostQueue(redis)
+    await queue.enqueue(post(1, "Надо выслать мигрантов"))
+    await queue.enqueue(post(2, "Новости дня"))
+    worker = await make_worker(redis)
+    await worker.drain()
+    edited = datetime(2026, 11, 1, 13, 0, tzinfo=UTC)
+    await queue.enqueue(
+        post(1, "Надо выслать мигрантов немедленно", edit_date=edited, event="edit")
+    )
+    await queue.enqueue(post(2, "Біженці прибули", edit_date=edited, event="edit"))
+    await worker.drain()
+    jobs = await alerts(redis)
+    assert [(j.analyst_id, j.post.message_id, j.kind) for j in jobs] == [
+        (ALICE, 1, "new"),
+        (ALICE, 1, "edit"),
+        (BOHDAN, 2, "edit"),
+    ]
+    assert "немедленно" in jobs[1].post.text
+
+
+async def test_deleted_alerted_post_is_reported_with_its_text(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    queue = PostQueue(redis)
+    await queue.enqueue(post(1, "Надо выслать мигрантов"))
+    await queue.enqueue(post(2, "Ничего интересного"))
+    worker = await make_worker(redis)
+    await worker.drain()
+    for msg in (1, 2, 3):  # 3 was never seen
+        await queue.enqueue(Post(channel_id=500, message_id=msg, date=T0, event="delete"))
+    await worker.drain()
+    jobs = await alerts(redis)
+    assert [(j.analyst_id, j.post.message_id, j.kind) for j in jobs] == [
+        (ALICE, 1, "new"),
+        (ALICE, 1, "delete"),
+    ]
+    assert jobs[1].post.text == "Надо выслать мигрантов"  # kept from the archive
+    kept = Post.from_json(await redis.get(keys.archive_post(500, 1)) or "")
+    assert kept.event == "delete" and kept.text == "Надо выслать мигрантов"
+
+
+async def test_forward_and_near_duplicate_join_the_first_alert(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    story = (
+        "Губернатор заявил сегодня утром, что область должна выслать всех нелегальных "
+        "мигрантов до конца месяца, а работодатели получат штрафы за их найм"
+    )
+    queue = PostQueue(redis)
+    await queue.enqueue(post(1, story, channel=500))
+    await queue.enqueue(post(7, story, channel=600, forward=Forward(channel_id=500, message_id=1)))
+    await queue.enqueue(post(9, "⚡️ Срочно! " + story + " Подписывайтесь!", channel=700))
+    await queue.enqueue(post(10, "Совсем другая история: выслать мигрантов? Нет.", channel=700))
+    worker = await make_worker(redis)
+    await worker.drain()
+    jobs = await alerts(redis)
+    assert [(j.post.channel_id, j.post.message_id) for j in jobs] == [(500, 1), (700, 10)]
+    also = await redis.smembers(keys.story_also(500, 1))
+    assert also == {"https://t.me/chan600/7", "https://t.me/chan700/9"}
+    assert worker.stats.duplicates == 2
+
+
+async def test_malformed_entry_is_dead_lettered_and_the_rest_processed(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    await append(redis, keys.POSTS_STREAM, {"post": "{not json"})
+    await append(redis, keys.POSTS_STREAM, {"post": '{"channel_id": "x"}'})
+    await append(redis, keys.POSTS_STREAM, {"post": post(1, "біженці").to_json()})
+    worker = await make_worker(redis)
+    await worker.drain()
+    assert await redis.xlen(keys.POSTS_DEAD) == 2
+    assert [j.analyst_id for j in await alerts(redis)] == [BOHDAN]
+
+
+async def test_watch_added_while_running_is_live_without_restart(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    worker = await make_worker(redis)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, block_ms=50))
+    try:
+        await asyncio.sleep(0.2)
+        await watched.add(4242, '"Milli Məclis"')
+        await asyncio.sleep(0.2)
+        await PostQueue(redis).enqueue(post(1, "Milli Məclis bu gün toplandı"))
+        for _ in range(100):
+            if await redis.xlen(keys.ALERTS_STREAM):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+    assert [j.analyst_id for j in await alerts(redis)] == [4242]
+
+
+async def test_paused_watch_stops_alerting(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    alice_watch = (await watched.list_for(ALICE))[0]
+    await watched.set_paused(alice_watch.id, ALICE, True)
+    await PostQueue(redis).enqueue(post(1, "выслать мигрантов"))
+    worker = await make_worker(redis)
+    await worker.drain()
+    assert await alerts(redis) == []
