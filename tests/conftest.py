@@ -66,3 +66,4 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+pytest_plugins = ["tests.support.fixtures"]
