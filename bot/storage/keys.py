@@ -129,3 +129,33 @@ def role_heartbeat(role: str, instance: str) -> str:
 HEALTH_ROLES = f"{PREFIX}:{{health}}:roles"  # hash '<role>:<instance>' -> last beat (unix)
 FLOOD_WAITS = f"{PREFIX}:{{health}}:flood"  # hash session -> until (unix)
 AUDIT_LOG = f"{PREFIX}:{{audit}}:log"  # stream of admin actions and watch changes
+
+
+# --- watcher (helper W) ----------------------------------------------------------------------
+def joiner_state(session_name: str) -> str:
+    """Hash: last_at (unix), day (YYYY-MM-DD UTC), count: the join pace of one account."""
+    return f"{PREFIX}:{{session:{session_name}}}:joiner"
+
+
+WATCHER_ACCOUNTS = f"{PREFIX}:{{health}}:accounts"  # hash session -> JSON state for status
+WATCHER_STATS = f"{PREFIX}:{{health}}:watcher"  # hash counter -> int (errors, posts, ...)
+
+
+def notice_sent(subject: str) -> str:
+    """SET NX EX: one admin notice per subject per period (silent channel, disconnect)."""
+    return f"{PREFIX}:{{health}}:notice:{subject}"
+
+
+# --- stories (lead): near-duplicate posts across channels join the first alert -------------
+def story(fingerprint: str) -> str:
+    """String 'channel_id:message_id' of the first post seen with this fingerprint."""
+    return f"{PREFIX}:{{alerts}}:story:{fingerprint}"
+
+
+def story_also(channel_id: int, message_id: int) -> str:
+    """Set of links of later copies of this (first) post in other channels."""
+    return f"{PREFIX}:{{alerts}}:also:{channel_id}:{message_id}"
+
+
+# --- delivery: alerts held for quiet hours / a blocked analyst (appended by the bot) --------
+HELD_DUE = f"{PREFIX}:{{users}}:held_due"  # zset analyst id -> unix time their held alerts go out

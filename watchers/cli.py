@@ -1,0 +1,95 @@
+"""What `vigil channel add|list|remove` and `vigil login` do; the lead's bot/cli.py calls these.
+
+Each prints its result for a person at a terminal and returns the process exit code.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import redis.asyncio as aioredis
+
+from bot.config import Settings
+from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
+from watchers.login import login
+
+Out = Callable[[str], None]
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def format_channel(channel: Channel) -> str:
+    status = channel.state + (f" ({channel.reason})" if channel.reason else "")
+    ident = f"id {channel.channel_id}" if channel.channel_id else "not resolved yet"
+    return (
+        f"{channel.key:<32} {status:<28} weight {channel.weight:<6} "
+        f"account {channel.account or '-':<10} last post {_when(channel.last_post_at)}  "
+        f"{channel.label} [{ident}]"
+    )
+
+
+async def channel_add(
+    redis: aioredis.Redis, refs: Sequence[str], added_by: int = 0, *, out: Out = print
+) -> int:
+    """Add channels; the watcher resolves and joins them at its own pace."""
+    repo = ChannelRepository(redis)
+    failed = 0
+    for ref in refs:
+        try:
+            channel = await repo.add(ref, added_by)
+        except ChannelRefError as exc:
+            out(html.unescape(str(exc)))
+            failed += 1
+            continue
+        out(f"added {channel.ref}: {channel.state} (the watcher resolves and joins it slowly)")
+    return 1 if failed else 0
+
+
+async def channel_list(redis: aioredis.Redis, *, out: Out = print) -> int:
+    channels = await ChannelRepository(redis).list()
+    if not channels:
+        out("No channels yet: add one with `vigil channel add @username`.")
+        return 0
+    for channel in channels:
+        out(format_channel(channel))
+    return 0
+
+
+async def channel_remove(redis: aioredis.Redis, refs: Sequence[str], *, out: Out = print) -> int:
+    repo = ChannelRepository(redis)
+    missing = 0
+    for ref in refs:
+        if await repo.remove(ref):
+            out(f"removed {ref}")
+        else:
+            out(f"{ref}: no such channel in the list")
+            missing += 1
+    return 1 if missing else 0
+
+
+async def login_command(settings: Settings, name: str | None) -> int:
+    await login(settings, name)
+    return 0
+
+
+async def channel_command(settings: Settings, action: str, ref: str | None) -> int:
+    """`vigil channel add|list|remove [REF]`, on the Redis the settings name."""
+    from bot.storage.connection import open_redis
+
+    if action in ("add", "remove") and not ref:
+        print(f"vigil channel {action}: give a channel (@name, t.me link or invite link)")
+        return 2
+    async with open_redis(settings) as redis:
+        if action == "add":
+            assert ref is not None
+            return await channel_add(redis, [ref])
+        if action == "remove":
+            assert ref is not None
+            return await channel_remove(redis, [ref])
+        return await channel_list(redis)

@@ -1,0 +1,274 @@
+"""Resolve and join channels slowly: one action per spacing, a daily cap, resumable.
+
+Telegram publishes no limits, but public reports agree on the shape: bursts of
+contacts.resolveUsername earn FloodWaits of many hours, and joining some tens of channels in
+a row earns waits of minutes to a day. So each account takes one pending channel at a time,
+at least `spacing_s` apart and at most `daily_cap` per UTC day; the pace lives in Redis
+(`keys.joiner_state`) so a restart does not reset it. A channel is resolved once: its id and
+access hash are kept and everything afterwards is keyed by id.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from telethon import errors
+from telethon.tl import functions, types
+
+from bot.storage import keys
+from bot.storage.channels import Channel, ChannelRepository
+from watchers.health import count, record_flood_wait
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class JoinPolicy:
+    spacing_s: float = 300.0  # between two resolve/join actions of one account
+    daily_cap: int = 40  # actions per account per UTC day
+    retry_s: float = 3600.0  # first retry after a transient failure (doubles each time)
+    max_attempts: int = 6  # transient failures before the channel is marked failed
+    approval_retry_s: float = 6 * 3600.0  # a join request waits for the channel's admins
+
+
+@dataclass(frozen=True, slots=True)
+class JoinOutcome:
+    key: str
+    state: str  # joined | failed | pending (retry later)
+    reason: str | None = None
+
+
+# Telegram's answer -> the reason an admin reads.
+_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (errors.ChannelPrivateError, "private"),
+    (errors.ChannelInvalidError, "private"),
+    (errors.ChannelBannedError, "banned"),
+    (errors.UserBannedInChannelError, "banned"),
+    (errors.InviteHashExpiredError, "invite expired"),
+    (errors.InviteHashInvalidError, "invite invalid"),
+    (errors.ChannelsTooMuchError, "too many channels"),
+    (errors.UsernameNotOccupiedError, "no such username"),
+    (errors.UsernameInvalidError, "no such username"),
+)
+
+
+class NotAChannelError(Exception):
+    """The ref names a user, a bot or a basic group: nothing Vigil can watch."""
+
+
+class Joiner:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        client: Any,
+        channels: ChannelRepository,
+        *,
+        session: str,
+        policy: JoinPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self._client = client
+        self._channels = channels
+        self._session = session
+        self.policy = policy or JoinPolicy()
+        self._clock = clock
+        self._state_key = keys.joiner_state(session)
+
+    # --- pace --------------------------------------------------------------------------------
+    def _today(self, now: float) -> str:
+        return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+
+    async def next_allowed_at(self, now: float | None = None) -> float:
+        """When this account may take its next action (`now` or later)."""
+        now = self._clock() if now is None else now
+        state: dict[str, str] = await self._redis.hgetall(self._state_key)  # type: ignore[assignment]
+        last = float(state.get("last_at") or 0.0)
+        blocked = float(state.get("blocked_until") or 0.0)
+        at = max(now, last + self.policy.spacing_s, blocked)
+        if state.get("day") == self._today(now) and int(state.get("count") or 0) >= (
+            self.policy.daily_cap
+        ):
+            midnight = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0)
+            at = max(at, midnight.timestamp() + 86400)
+        return at
+
+    async def _spend(self, now: float) -> None:
+        """Count an action before it is made: a crash mid-call still counts against the cap."""
+        today = self._today(now)
+        state: dict[str, str] = await self._redis.hgetall(self._state_key)  # type: ignore[assignment]
+        used = int(state.get("count") or 0) if state.get("day") == today else 0
+        await self._redis.hset(
+            self._state_key,
+            mapping={"last_at": repr(now), "day": today, "count": str(used + 1)},
+        )
+
+    async def _block_until(self, until: float) -> None:
+        await self._redis.hset(self._state_key, "blocked_until", repr(until))
+
+    # --- work --------------------------------------------------------------------------------
+    async def next_candidate(self) -> Channel | None:
+        now = self._clock()
+        for channel in await self._channels.with_state("pending"):
+            if channel.account != self._session:
+                continue
+            if channel.next_try_at is not None and channel.next_try_at > now:
+                continue
+            return channel
+        return None
+
+    async def step(self) -> JoinOutcome | None:
+        """Resolve and join one pending channel if the pace allows; None when nothing to do."""
+        now = self._clock()
+        if await self.next_allowed_at(now) > now:
+            return None
+        channel = await self.next_candidate()
+        if channel is None:
+            return None
+        await self._spend(now)
+        try:
+            return await self._join(channel)
+        except errors.FloodWaitError as exc:
+            until = await record_flood_wait(self._redis, self._session, exc.seconds, now=now)
+            await self._block_until(until)
+            await count(self._redis, "flood_waits")
+            return await self._later(channel, until, "flood wait")
+        except (errors.UnauthorizedError, errors.AuthKeyError):
+            raise  # the account is gone: the service handles it
+        except NotAChannelError:
+            return await self._failed(channel, "not a channel")
+        except errors.InviteRequestSentError:
+            return await self._later(
+                channel, now + self.policy.approval_retry_s, "awaiting approval"
+            )
+        except errors.RPCError as exc:
+            for cls, reason in _FAILURES:
+                if isinstance(exc, cls):
+                    return await self._failed(channel, reason)
+            return await self._transient(channel, type(exc).__name__, now)
+        except (ConnectionError, OSError, TimeoutError) as exc:
+            return await self._transient(channel, type(exc).__name__, now)
+
+    async def _failed(self, channel: Channel, reason: str) -> JoinOutcome:
+        # The entry may have moved to 'id:<n>' if resolving worked and joining did not.
+        updated = await self._channels.mark_failed(channel.key, reason)
+        log.info("channel %s: %s", channel.key, reason)
+        return JoinOutcome(updated.key if updated else channel.key, "failed", reason)
+
+    async def _later(self, channel: Channel, at: float, reason: str) -> JoinOutcome:
+        updated = await self._channels.retry_later(channel.key, at, reason)
+        return JoinOutcome(updated.key if updated else channel.key, "pending", reason)
+
+    async def _transient(self, channel: Channel, reason: str, now: float) -> JoinOutcome:
+        if channel.attempts + 1 >= self.policy.max_attempts:
+            return await self._failed(channel, reason)
+        delay = self.policy.retry_s * 2**channel.attempts
+        log.warning("channel %s: %s, retry in %.0f s", channel.key, reason, delay)
+        return await self._later(channel, now + delay, reason)
+
+    async def _join(self, channel: Channel) -> JoinOutcome:
+        key = channel.key
+        if self._usable_hash(channel):
+            assert channel.channel_id is not None and channel.access_hash is not None
+            peer = types.InputChannel(channel.channel_id, channel.access_hash)
+            await self._client(functions.channels.JoinChannelRequest(peer))
+        else:
+            invite = channel.invite_hash
+            chat = await (self._join_by_invite(invite) if invite else self._resolve(channel))
+            if chat is None:
+                raise NotAChannelError(channel.key)
+            # Kept before joining: a FloodWait on the join must not cost another resolve.
+            resolved = await self._channels.mark_resolved(
+                channel.key,
+                channel_id=int(chat.id),
+                access_hash=getattr(chat, "access_hash", None),
+                username=getattr(chat, "username", None),
+                title=getattr(chat, "title", "") or "",
+                resolved_by=self._session,
+            )
+            key = resolved.key if resolved else channel.key
+            if invite is None and getattr(chat, "left", True):
+                peer = types.InputChannel(chat.id, chat.access_hash)
+                await self._client(functions.channels.JoinChannelRequest(peer))
+        await self._channels.mark_joined(key, self._session)
+        log.info("joined channel %s on %s", key, self._session)
+        return JoinOutcome(key, "joined")
+
+    def _usable_hash(self, channel: Channel) -> bool:
+        # An access hash is per account: one got by another account cannot be used here.
+        return (
+            channel.channel_id is not None
+            and channel.access_hash is not None
+            and channel.resolved_by == self._session
+        )
+
+    async def _join_by_invite(self, invite: str) -> Any:
+        checked = await self._client(functions.messages.CheckChatInviteRequest(invite))
+        if isinstance(checked, types.ChatInviteAlready):
+            return _as_channel(checked.chat)
+        updates = await self._client(functions.messages.ImportChatInviteRequest(invite))
+        for chat in getattr(updates, "chats", None) or ():
+            if _as_channel(chat) is not None:
+                return chat
+        return None
+
+    async def _resolve(self, channel: Channel) -> Any:
+        if channel.username:
+            result = await self._client(
+                functions.contacts.ResolveUsernameRequest(channel.username)
+            )
+            peer = result.peer
+            if not isinstance(peer, types.PeerChannel):
+                return None
+            for chat in result.chats:
+                if getattr(chat, "id", None) == peer.channel_id:
+                    return _as_channel(chat)
+            return None
+        if channel.channel_id is not None:
+            # t.me/c/ID links carry no access hash: only a channel this account already knows
+            # (is a member of) can be found by id.
+            try:
+                entity = await self._client.get_input_entity(types.PeerChannel(channel.channel_id))
+            except ValueError:
+                raise errors.ChannelPrivateError(request=None) from None
+            return types.Channel(
+                id=channel.channel_id,
+                title=channel.title,
+                photo=types.ChatPhotoEmpty(),
+                date=None,
+                access_hash=getattr(entity, "access_hash", None),
+                left=False,
+            )
+        return None
+
+
+def _as_channel(chat: Any) -> Any:
+    if isinstance(chat, types.ChannelForbidden):
+        raise errors.ChannelPrivateError(request=None)
+    if isinstance(chat, types.Channel):
+        return chat
+    return None
+
+
+async def channels_cap(client: Any, default: int = 500) -> int:
+    """How many channels this account may join (help.getAppConfig), or `default`."""
+    try:
+        config = await client(functions.help.GetAppConfigRequest(hash=0))
+    except errors.RPCError:
+        return default
+    values = getattr(getattr(config, "config", None), "value", None)
+    if not isinstance(values, list):
+        return default
+    wanted = "channels_limit_default"
+    for entry in values:
+        if getattr(entry, "key", None) == wanted:
+            number = getattr(entry.value, "value", None)
+            if isinstance(number, int | float) and number > 0:
+                return int(number)
+    return default

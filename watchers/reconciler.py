@@ -1,0 +1,268 @@
+"""Catch-up: fetch every message after a channel's checkpoint and enqueue what is missing.
+
+Telegram drops updates (a user account is not pushed every channel's updates, and a gap of
+more than 100 in one channel is skipped), so live updates are a fast path, never the record.
+The checkpoint (`keys.channel_checkpoint`) is the highest message id known to be on the posts
+stream; it moves only after the posts up to it are enqueued, so a crash or a FloodWait at any
+moment leads to a re-fetch, and `PostQueue`'s idempotency turns the re-fetch into no duplicate.
+The live handler never moves the checkpoint: a live post 500 after a dropped 300..499 must not
+make the reconciler skip them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from telethon import errors
+from telethon.tl import types
+
+from bot.models import Post
+from bot.storage import keys
+from bot.storage.channels import Channel, ChannelRepository
+from bot.storage.posts import PostQueue
+from watchers.convert import group_messages
+from watchers.health import count, record_flood_wait
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+EDIT_WINDOW_S = 48 * 3600.0  # edits of posts younger than this are looked for
+EDIT_SWEEP_LIMIT = 100  # one messages.getHistory call: Telegram returns at most 100
+ALBUM_SETTLE_S = 30.0  # a trailing album younger than this may still be arriving
+MAX_PER_PASS = 3000  # messages fetched for one channel in one pass (the rest next pass)
+MAX_FLOOD_RETRIES = 5
+
+# Only move forward: the reconciler of another account may have gone further.
+_ADVANCE = """
+local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > cur then
+  redis.call('SET', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    channel_id: int
+    fetched: int
+    enqueued: int
+    checkpoint: int
+    flood_waits: int = 0
+
+
+def input_peer(channel: Channel) -> Any:
+    """The peer to ask Telegram about, from the stored id and access hash."""
+    if channel.channel_id is None:
+        raise ValueError(f"channel {channel.key} is not resolved yet")
+    if channel.access_hash is None:
+        return types.PeerChannel(channel.channel_id)
+    return types.InputPeerChannel(channel.channel_id, channel.access_hash)
+
+
+class Reconciler:
+    """Catch-up and edit sweep for the channels of one Telegram account."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        client: Any,
+        channels: ChannelRepository,
+        *,
+        session: str,
+        queue: PostQueue | None = None,
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+        request_gap_s: float = 1.0,
+        initial_backfill: int = 0,
+        max_per_pass: int = MAX_PER_PASS,
+    ) -> None:
+        self._redis = redis
+        self._client = client
+        self._channels = channels
+        self._session = session
+        self._queue = queue or PostQueue(redis)
+        self._sleep = sleep
+        self._clock = clock
+        self._gap = request_gap_s
+        self._backfill = initial_backfill
+        self._max_per_pass = max_per_pass
+        self._advance: Any = redis.register_script(_ADVANCE)
+
+    async def checkpoint(self, channel_id: int) -> int | None:
+        raw: Any = await self._redis.get(keys.channel_checkpoint(channel_id))
+        return int(raw) if raw is not None else None
+
+    async def _move_checkpoint(self, channel_id: int, message_id: int) -> None:
+        await self._advance(keys=[keys.channel_checkpoint(channel_id)], args=[message_id])
+
+    async def _flood_wait(self, exc: errors.FloodWaitError) -> None:
+        await record_flood_wait(self._redis, self._session, exc.seconds, now=self._clock())
+        await count(self._redis, "flood_waits")
+        await self._sleep(float(exc.seconds) + 1.0)
+
+    async def _enqueue(self, channel: Channel, messages: Sequence[Any]) -> int:
+        """Enqueue posts of `messages` (albums joined) then move the checkpoint past them."""
+        if not messages:
+            return 0
+        assert channel.channel_id is not None
+        pairs = group_messages(
+            messages, username=channel.username, title=channel.title, source="reconciler"
+        )
+        posts = [post for post, _top in pairs]
+        if posts:
+            seen: list[Any] = await self._redis.hmget(
+                keys.post_seen(channel.channel_id), [str(p.message_id) for p in posts]
+            )
+            # A message the live handler already enqueued and that has been edited since is an
+            # edit to triage, not a second "new" post.
+            posts = [
+                _as_edit(p) if p.edit_date is not None and prior is not None else p
+                for p, prior in zip(posts, seen, strict=True)
+            ]
+        added, _dups = await self._queue.enqueue_many(posts)
+        top = max(int(m.id) for m in messages)
+        await self._move_checkpoint(channel.channel_id, top)
+        newest = max((p.date.timestamp() for p in posts), default=None)
+        if newest is not None:
+            await self._channels.touch_last_post(channel.channel_id, newest)
+        return added
+
+    async def _start_point(self, channel: Channel, peer: Any) -> int:
+        """First sight of a channel: start at its newest message (plus an optional backfill)."""
+        assert channel.channel_id is not None
+        limit = max(1, self._backfill)
+        latest = [m async for m in self._client.iter_messages(peer, limit=limit)]
+        if self._backfill and latest:
+            await self._enqueue(channel, latest)
+        top = max((int(m.id) for m in latest), default=0)
+        await self._move_checkpoint(channel.channel_id, top)
+        return top
+
+    async def catch_up(self, channel: Channel) -> CatchUp:
+        """Fetch and enqueue every message after the checkpoint (FloodWaits waited out)."""
+        if channel.channel_id is None:
+            raise ValueError(f"channel {channel.key} is not resolved yet")
+        peer = input_peer(channel)
+        fetched = enqueued = floods = 0
+        while True:
+            start = await self.checkpoint(channel.channel_id)
+            try:
+                if start is None:
+                    top = await self._start_point(channel, peer)
+                    return CatchUp(channel.channel_id, 0, 0, top, floods)
+                got, added = await self._fetch_after(channel, peer, start)
+                fetched += got
+                enqueued += added
+                break
+            except errors.FloodWaitError as exc:
+                floods += 1
+                if floods > MAX_FLOOD_RETRIES:
+                    raise
+                await self._flood_wait(exc)
+        final = await self.checkpoint(channel.channel_id) or 0
+        if enqueued:
+            log.info(
+                "channel %s: caught up %d posts (checkpoint %d)",
+                channel.channel_id,
+                enqueued,
+                final,
+            )
+        return CatchUp(channel.channel_id, fetched, enqueued, final, floods)
+
+    async def _fetch_after(self, channel: Channel, peer: Any, start: int) -> tuple[int, int]:
+        buffer: list[Any] = []
+        fetched = enqueued = 0
+        async for message in self._client.iter_messages(
+            peer,
+            limit=self._max_per_pass,
+            min_id=start,
+            reverse=True,
+            wait_time=self._gap,
+        ):
+            if message is None or int(message.id) <= start:
+                continue
+            fetched += 1
+            buffer.append(message)
+            if len(buffer) >= EDIT_SWEEP_LIMIT:
+                ready, buffer = _split_trailing_album(buffer)
+                enqueued += await self._enqueue(channel, ready)
+        ready, tail = _split_trailing_album(buffer)
+        # A trailing album may still be arriving, or continue past this pass's limit: stop the
+        # checkpoint before it and take it whole next time.
+        if tail and (fetched >= self._max_per_pass or not self._settled(tail)):
+            enqueued += await self._enqueue(channel, ready)
+        else:
+            enqueued += await self._enqueue(channel, buffer)
+        return fetched, enqueued
+
+    def _settled(self, album: Sequence[Any]) -> bool:
+        newest = max((m.date for m in album if isinstance(m.date, datetime)), default=None)
+        if newest is None:
+            return True
+        return self._clock() - newest.timestamp() > ALBUM_SETTLE_S
+
+    async def sweep_edits(self, channel: Channel, *, window_s: float = EDIT_WINDOW_S) -> int:
+        """Enqueue edits of recent posts, found by their edit date (one getHistory call)."""
+        if channel.channel_id is None:
+            return 0
+        checkpoint = await self.checkpoint(channel.channel_id)
+        if checkpoint is None:
+            return 0
+        horizon = self._clock() - window_s
+        edited: list[Any] = []
+        attempts = 0
+        while True:
+            try:
+                async for message in self._client.iter_messages(
+                    input_peer(channel), limit=EDIT_SWEEP_LIMIT
+                ):
+                    if message is None or message.date is None:
+                        continue
+                    if message.date.timestamp() < horizon:
+                        break
+                    if int(message.id) <= checkpoint:
+                        edited.append(message)
+                break
+            except errors.FloodWaitError as exc:
+                attempts += 1
+                if attempts > MAX_FLOOD_RETRIES:
+                    raise
+                edited.clear()
+                await self._flood_wait(exc)
+        # Whole albums are regrouped so an edited caption keeps the album's key; posts whose
+        # version is already on the stream are dropped by the queue.
+        pairs = group_messages(
+            edited, username=channel.username, title=channel.title, source="reconciler"
+        )
+        posts = [_as_edit(p) for p, _top in pairs if p.edit_date is not None]
+        added, _dups = await self._queue.enqueue_many(posts)
+        if added:
+            log.info("channel %s: %d edits found by the sweep", channel.channel_id, added)
+        return added
+
+
+def _as_edit(post: Post) -> Post:
+    return replace(post, event="edit")
+
+
+def _split_trailing_album(messages: list[Any]) -> tuple[list[Any], list[Any]]:
+    """Messages before the last album run, and that run (it may continue on the next page)."""
+    if not messages:
+        return [], []
+    gid = getattr(messages[-1], "grouped_id", None)
+    if gid is None:
+        return messages, []
+    cut = len(messages)
+    while cut > 0 and getattr(messages[cut - 1], "grouped_id", None) == gid:
+        cut -= 1
+    return messages[:cut], messages[cut:]
