@@ -25,6 +25,10 @@ from bot.storage.connection import open_redis
 log = logging.getLogger(__name__)
 
 
+class StartError(Exception):
+    """A role could not start (not logged in, session held elsewhere); str() says why."""
+
+
 def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
@@ -78,11 +82,17 @@ async def _heartbeat(redis: aioredis.Redis, roles: tuple[Role, ...], stop: async
             await redis.hdel(keys.HEALTH_ROLES, *names)
 
 
-async def _until_stopped(stop: asyncio.Event, coro: Awaitable[None], name: str) -> None:
-    """Run a role; if it ends on its own (or fails) the whole process stops with it."""
+async def _until_stopped(
+    stop: asyncio.Event,
+    coro: Awaitable[None],
+    name: str,
+    expected: tuple[type[Exception], ...] = (),
+) -> None:
+    """Run a role; if it ends on its own (or fails) the whole process stops with it.
+    `expected` failures carry a message for the operator and are not logged as crashes."""
     try:
         await coro
-    except asyncio.CancelledError:
+    except expected:
         raise
     except Exception:
         log.exception("role %s failed; stopping", name)
@@ -96,6 +106,9 @@ async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    from watchers.client import NotLoggedInError
+    from watchers.lock import SessionLockedError
+
     try:
         async with open_redis(settings) as redis, asyncio.TaskGroup() as tasks:
             log.info("vigil: starting roles %s", ",".join(roles))
@@ -111,8 +124,15 @@ async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
                 from watchers.service import run_watcher
 
                 tasks.create_task(
-                    _until_stopped(stop, run_watcher(settings, redis, stop=stop), "watcher")
+                    _until_stopped(
+                        stop,
+                        run_watcher(settings, redis, stop=stop),
+                        "watcher",
+                        (NotLoggedInError, SessionLockedError),
+                    )
                 )
+    except* (NotLoggedInError, SessionLockedError) as group:
+        raise StartError("; ".join(str(e) for e in group.exceptions)) from None
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

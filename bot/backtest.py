@@ -64,7 +64,7 @@ def run_backtest(
         print(f"vigil backtest: query refused: {exc}", file=err)
         print(f"  {query}\n  {' ' * exc.position}^", file=err)
         return 2
-    if not path.is_file():
+    if not path.exists():
         print(f"vigil backtest: {path}: no such file", file=err)
         return 2
     engine = TriageEngine(make_detector(settings.language_detector))

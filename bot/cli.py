@@ -69,11 +69,15 @@ def _progress_printer() -> Callable[[int, int], None] | None:
 
 
 async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.app import run_roles
+    from bot.app import StartError, run_roles
 
     roles: tuple[Role, ...] = args.role or ROLES
     settings.require_for(roles)
-    await run_roles(settings, roles)
+    try:
+        await run_roles(settings, roles)
+    except StartError as exc:
+        print(f"vigil run: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 
@@ -92,7 +96,7 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from watchers.export import ExportError
 
     path = Path(args.path)
-    if not await asyncio.to_thread(path.is_file):
+    if not await asyncio.to_thread(path.exists):
         print(f"vigil ingest: {path}: no such file", file=sys.stderr)
         return EXIT_USAGE
     async with open_redis(settings) as redis:

@@ -27,11 +27,32 @@ return 1
 """
 
 
+# The same check for a whole batch in one call: KEYS[1] the stream, KEYS[2..] the seen hashes;
+# ARGV[1] maxlen, then (message id, version, payload) per post. Returns 1/0 per post.
+_ENQUEUE_MANY = """
+local out = {}
+for i = 2, #KEYS do
+  local j = (i - 2) * 3 + 2
+  local cur = redis.call('HGET', KEYS[i], ARGV[j])
+  if cur and tonumber(cur) >= tonumber(ARGV[j + 1]) then
+    out[#out + 1] = 0
+  else
+    redis.call('HSET', KEYS[i], ARGV[j], ARGV[j + 1])
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'post', ARGV[j + 2])
+    out[#out + 1] = 1
+  end
+end
+return out
+"""
+MAX_BATCH = 500  # one script call blocks Redis for its length: keep it to milliseconds
+
+
 class PostQueue:
     def __init__(self, redis: aioredis.Redis, *, maxlen: int = DEFAULT_MAXLEN) -> None:
         self._redis = redis
         self._maxlen = maxlen
         self._script: Any = redis.register_script(_ENQUEUE)
+        self._many: Any = redis.register_script(_ENQUEUE_MANY)
 
     async def enqueue(self, post: Post) -> bool:
         """True if the post was new (or a newer version) and is now on the stream."""
@@ -42,19 +63,20 @@ class PostQueue:
         return bool(added)
 
     async def enqueue_many(self, posts: Iterable[Post]) -> tuple[int, int]:
-        """Enqueue in one pipeline round trip. Returns (enqueued, duplicates)."""
+        """Enqueue a batch with one script call per MAX_BATCH posts, each post checked
+        exactly as `enqueue` does. Returns (enqueued, duplicates)."""
         batch = list(posts)
-        if not batch:
-            return 0, 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for post in batch:
-                await self._script(
-                    keys=[keys.post_seen(post.channel_id), keys.POSTS_STREAM],
-                    args=[post.message_id, post.version, self._maxlen, post.to_json()],
-                    client=pipe,
-                )
-            results = await pipe.execute()
-        added = sum(1 for r in results if r)
+        added = 0
+        for start in range(0, len(batch), MAX_BATCH):
+            chunk = batch[start : start + MAX_BATCH]
+            args: list[Any] = [self._maxlen]
+            for post in chunk:
+                args += [post.message_id, post.version, post.to_json()]
+            results = await self._many(
+                keys=[keys.POSTS_STREAM, *(keys.post_seen(p.channel_id) for p in chunk)],
+                args=args,
+            )
+            added += sum(int(r) for r in results)
         return added, len(batch) - added
 
     async def last_seen_id(self, channel_id: int) -> int:
