@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -250,7 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print(f"vigil: bad configuration: {problems}", file=sys.stderr)
         return EXIT_USAGE
-    _setup_logging(settings.log_level)
+    # One-shot commands print their own results; their INFO logs would only interleave.
+    quiet = args.command != "run" and "LOG_LEVEL" not in os.environ
+    _setup_logging("WARNING" if quiet else settings.log_level)
     try:
         code: int = asyncio.run(args.func(args, settings))
         return code

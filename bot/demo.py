@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -27,6 +28,13 @@ SAMPLE_WATCHES: tuple[tuple[int, str, str, str], ...] = (
     (1002, "Bohdan (Ukrainian desk)", "біженець lang:uk", "normal"),
     (1002, "Bohdan (Ukrainian desk)", "refugee* NEAR/6 border", "normal"),
     (1003, "Aysel (Caucasus desk)", "Zəngəzur* OR /zangez[uy]r/", "urgent"),
+)
+SHOWS = (
+    "inflection (мигрантов, мигрантам…), OR, and a Latin 'a' hidden in мигрaнтов",
+    "an inflected phrase, across a homoglyph (Трудoвых)",
+    "Ukrainian inflection (біженців) through pymorphy3, only posts detected as Ukrainian",
+    "prefix and proximity: refugees within 6 words of border",
+    "Azerbaijani suffixes by prefix, plus a regular expression",
 )
 
 _TAG = re.compile(r"<(/?)(b|strong|i|em|code|a|u|s|pre|blockquote)(?:\s[^>]*)?>")
@@ -79,9 +87,10 @@ async def run_demo(settings: Settings, *, keep: bool = False) -> int:
         await redis.flushdb()
         watches = WatchRepository(redis)
         print("Watches:", file=out)
-        for analyst, who, query, priority in SAMPLE_WATCHES:
+        for (analyst, who, query, priority), shows in zip(SAMPLE_WATCHES, SHOWS, strict=True):
             watch = await watches.add(analyst, query, priority)
             print(f"  #{watch.id} {who}: {watch.canonical}  [{priority}]", file=out)
+            print(f"      shows {shows}", file=out)
         queue = PostQueue(redis)
         report = await ingest_file(sample, queue, channel="@severny_vestnik_demo")
         print(
@@ -118,6 +127,8 @@ async def run_demo(settings: Settings, *, keep: bool = False) -> int:
             "connects a real bot and account.",
             file=out,
         )
+    if not keep:
+        shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 
