@@ -1,0 +1,124 @@
+"""Language identification accuracy and speed on ../shared/data/langid/ntrex_eval.jsonl.
+
+For each backend (py3langid, langdetect): accuracy over the 18 target languages per length
+bucket (xshort 20-40, short 40-80, medium 150-400 characters), per language and per variant
+(short bucket), the share of out-of-list snippets (mk tt ba tk mn ug ckb kmr) labelled as a
+target language, and documents per second on one core (model load excluded). Prints one JSON
+line per backend, then a compact summary line. SPEC §8 bar: short accuracy >= 0.97 and
+out-of-list labelled as a listed language <= 0.02.
+
+Usage: .venv/bin/python bench/langid.py [--data ../shared/data] [--backends py3langid,langdetect]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bot.triage.language import TARGET_LANGUAGES, make_detector  # noqa: E402
+
+BUCKETS = ("xshort", "short", "medium")
+
+
+def ratio(hits: int, total: int) -> float | None:
+    return round(hits / total, 4) if total else None
+
+
+def run(backend: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    load_started = time.perf_counter()
+    detector = make_detector(backend)  # type: ignore[arg-type]
+    detector.detect("warm up the model")
+    load_s = time.perf_counter() - load_started
+
+    correct: Counter[tuple[str, str]] = Counter()
+    seen: Counter[tuple[str, str]] = Counter()
+    mislabelled: Counter[tuple[str, str]] = Counter()
+    confusions: Counter[tuple[str, str]] = Counter()
+    started = time.perf_counter()
+    guesses = [detector.detect(row["text"]).code for row in rows]
+    elapsed = time.perf_counter() - started
+
+    for row, code in zip(rows, guesses, strict=True):
+        lang, bucket, variant = row["lang"], row["bucket"], row["variant"]
+        seen[(bucket, lang)] += 1
+        if lang in TARGET_LANGUAGES:
+            ok = code == lang
+            correct[(bucket, lang)] += ok
+            if variant != lang:
+                seen[(bucket, variant)] += 1
+                correct[(bucket, variant)] += ok
+        elif code in TARGET_LANGUAGES:
+            mislabelled[(bucket, lang)] += 1
+        if bucket == "short" and code != lang:
+            confusions[(lang, code)] += 1
+
+    def bucket_accuracy(bucket: str) -> float | None:
+        keys = [(bucket, lang) for lang in TARGET_LANGUAGES]
+        return ratio(sum(correct[k] for k in keys), sum(seen[k] for k in keys))
+
+    out_of_list = sorted({r["lang"] for r in rows} - TARGET_LANGUAGES)
+    variants = sorted(
+        {r["variant"] for r in rows if r["lang"] in TARGET_LANGUAGES} - set(TARGET_LANGUAGES)
+    )
+
+    def mislabel_rate(bucket: str) -> float | None:
+        keys = [(bucket, lang) for lang in out_of_list]
+        return ratio(sum(mislabelled[k] for k in keys), sum(seen[k] for k in keys))
+
+    return {
+        "bench": "langid",
+        "backend": backend,
+        "docs": len(rows),
+        "docs_per_s": round(len(rows) / elapsed),
+        "load_s": round(load_s, 2),
+        "accuracy": {b: bucket_accuracy(b) for b in BUCKETS},
+        "out_of_list_as_target": {b: mislabel_rate(b) for b in BUCKETS},
+        "short_per_language": {
+            lang: ratio(correct[("short", lang)], seen[("short", lang)])
+            for lang in sorted(TARGET_LANGUAGES)
+        },
+        "short_per_variant": {
+            v: ratio(correct[("short", v)], seen[("short", v)]) for v in variants
+        },
+        "short_out_of_list_as_target": {
+            lang: ratio(mislabelled[("short", lang)], seen[("short", lang)])
+            for lang in out_of_list
+        },
+        "short_top_confusions": [
+            f"{gold}->{guess}:{n}" for (gold, guess), n in confusions.most_common(10)
+        ],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--backends", default="py3langid,langdetect")
+    args = parser.parse_args()
+    path = args.data / "langid" / "ntrex_eval.jsonl"
+    with path.open(encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines if line.strip()]
+    summary: dict[str, Any] = {"bench": "langid-summary", "bar": {"short": 0.97, "oov": 0.02}}
+    for backend in args.backends.split(","):
+        result = run(backend, rows)
+        print(json.dumps(result, ensure_ascii=False), flush=True)
+        summary[backend] = {
+            "short": result["accuracy"]["short"],
+            "medium": result["accuracy"]["medium"],
+            "xshort": result["accuracy"]["xshort"],
+            "oov_short": result["out_of_list_as_target"]["short"],
+            "docs_per_s": result["docs_per_s"],
+        }
+    print(json.dumps(summary, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+"""Inflection-aware match keys: a word and its inflected forms share a key.
+
+`word_keys(word)` reduces one already-normalised word (see `normalise`) to a set of keys;
+two words are "the same word in some inflection" iff their key sets intersect. The reducer is
+chosen by the word's OWN script and letters, not by the post's language, because Russian posts
+quote Ukrainian words and the reverse:
+
+* Cyrillic, Russian and Ukrainian: dictionary lemmas from pymorphy3 (``lang='ru'`` /
+  ``lang='uk'``), one key per noun/verb/adjective analysis (``LEMMA_PREFIX`` + normal form).
+  A Ukrainian-only letter (і ї є ґ) selects the Ukrainian dictionary, a Russian-only one
+  (ы э ъ) the Russian one; a word with neither (мова, року, мигрант) is looked up in both, so
+  that either language matches. Snowball has no Ukrainian stemmer, and a dictionary also
+  handles what a suffix stemmer cannot: vowel alternations (рік/року, отец/отца, выслать/
+  вышлют) and homonymous stems (суд/судья, дети/деть). A word neither dictionary knows (a new
+  name, a coinage, a typo) gets the Russian Snowball stem plus pymorphy3's predicted lemmas, so
+  it still meets the known forms of its lexeme.
+* Serbian Cyrillic letters (ђ ћ ј љ њ џ) → Snowball Serbian (it answers in Latin, so both
+  Serbian scripts share keys); Kazakh, Kyrgyz, Tajik, Tatar, Bashkir, Belarusian letters
+  (ә ғ қ ң ө ұ ү һ ӣ ӯ ҳ ҷ ў …) → no stemmer: the word itself.
+* Latin with ə ı ş ğ → Snowball Turkish (also used for Azerbaijani), applied until it stops
+  changing the word: one pass strips one suffix layer, so ``sığınmacılar`` would stop at
+  ``sığınmacı`` while ``sığınmacı`` itself goes to ``sığınmaç``. ç ö ü → Turkish and
+  German/French together; ä → German; é è ê à … → French; č ć đ š ž → Serbian; plain Latin →
+  English. A Turkish proper name with an apostrophe suffix (``Ankara'da``) also gets the keys of
+  the part before the apostrophe.
+* Armenian, Greek, Arabic, Persian (پ چ ژ گ ک ی), Devanagari, Tamil → their Snowball stemmer;
+  Georgian, Hebrew and others → the word itself.
+
+Where a reducer cannot join two forms (Turkic words without a marked letter, Uzbek, Kazakh,
+Georgian), the query language's prefix form ``word*`` is the fallback.
+
+Precision decisions: derivation is not inflection. ``мир`` (peace/world) does not match
+``мирный`` (peaceful: its own lemma; query ``мир*`` for the family), ``война`` (war) does not
+match ``воин`` (warrior), and participles and gerunds (``бывший``, ``выступая``) are not forms
+of their verb here. A word that is ambiguous in the dictionary keeps every reading (``стали``
+is a form of both стать and сталь), so recall wins over precision for homographs.
+
+The stemmers and morphological analysers are loaded on first use, once per process, and every
+reduction is cached (vocabulary repeats).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import cache, lru_cache
+from typing import Any
+
+__all__ = ["LEMMA_PREFIX", "word_keys"]
+
+# Dictionary lemmas and stems are different kinds of key: a lemma key is marked so that a stem
+# never meets a lemma by accident (the stem 'стал' of 'сталь' is not the lemma 'стал').
+LEMMA_PREFIX = "~"
+
+logger = logging.getLogger(__name__)
+
+_UK_ONLY = frozenset("іїєґ")
+_RU_ONLY = frozenset("ыэъ")
+_SERBIAN_CYR = frozenset("ђћјљњџ")
+# Cyrillic letters of languages without a stemmer here (be kk ky tg tt ba uz mn mk).
+_OTHER_CYR = frozenset("ўәғқңөұүһӣӯҳҷҙҫҡҗѓќѕӊӈ")
+_TURKIC_LAT = frozenset("əışğ")
+_TR_OR_DE = frozenset("öü")
+_GERMAN_LAT = frozenset("ä")
+_FRENCH_LAT = frozenset("éèêàâîôûëïœùÿ")
+_SERBIAN_LAT = frozenset("čćđšž")
+_PERSIAN_ONLY = frozenset("پچژگکی")
+# English contractions keep their apostrophe; other short tails after one are suffixes of
+# Turkish/Azerbaijani proper names (Türkiye'nin, Ankara'da, Bakı'ya).
+_ENGLISH_TAILS = frozenset(("s", "t", "ll", "re", "ve", "d", "m"))
+# pymorphy3 gives a participle or gerund its verb as normal form (бывший → быть), and a
+# comparative its adjective (больше → большой): derivation, for a keyword search.
+_PARTICIPLE_POS = frozenset({"PRTF", "PRTS"})
+_PARTICIPLE_NOMINATIVE = {
+    "PRTF": frozenset({"masc", "sing", "nomn"}),
+    "PRTS": frozenset({"masc", "sing"}),
+}
+_SELF_LEMMA_POS = frozenset({"GRND", "COMP"})
+_SPECIAL_POS = _PARTICIPLE_POS | _SELF_LEMMA_POS
+_MIN_READING_SCORE = 0.02
+# ~0.5 kB per entry (~25 MB full); a miss costs 5 µs (stemmer) to ~250 µs (pymorphy3 in
+# both dictionaries, pure-Python DAWG), a hit 0.6 µs.
+_CACHE_SIZE = 50_000
+_FIXPOINT_PASSES = 3
+
+
+@cache
+def _stemmer(language: str) -> Callable[[str], str]:
+    """The Snowball stemmer of `language` (PyStemmer), made once per process."""
+    import Stemmer  # heavy C extension: loaded on first use, not at import
+
+    logger.debug("loading Snowball stemmer %s", language)
+    stem: Callable[[str], str] = Stemmer.Stemmer(language).stemWord
+    return stem
+
+
+@cache
+def _morph(language: str) -> Any:
+    """pymorphy3's analyser for 'ru' or 'uk' (pymorphy3-dicts-*), made once per process."""
+    import pymorphy3  # loads dictionaries: first use only
+
+    logger.debug("loading pymorphy3 dictionaries for %s", language)
+    return pymorphy3.MorphAnalyzer(lang=language)
+
+
+def _known_lemmas(language: str, word: str) -> set[str] | None:
+    """Lemma keys of `word` in pymorphy3's `language` dictionary; None if it is not there.
+
+    One key (``LEMMA_PREFIX`` + lemma) per reading: a noun, verb or adjective reading gives its
+    normal form; a participle its own nominative (обвиняемого → обвиняемый, not обвинять); a
+    gerund or comparative itself (получив, больше: not forms of получить, большой); other words
+    (pronouns, numerals) their normal form. Readings the dictionary's corpus statistics make
+    rare (under 2 %: день as a form of деть) are dropped unless nothing else is left.
+
+    A full `parse` costs ~150 µs (pure-Python DAWG, every analyser unit, scoring); the
+    dictionary lookup alone a third of that, and for most words (one plain lemma) it is the
+    whole answer. Only ambiguous words and participles take the full parse.
+    """
+    morph = _morph(language)
+    dictionary = morph.dictionary
+    lemmas: set[str] = set()
+    special = False
+    for fixed_word, readings in dictionary.words.similar_items(word, morph.char_substitutes):
+        for paradigm, index in readings:
+            special = special or dictionary.build_tag_info(paradigm, index).POS in _SPECIAL_POS
+            lemmas.add(dictionary.build_normal_form(paradigm, index, fixed_word))
+    if not lemmas:
+        return None
+    if len(lemmas) == 1 and not special:
+        return {LEMMA_PREFIX + lemmas.pop().replace("ё", "е")}
+    return _parsed_lemmas(morph, word)
+
+
+def _parsed_lemmas(morph: Any, word: str) -> set[str]:
+    """Lemma keys from pymorphy3's full analysis (with predictions for unknown words)."""
+    weights: dict[str, float] = {}
+    for parse in morph.parse(word):
+        pos = parse.tag.POS
+        if pos in _PARTICIPLE_POS:
+            nominative = parse.inflect(_PARTICIPLE_NOMINATIVE[pos])
+            lemma = nominative.word if nominative is not None else word
+        elif pos in _SELF_LEMMA_POS:
+            lemma = word
+        else:
+            lemma = parse.normal_form
+        lemma = lemma.replace("ё", "е")
+        weights[lemma] = weights.get(lemma, 0.0) + parse.score
+    kept = {lemma for lemma, weight in weights.items() if weight >= _MIN_READING_SCORE}
+    return {LEMMA_PREFIX + lemma for lemma in kept or weights}
+
+
+def _stem_to_fixpoint(language: str, word: str) -> str:
+    stem = _stemmer(language)
+    for _ in range(_FIXPOINT_PASSES):
+        shorter = stem(word)
+        if shorter == word or not shorter:
+            break
+        word = shorter
+    return word
+
+
+def _script(ch: str) -> str:
+    code = ord(ch)
+    if 0x0400 <= code <= 0x052F:
+        return "cyrillic"
+    if ch.isascii() or 0x00C0 <= code <= 0x024F or ch == "ə":
+        return "latin"
+    if 0x0530 <= code <= 0x058F:
+        return "armenian"
+    if 0x0600 <= code <= 0x06FF or 0x0750 <= code <= 0x077F or 0xFB50 <= code <= 0xFEFF:
+        return "arabic"
+    if 0x0370 <= code <= 0x03FF:
+        return "greek"
+    if 0x0900 <= code <= 0x097F:
+        return "devanagari"
+    if 0x0B80 <= code <= 0x0BFF:
+        return "tamil"
+    return "other"
+
+
+def _cyrillic_keys(word: str, letters: frozenset[str]) -> set[str]:
+    if letters & _SERBIAN_CYR:
+        return {_stemmer("serbian")(word)}
+    if letters & _OTHER_CYR:
+        return {word}
+    if letters & _UK_ONLY:
+        languages: tuple[str, ...] = ("uk",)
+    elif letters & _RU_ONLY:
+        languages = ("ru",)
+    else:
+        languages = ("ru", "uk")  # мова, року, мигрант: either language may be meant
+    known = [lemmas for lang in languages if (lemmas := _known_lemmas(lang, word)) is not None]
+    if known:
+        return set().union(*known)
+    # Unknown to the dictionaries (a new name, a coinage, a typo): the Russian stem plus
+    # pymorphy3's predicted lemmas, so it still meets the known forms of its lexeme.
+    predicted = (_parsed_lemmas(_morph(lang), word) for lang in languages)
+    return {_stemmer("russian")(word)}.union(*predicted)
+
+
+def _latin_keys(word: str, letters: frozenset[str]) -> set[str]:
+    languages: list[str] = []
+    if letters & _TURKIC_LAT:
+        languages.append("turkish")
+    if letters & _TR_OR_DE:
+        languages += ["turkish", "german"]
+    if "ç" in letters:
+        languages += ["turkish", "french"]
+    if letters & _GERMAN_LAT:
+        languages.append("german")
+    if letters & _FRENCH_LAT:
+        languages.append("french")
+    if letters & _SERBIAN_LAT:
+        languages.append("serbian")
+    if not languages:
+        languages.append("english")
+    keys = {
+        _stem_to_fixpoint(language, word) if language == "turkish" else _stemmer(language)(word)
+        for language in dict.fromkeys(languages)
+    }
+    head, apostrophe, tail = word.rpartition("'")
+    if apostrophe and len(head) >= 3 and len(tail) <= 5 and tail not in _ENGLISH_TAILS:
+        keys |= word_keys(head)
+    return keys
+
+
+def _reduce(word: str) -> set[str]:
+    letters = frozenset(word)
+    scripts = {_script(ch) for ch in letters if ch.isalpha()}
+    if len(scripts) != 1:
+        return {word}  # digits only, or mixed scripts that homoglyph folding left alone
+    script = scripts.pop()
+    if script == "cyrillic":
+        return _cyrillic_keys(word, letters)
+    if script == "latin":
+        return _latin_keys(word, letters)
+    if script == "armenian":
+        return {_stemmer("armenian")(word)}
+    if script == "arabic":
+        return {_stemmer("persian" if letters & _PERSIAN_ONLY else "arabic")(word)}
+    if script == "greek":
+        return {_stemmer("greek")(word)}
+    if script == "devanagari":
+        return {_stemmer("hindi")(word)}
+    if script == "tamil":
+        return {_stemmer("tamil")(word)}
+    return {word}
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def word_keys(word: str) -> frozenset[str]:
+    """Match keys (stems or lemmas) of one normalised word; never empty.
+
+    Two words are the same word in some inflection iff their key sets intersect.
+    """
+    keys = {key for key in _reduce(word) if key}
+    return frozenset(keys) if keys else frozenset((word,))
