@@ -1,0 +1,119 @@
+"""Alert priority: urgent | high | normal | low, with the reasons in words.
+
+The watch's own priority is the starting point. The channel's admin-set weight moves it (an
+urgent channel two steps up, high one up, low one down), a strong match (several distinct
+terms of the watch, or several of the analyst's watches on one post) moves it one step up, and
+a `RelevanceModel` — the learned model from analyst feedback, later — may move it too. The
+result never leaves the four levels. The default model changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bot.models import Post
+    from bot.triage.index import WatchMatch
+    from bot.triage.language import LanguageGuess
+
+LEVELS = ("low", "normal", "high", "urgent")  # ascending
+_RANK = {name: rank for rank, name in enumerate(LEVELS)}
+_CHANNEL_STEP = {"urgent": 2, "high": 1, "normal": 0, "low": -1}
+# A match this strong raises the priority one step.
+STRONG_TERMS = 3
+STRONG_WATCHES = 2
+
+
+class PriorityError(ValueError):
+    """Not one of urgent, high, normal, low."""
+
+
+def check_priority(value: str) -> str:
+    """The priority name, lower-cased; raises PriorityError for anything else."""
+    if value in _RANK:
+        return value
+    name = value.strip().casefold()
+    if name not in _RANK:
+        raise PriorityError(f"priority must be one of urgent, high, normal, low, not {value!r}")
+    return name
+
+
+def rank(level: str) -> int:
+    """0 for low … 3 for urgent (for sorting alerts and comparing with thresholds)."""
+    return _RANK[level]
+
+
+@dataclass(frozen=True, slots=True)
+class Relevance:
+    """What a relevance model says about one match: steps up (+) or down (-), and why."""
+
+    steps: int = 0
+    reason: str | None = None
+
+
+class RelevanceModel(Protocol):
+    """The seam for the learned relevance model (analyst feedback: relevant / noise)."""
+
+    def assess(self, post: Post, match: WatchMatch, language: LanguageGuess) -> Relevance: ...
+
+
+class NeutralRelevance:
+    """The default model: no opinion, so no change."""
+
+    def assess(self, post: Post, match: WatchMatch, language: LanguageGuess) -> Relevance:
+        return Relevance()
+
+
+@dataclass(frozen=True, slots=True)
+class Priority:
+    level: str
+    reasons: tuple[str, ...]
+
+
+def prioritise(
+    *,
+    watch_priority: str,
+    channel_weight: str = "normal",
+    terms_matched: int = 1,
+    watches_matched: int = 1,
+    relevance: Relevance | None = None,
+) -> Priority:
+    """Combine the watch priority, channel weight, match strength and relevance."""
+    steps, reason = (relevance.steps, relevance.reason) if relevance is not None else (0, None)
+    return _prioritise(
+        check_priority(watch_priority),
+        check_priority(channel_weight),
+        terms_matched,
+        watches_matched,
+        steps,
+        reason,
+    )
+
+
+@lru_cache(maxsize=4096)
+def _prioritise(
+    watch_priority: str,
+    channel_weight: str,
+    terms_matched: int,
+    watches_matched: int,
+    steps: int,
+    reason: str | None,
+) -> Priority:
+    level = _RANK[watch_priority]
+    reasons = [f"watch priority {watch_priority}"]
+    step = _CHANNEL_STEP[channel_weight]
+    if step:
+        level += step
+        reasons.append(f"channel weight {channel_weight}")
+    if terms_matched >= STRONG_TERMS:
+        level += 1
+        reasons.append(f"{terms_matched} terms matched")
+    elif watches_matched >= STRONG_WATCHES:
+        level += 1
+        reasons.append(f"{watches_matched} of your watches matched")
+    if steps:
+        level += steps
+        reasons.append(reason or f"relevance {steps:+d}")
+    return Priority(LEVELS[min(max(level, 0), len(LEVELS) - 1)], tuple(reasons))
