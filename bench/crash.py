@@ -1,0 +1,163 @@
+"""Crash safety: `kill -9` the service at random moments, restart it, count what arrives.
+
+SPEC §8: after a crash at any moment and a restart, 0 alerts lost and at most 1 duplicate per
+crash. This runs the real service (`python -m bot run --role triage,bot`) as a child process
+against the loopback Bot API server (tests/support/botapi.py, in this process) and an embedded
+Redis that outlives the child. Posts are ingested while the service runs; the child is killed
+with SIGKILL at random times (`--crashes`), restarted each time, and finally left to finish.
+Each post matches exactly one analyst's watch, so every (analyst, post) should arrive once.
+
+Prints one JSON line: expected, delivered, lost, duplicates, crashes, seconds.
+Run from the repository root: `.venv/bin/python bench/crash.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.models import Post  # noqa: E402
+from bot.storage.connection import EmbeddedRedis  # noqa: E402
+from bot.storage.posts import PostQueue  # noqa: E402
+from bot.storage.users import UserRepository  # noqa: E402
+from bot.storage.watches import WatchRepository  # noqa: E402
+from tests.support.botapi import BotApiServer, Limits  # noqa: E402
+
+ADMIN = 9000
+TOKEN = "123456:CRASH-BENCH"
+MARK = re.compile(r"crashpost(\d+)")
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    rng = random.Random(args.seed)
+    data_dir = Path(tempfile.mkdtemp(prefix="vigil-crash-")) / "data"
+    server = EmbeddedRedis(data_dir)
+    server.start_sync()
+    redis = server.client()
+    api = BotApiServer(TOKEN, limits=Limits())
+    await api.start()
+    analysts = list(range(1001, 1001 + args.analysts))
+    for user_id in [ADMIN, *analysts]:
+        api.add_user(user_id, first_name=f"user{user_id}")
+    users = UserRepository(redis, frozenset({ADMIN}))
+    await users.ensure_admins()
+    watches = WatchRepository(redis)
+    for i, analyst in enumerate(analysts):
+        await users.request_access(analyst, f"analyst {analyst}", None)
+        await users.approve(analyst)
+        await watches.add(analyst, f"=topicword{i}")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TG_", "REDIS_"))},
+        "BOT_TOKEN": TOKEN,
+        "BOT_API_URL": api.base_url,
+        "ADMIN_IDS": str(ADMIN),
+        "VIGIL_DATA_DIR": str(data_dir),
+        "STREAM_CLAIM_IDLE_S": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+
+    def spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--role", "triage,bot"],
+            env=env,
+            cwd=data_dir.parent,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    queue = PostQueue(redis)
+    started = time.monotonic()
+    child = spawn()
+    expected: Counter[tuple[int, int]] = Counter()
+    crashes = 0
+    next_kill = time.monotonic() + rng.uniform(1.0, 4.0)
+    for n in range(args.posts):
+        i = rng.randrange(len(analysts))
+        post = Post(
+            channel_id=777,
+            message_id=n + 1,
+            date=datetime.now(UTC),
+            text=f"crashpost{n + 1}: topicword{i} & <b>not a tag</b> 🚨",
+            username="crashbench",
+            title="Crash bench",
+        )
+        await queue.enqueue(post)
+        expected[(analysts[i], n + 1)] = 1
+        await asyncio.sleep(1 / args.rate)
+        if time.monotonic() >= next_kill and crashes < args.crashes:
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+            crashes += 1
+            child = spawn()
+            next_kill = time.monotonic() + rng.uniform(1.0, 4.0)
+    while crashes < args.crashes:  # the remaining crashes happen while it delivers
+        await asyncio.sleep(rng.uniform(0.5, 2.0))
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        crashes += 1
+        child = spawn()
+
+    def delivered() -> Counter[tuple[int, int]]:
+        got: Counter[tuple[int, int]] = Counter()
+        for message in api.sent:
+            m = MARK.search(message.text)
+            if m and message.method == "sendMessage":
+                got[(message.chat_id, int(m.group(1)))] += 1
+        return got
+
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if set(delivered()) >= set(expected):
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2)  # anything still in flight would show up as a duplicate
+    child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+    got = delivered()
+    lost = sum(1 for key in expected if key not in got)
+    duplicates = sum(n - 1 for n in got.values() if n > 1)
+    await api.stop()
+    await redis.aclose()
+    server.stop_if_last_sync()
+    return {
+        "bench": "crash",
+        "posts": args.posts,
+        "analysts": args.analysts,
+        "expected": len(expected),
+        "delivered": len(set(got) & set(expected)),
+        "lost": lost,
+        "duplicates": duplicates,
+        "crashes": crashes,
+        "duplicates_per_crash": round(duplicates / crashes, 2) if crashes else 0.0,
+        "bar_ok": lost == 0 and duplicates <= crashes,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--posts", type=int, default=300)
+    parser.add_argument("--analysts", type=int, default=30)
+    parser.add_argument("--rate", type=float, default=20.0, help="posts enqueued per second")
+    parser.add_argument("--crashes", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--seed", type=int, default=1)
+    print(json.dumps(asyncio.run(main(parser.parse_args()))))

@@ -1,0 +1,172 @@
+"""Memory of the service with every in-process role busy: 10,000 watches, 500 channels.
+
+SPEC §8: all roles in one process, 10,000 watches, 500 channels, ≤ 300 MB RSS. The service
+runs as a child process (`python -m bot run --role triage,bot`) against the loopback Bot API
+server in this process and an embedded Redis; 10,000 watches (real vocabulary from
+`../shared/data/ntrex/`, see bench/triage.py) and 500 channels are stored first, then real
+posts from those channels are ingested and triaged while the bot delivers. The child's peak
+RSS (VmHWM) and final RSS are read from /proc. The watcher role needs a logged-in Telegram
+account, which this machine cannot reach, so it is measured separately: its cost is Telethon's
+client and the channel list, reported as `watcher_import_mb` (import of the watcher stack).
+
+Prints one JSON line. Run from the repository root: `.venv/bin/python bench/memory.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.triage import load_sentences, make_posts, make_watches  # noqa: E402
+from bot.storage import keys  # noqa: E402
+from bot.storage.channels import ChannelRepository  # noqa: E402
+from bot.storage.connection import EmbeddedRedis  # noqa: E402
+from bot.storage.posts import PostQueue  # noqa: E402
+from bot.storage.streams import stream_stats  # noqa: E402
+from bot.storage.users import UserRepository  # noqa: E402
+from bot.storage.watches import WatchRepository  # noqa: E402
+from tests.support.botapi import BotApiServer, Limits  # noqa: E402
+
+ADMIN = 9000
+TOKEN = "123456:MEMORY-BENCH"
+
+
+def proc_mb(pid: int, field: str) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def watcher_import_mb() -> float:
+    """What the watcher role adds on top of the triage and bot roles: import it after them."""
+    code = (
+        "import bot.app, bot.botapp, bot.triage_worker\n"
+        "def rss():\n"
+        "    for line in open('/proc/self/status'):\n"
+        "        if line.startswith('VmRSS:'):\n"
+        "            return int(line.split()[1])\n"
+        "before = rss()\n"
+        "import watchers.service, watchers.live, watchers.reconciler, watchers.joiner\n"
+        "print(rss() - before)\n"
+    )
+    out = subprocess.check_output([sys.executable, "-c", code], cwd=ROOT)
+    return int(out.strip()) / 1024
+
+
+def spawn_service(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--role", "triage,bot"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=(cwd / "service.log").open("wb"),
+    )
+
+
+async def main(args: argparse.Namespace) -> dict[str, object]:
+    rng = random.Random(args.seed)
+    sentences = load_sentences()
+    data_dir = Path(tempfile.mkdtemp(prefix="vigil-mem-")) / "data"
+    server = EmbeddedRedis(data_dir)
+    server.start_sync()
+    redis = server.client()
+    api = BotApiServer(TOKEN, limits=Limits(enabled=False))
+    await api.start()
+    users = UserRepository(redis, frozenset({ADMIN}))
+    await users.ensure_admins()
+    analysts = list(range(1000, 1000 + args.analysts))
+    for user_id in [ADMIN, *analysts]:
+        api.add_user(user_id, first_name=f"user{user_id}")
+    for analyst in analysts:
+        await users.request_access(analyst, f"analyst {analyst}", None)
+        await users.approve(analyst)
+    watches = WatchRepository(redis)
+    for spec, _parts in make_watches(sentences, args.watches, rng):
+        await watches.add(analysts[spec.id % len(analysts)], spec.query, spec.priority)
+    channels = ChannelRepository(redis)
+    for i in range(args.channels):
+        entry = await channels.add(f"@memchan{i:03d}", ADMIN)
+        await channels.mark_resolved(
+            entry.key, channel_id=1_000_000 + i, access_hash=i, username=f"chan{i}", title=f"C{i}"
+        )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TG_", "REDIS_"))},
+        "BOT_TOKEN": TOKEN,
+        "BOT_API_URL": api.base_url,
+        "ADMIN_IDS": str(ADMIN),
+        "VIGIL_DATA_DIR": str(data_dir),
+        "LOG_LEVEL": "INFO",  # to service.log beside the data dir
+        "DELIVERY_GLOBAL_RATE": "200",
+        "DELIVERY_CHAT_RATE": "50",
+    }
+    child = spawn_service(env, data_dir.parent)
+    started = time.monotonic()
+    posts = make_posts(sentences, rng)[: args.posts]
+    queue = PostQueue(redis)
+    for i in range(0, len(posts), 200):
+        await queue.enqueue_many(posts[i : i + 200])
+        await asyncio.sleep(0.2)
+    deadline = time.monotonic() + args.timeout
+    peak_sample = 0.0
+    while time.monotonic() < deadline:
+        stats = await stream_stats(redis, keys.POSTS_STREAM, keys.TRIAGE_GROUP, keys.POSTS_DEAD)
+        peak_sample = max(peak_sample, proc_mb(child.pid, "VmRSS"))
+        if stats.lag == 0 and stats.pending == 0 and stats.length >= len(posts):
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(args.settle)  # delivery keeps working meanwhile
+    hwm = proc_mb(child.pid, "VmHWM")
+    rss = proc_mb(child.pid, "VmRSS")
+    alerts = int(await redis.xlen(keys.ALERTS_STREAM))
+    child.terminate()
+    try:
+        child.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        print(f"service did not stop on SIGTERM; log: {data_dir.parent / 'service.log'}")
+    redis_mb = float((await redis.info("memory"))["used_memory"]) / 2**20
+    await api.stop()
+    await redis.aclose()
+    server.stop_if_last_sync()
+    watcher_mb = watcher_import_mb()
+    return {
+        "bench": "memory",
+        "roles": "triage,bot",
+        "watches": args.watches,
+        "channels": args.channels,
+        "analysts": args.analysts,
+        "posts": len(posts),
+        "alerts": alerts,
+        "sent": len(api.sent),
+        "peak_rss_mb": round(hwm, 1),
+        "final_rss_mb": round(rss, 1),
+        "watcher_import_mb": round(watcher_mb, 1),
+        "estimated_all_roles_mb": round(hwm + watcher_mb, 1),
+        "bar_mb": 300,
+        "redis_used_mb": round(redis_mb, 1),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--watches", type=int, default=10_000)
+    parser.add_argument("--channels", type=int, default=500)
+    parser.add_argument("--analysts", type=int, default=100)
+    parser.add_argument("--posts", type=int, default=5_000)
+    parser.add_argument("--settle", type=float, default=10.0)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--seed", type=int, default=7)
+    print(json.dumps(asyncio.run(main(parser.parse_args()))))
