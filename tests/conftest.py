@@ -39,8 +39,10 @@ async def redis(redis_server: str) -> AsyncIterator[aioredis.Redis]:
     """A flushed database for this test (db 1..15 in rotation; tests run one at a time)."""
     db = next(_db_counter) % 15 + 1
     sep = "&" if "?" in redis_server else "?"
-    url = f"{redis_server}{sep}db={db}" if redis_server.startswith("unix://") else (
-        f"{redis_server}/{db}"
+    url = (
+        f"{redis_server}{sep}db={db}"
+        if redis_server.startswith("unix://")
+        else (f"{redis_server}/{db}")
     )
     client = aioredis.Redis.from_url(url, decode_responses=True, client_name=client_name())
     await client.flushdb()
@@ -66,4 +68,6 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
 pytest_plugins = ["tests.support.fixtures"]

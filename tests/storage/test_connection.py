@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -46,7 +47,8 @@ async def test_second_process_reuses_the_running_server(data_dir: Path) -> None:
     async with open_redis(settings_for(data_dir)) as redis:
         await redis.set("from-parent", "hello")
         parent_server_pid = (await redis.info("server"))["process_id"]
-        child = subprocess.run(
+        child = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-c", script, str(data_dir)],
             capture_output=True,
             text=True,

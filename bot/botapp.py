@@ -1,0 +1,203 @@
+"""The bot role: the aiogram Dispatcher (commands, menus, feedback) and the delivery worker.
+
+`bot.app` (the composition root) calls `run_bot_role`; the pieces are public so tests and
+benchmarks can assemble them differently. Every dependency arrives as a parameter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.memory import MemoryStorage
+
+from bot.config import ConfigError, Settings
+from bot.delivery.ratelimit import RateLimiter, RateLimits
+from bot.delivery.worker import DeliveryConfig, DeliveryWorker
+from bot.storage.audit import AuditLog
+from bot.storage.channels import ChannelRepository
+from bot.storage.feedback import FeedbackRepository
+from bot.storage.mutes import MuteRepository
+from bot.storage.users import UserRepository
+from bot.storage.watches import WatchRepository
+from bot.triage.language import LanguageDetector, make_detector
+from handlers import build_root_router
+from handlers.commands_scope import set_commands_for, set_default_commands
+from handlers.roles import RoleMiddleware
+
+log = logging.getLogger(__name__)
+
+
+class LazyDetector:
+    """The language detector for /test, loaded on first use (model loading takes a while)."""
+
+    def __init__(self, factory: Callable[[], LanguageDetector]) -> None:
+        self._factory = factory
+        self._detector: LanguageDetector | None = None
+
+    def __call__(self) -> LanguageDetector:
+        if self._detector is None:
+            self._detector = self._factory()
+        return self._detector
+
+
+def make_bot(settings: Settings) -> Bot:
+    """A Bot for BOT_TOKEN, on BOT_API_URL when set; HTML parse mode by default."""
+    if settings.bot_token is None:
+        raise ConfigError("BOT_TOKEN is not set")
+    session = (
+        AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url))
+        if settings.bot_api_url
+        else AiohttpSession()
+    )
+    return Bot(
+        token=settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode="HTML"),
+    )
+
+
+def build_dispatcher(
+    *,
+    redis: aioredis.Redis,
+    users: UserRepository,
+    watches: WatchRepository,
+    channels: ChannelRepository,
+    mutes: MuteRepository,
+    feedback: FeedbackRepository,
+    audit: AuditLog,
+    detector: Callable[[], LanguageDetector],
+) -> Dispatcher:
+    """The Dispatcher with every router; handlers get these objects by parameter name."""
+    dp = Dispatcher(
+        storage=MemoryStorage(),
+        redis=redis,
+        users=users,
+        watches=watches,
+        channels=channels,
+        mutes=mutes,
+        feedback=feedback,
+        audit=audit,
+        detector=detector,
+    )
+    roles = RoleMiddleware(users)
+    dp.message.outer_middleware(roles)
+    dp.callback_query.outer_middleware(roles)
+    dp.my_chat_member.outer_middleware(roles)
+    dp.include_router(build_root_router())
+    return dp
+
+
+async def register_commands(bot: Bot, users: UserRepository) -> None:
+    """setMyCommands: /start for everyone, the analyst list per analyst chat, the admin list
+    per admin chat."""
+    await set_default_commands(bot)
+    for person in await users.analysts():
+        await set_commands_for(bot, person.id, person.role)
+
+
+async def run_bot(bot: Bot, dp: Dispatcher, stop: asyncio.Event) -> None:
+    """Long polling until `stop` is set."""
+    polling = asyncio.create_task(
+        dp.start_polling(
+            bot,
+            handle_signals=False,
+            close_bot_session=False,
+            allowed_updates=dp.resolve_used_update_types(),
+        ),
+        name="bot-polling",
+    )
+    stopper = asyncio.create_task(stop.wait(), name="bot-stop")
+    try:
+        await asyncio.wait({polling, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not polling.done():
+            with contextlib.suppress(RuntimeError):  # polling not started yet
+                await dp.stop_polling()
+            try:
+                await asyncio.wait_for(polling, 10)
+            except TimeoutError:
+                polling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await polling
+        elif polling.exception() is not None:
+            raise polling.exception()  # type: ignore[misc]
+
+
+async def run_delivery(worker: DeliveryWorker, stop: asyncio.Event) -> None:
+    """The delivery worker until `stop` is set; sends in flight finish first."""
+    task = asyncio.create_task(worker.run(), name="delivery")
+    stopper = asyncio.create_task(stop.wait(), name="delivery-stop")
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        elif task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+def build_delivery_worker(
+    settings: Settings,
+    redis: aioredis.Redis,
+    bot: Bot,
+    users: UserRepository,
+    *,
+    consumer: str | None = None,
+) -> DeliveryWorker:
+    limiter = RateLimiter(
+        redis,
+        RateLimits(chat_per_s=settings.chat_rate_per_s, global_per_s=settings.global_rate_per_s),
+    )
+    config = DeliveryConfig(
+        consumer=consumer or f"delivery-{socket.gethostname()}:{os.getpid()}",
+        max_deliveries=settings.max_deliveries,
+        claim_idle_ms=int(settings.claim_idle_s * 1000),
+        ledger_ttl_s=settings.archive_ttl_days * 86400,
+    )
+    return DeliveryWorker(redis, bot, limiter, users, MuteRepository(redis), config)
+
+
+async def run_bot_role(settings: Settings, redis: aioredis.Redis, stop: asyncio.Event) -> None:
+    """Everything the bot role does, until `stop`: polling and delivery in one process."""
+    users = UserRepository(redis, settings.admins)
+    await users.ensure_admins()
+    bot = make_bot(settings)
+    try:
+        dp = build_dispatcher(
+            redis=redis,
+            users=users,
+            watches=WatchRepository(redis),
+            channels=ChannelRepository(redis),
+            mutes=MuteRepository(redis),
+            feedback=FeedbackRepository(redis),
+            audit=AuditLog(redis),
+            detector=LazyDetector(lambda: make_detector(settings.language_detector)),
+        )
+        await register_commands(bot, users)
+        worker = build_delivery_worker(settings, redis, bot, users)
+
+        async def until_stopped(role: asyncio.Future[None] | asyncio.Task[None]) -> None:
+            try:
+                await role
+            finally:
+                stop.set()  # one half ending (or failing) stops the other
+
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(until_stopped(asyncio.ensure_future(run_bot(bot, dp, stop))))
+            tasks.create_task(until_stopped(asyncio.ensure_future(run_delivery(worker, stop))))
+    finally:
+        await bot.session.close()

@@ -1,0 +1,97 @@
+"""Every inline-button payload, as `CallbackData` factories (short prefixes, enum actions).
+
+Telegram allows 1-64 bytes of callback data; aiogram refuses to pack more. Values never contain
+the ':' separator: channels are named by a short digest of their key (`channel_token`), which
+the handler looks up again among the current channels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+
+from aiogram.filters.callback_data import CallbackData
+
+
+class FeedbackAction(StrEnum):
+    RELEVANT = "r"
+    NOISE = "n"
+    MUTE = "m"
+    UNMUTE = "u"
+
+
+class FeedbackCB(CallbackData, prefix="fb"):
+    """Buttons under an alert: 👍 / 👎 / 🔕 (and the undo of 🔕)."""
+
+    action: FeedbackAction
+    channel_id: int
+    message_id: int
+    watch_id: int
+
+
+class WatchAction(StrEnum):
+    PAGE = "pg"
+    PAUSE = "pa"
+    RESUME = "re"
+    DELETE = "de"
+    PRIORITY = "pr"  # show the priority choices
+    SET_PRIORITY = "sp"
+
+
+class WatchCB(CallbackData, prefix="wa"):
+    """/watches list buttons. `priority` is only used by SET_PRIORITY."""
+
+    action: WatchAction
+    watch_id: int = 0
+    page: int = 0
+    priority: str = ""
+
+
+class AccessAction(StrEnum):
+    APPROVE = "ok"
+    DENY = "no"
+
+
+class AccessCB(CallbackData, prefix="ac"):
+    """Approve / Deny under an access request sent to the admins."""
+
+    action: AccessAction
+    user_id: int
+
+
+class AdminAction(StrEnum):
+    MENU = "menu"
+    CHANNELS = "ch"
+    CHANNEL = "c1"  # one channel's card
+    CHANNEL_ADD = "cadd"
+    CHANNEL_PAUSE = "cpa"
+    CHANNEL_RESUME = "cre"
+    CHANNEL_REMOVE = "crm"
+    CHANNEL_WEIGHT = "cw"
+    ANALYSTS = "an"
+    PENDING = "pe"
+    ANALYST = "a1"  # one person's card
+    APPROVE = "aok"
+    DENY = "ano"
+    PROMOTE = "apr"
+    DEMOTE = "ade"
+    REVOKE = "arv"
+    SYSTEM = "sy"
+    DEAD = "dl"
+    DEAD_RETRY = "dlr"
+    AUDIT = "au"
+
+
+class AdminCB(CallbackData, prefix="ad"):
+    """The /admin menu. `ref` is a channel token, a user id or a dead-letter entry id;
+    `arg` a weight or a stream index; `page` for long lists."""
+
+    action: AdminAction
+    ref: str = ""
+    arg: str = ""
+    page: int = 0
+
+
+def channel_token(key: str) -> str:
+    """A short, separator-free stand-in for a channel key in callback data."""
+    return hashlib.sha1(key.encode()).hexdigest()[:12]

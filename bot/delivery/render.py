@@ -1,0 +1,228 @@
+"""Alert rendering: an `AlertJob` in, Telegram HTML and the alert's keyboard out. Pure.
+
+Telegram counts a message's length after entity parsing, in UTF-16 code units, and refuses more
+than 4096. The text is built from parts whose visible length is known, so the post body is cut
+to exactly what fits, on a boundary that is never inside a tag, an entity (everything is escaped
+after cutting) or a surrogate pair (lengths are counted per code point), and not inside a
+grapheme's trailing combining marks.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram.types import InlineKeyboardMarkup
+
+from bot import texts
+from bot.alerts import AlertJob, Notice
+from bot.keyboards import alert_keyboard
+from bot.models import Post
+
+MAX_MESSAGE_UNITS = 4096
+MAX_BOLD_SPANS = 40  # Telegram ignores entities beyond 100 per message; keep well below
+WORD_BACKOFF = 80  # look this many characters back for a space to cut at
+_JOINERS = frozenset("\u200d\ufe0f\ufe0e\u20e3")
+
+
+def utf16_len(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units."""
+    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+
+
+def clean_text(text: str) -> str:
+    """Same length, but sendable: lone surrogates (possible in JSON input) cannot be encoded as
+    UTF-8, and C0 control characters other than newline and tab are turned into spaces."""
+    if text.isascii() and text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0xD800 <= code <= 0xDFFF:
+            out.append("\ufffd")
+        elif (code < 0x20 and ch not in "\n\t") or code == 0x7F:
+            out.append(" ")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def post_link(post: Post) -> str:
+    """https://t.me/<username>/<id>, or https://t.me/c/<id>/<msg> with the bare channel id."""
+    if post.username:
+        return f"https://t.me/{post.username}/{post.message_id}"
+    raw = str(abs(post.channel_id))
+    if post.channel_id < 0 and raw.startswith("100") and len(raw) > 10:
+        raw = raw[3:]  # Bot-API style -100<id>
+    return f"https://t.me/c/{raw}/{post.message_id}"
+
+
+@dataclass
+class _Html:
+    """HTML under construction, with its visible length in UTF-16 units."""
+
+    parts: list[str] = field(default_factory=list)
+    units: int = 0
+
+    def text(self, value: str) -> None:
+        self.parts.append(escape(value, quote=False))
+        self.units += utf16_len(value)
+
+    def tag(self, tag: str, value: str, href: str | None = None) -> None:
+        attrs = f' href="{escape(href, quote=True)}"' if href is not None else ""
+        self.parts.append(f"<{tag}{attrs}>{escape(value, quote=False)}</{tag}>")
+        self.units += utf16_len(value)
+
+    def raw(self, markup: str, visible: str) -> None:
+        """Trusted markup (from texts) whose visible text is `visible`."""
+        self.parts.append(markup)
+        self.units += utf16_len(visible)
+
+    def extend(self, other: _Html) -> None:
+        self.parts.extend(other.parts)
+        self.units += other.units
+
+    def html(self) -> str:
+        return "".join(self.parts)
+
+
+def normalise_spans(
+    spans: tuple[tuple[int, int], ...] | list[tuple[int, int]], length: int
+) -> list[tuple[int, int]]:
+    """Clamp to the text, drop empty ones, sort, merge overlapping or touching, cap the count."""
+    clamped = sorted((max(0, a), min(length, b)) for a, b in spans if min(length, b) > max(0, a))
+    merged: list[tuple[int, int]] = []
+    for a, b in clamped:
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return merged[:MAX_BOLD_SPANS]
+
+
+def _cut_point(text: str, budget: int) -> int:
+    """Index (in code points) of the longest prefix of `text` within `budget` UTF-16 units,
+    moved back to a space when one is near and never leaving a grapheme's joiners behind."""
+    used = 0
+    cut = 0
+    for i, ch in enumerate(text):
+        width = 2 if ord(ch) > 0xFFFF else 1
+        if used + width > budget:
+            break
+        used += width
+        cut = i + 1
+    else:
+        return len(text)
+    space = text.rfind(" ", max(0, cut - WORD_BACKOFF), cut)
+    if space > 0:
+        cut = space
+    # Don't split "e" + combining accent, an emoji + ZWJ sequence or a keycap.
+    while (
+        cut > 0
+        and cut < len(text)
+        and (
+            text[cut] in _JOINERS
+            or text[cut - 1] in _JOINERS
+            or unicodedata.combining(text[cut])
+            or unicodedata.category(text[cut]) == "Me"
+        )
+    ):
+        cut -= 1
+    return cut
+
+
+def render_body(text: str, spans: list[tuple[int, int]], budget: int) -> _Html:
+    """The post text with spans in bold, cut with an ellipsis to `budget` UTF-16 units."""
+    body = _Html()
+    if utf16_len(text) > budget:
+        cut = _cut_point(text, max(0, budget - utf16_len(texts.ELLIPSIS)))
+        text = text[:cut].rstrip() if cut < len(text) else text
+        truncated = True
+    else:
+        truncated = False
+    pos = 0
+    for a, b in spans:
+        if a >= len(text):
+            break
+        b = min(b, len(text))
+        if a > pos:
+            body.text(text[pos:a])
+        body.tag("b", text[a:b])
+        pos = b
+    if pos < len(text):
+        body.text(text[pos:])
+    if truncated:
+        body.text(texts.ELLIPSIS)
+    return body
+
+
+def _format_time(when: datetime, tz: ZoneInfo) -> str:
+    local = when.astimezone(tz)
+    return f"{local:%d %b %Y %H:%M} {local.tzname() or tz.key}"
+
+
+def render_alert(
+    job: AlertJob,
+    tz: ZoneInfo,
+    *,
+    max_units: int = MAX_MESSAGE_UNITS,
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The alert message (HTML) and its buttons: 👍 / 👎 / 🔕 / Open."""
+    post = job.post
+    link = post_link(post)
+
+    head = _Html()
+    marker = texts.PRIORITY_MARKERS.get(job.priority, "")
+    head.text(f"{marker} ")
+    head.tag("b", texts.PRIORITY_NAMES.get(job.priority, job.priority))
+    kind = texts.KIND_LABELS.get(job.kind, "")
+    if kind:
+        head.text(" · ")
+        head.tag("b", kind)
+    head.text("\n")
+    title = clean_text(post.title) or (f"@{post.username}" if post.username else "channel")
+    head.tag("b", title[:256])
+    if post.username and title != f"@{post.username}":
+        head.text(f" @{post.username}")
+    head.text("\n")
+    language = f"{job.language}"
+    if job.language != "und":
+        language += f" {round(job.language_confidence * 100)}%"
+    head.text(f"🕒 {_format_time(post.date, tz)} · 🌐 {language}")
+    if post.edit_date is not None and job.kind == "edit":
+        head.text(f" · edited {_format_time(post.edit_date, tz)}")
+    head.text("\n\n")
+
+    foot = _Html()
+    foot.text("\n\n🔗 ")
+    foot.tag("a", texts.OPEN_POST, href=link)
+    if job.also_in:
+        foot.text(f" · also in {texts.count_suffix(len(job.also_in), 'channel')}")
+    foot.text(f"\n🔎 Watch #{job.watch_id}: ")
+    foot.tag("code", clean_text(job.watch_query)[:600])
+    if job.reasons:
+        foot.text("\n")
+        foot.tag("i", clean_text("; ".join(job.reasons))[:300])
+
+    text = clean_text(post.text)
+    doc = _Html()
+    doc.extend(head)
+    if text.strip():
+        budget = max(0, max_units - head.units - foot.units)
+        spans = normalise_spans(job.spans, len(text))
+        doc.extend(render_body(text, spans, budget))
+    else:
+        doc.raw(texts.NO_TEXT, "(no text)")
+    doc.extend(foot)
+    keyboard = alert_keyboard(post.channel_id, post.message_id, job.watch_id, link)
+    return doc.html(), keyboard
+
+
+def render_notice(notice: Notice) -> str:
+    """A system notice: plain text, escaped and cut to fit."""
+    budget = MAX_MESSAGE_UNITS - utf16_len(texts.NOTICE_PREFIX)
+    body = render_body(clean_text(notice.text), [], budget)
+    return texts.NOTICE_PREFIX + body.html()

@@ -1,0 +1,267 @@
+"""Inline keyboards: pure functions from data to markup."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot import texts
+from bot.callback_data import (
+    AccessAction,
+    AccessCB,
+    AdminAction,
+    AdminCB,
+    FeedbackAction,
+    FeedbackCB,
+    WatchAction,
+    WatchCB,
+    channel_token,
+)
+
+PRIORITIES = ("urgent", "high", "normal", "low")
+WEIGHTS = ("urgent", "high", "normal", "low")
+
+
+def _btn(text: str, data: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data)
+
+
+# --- alerts --------------------------------------------------------------------------------
+def alert_keyboard(
+    channel_id: int,
+    message_id: int,
+    watch_id: int,
+    link: str,
+    *,
+    chosen: FeedbackAction | None = None,
+    muted: bool = False,
+) -> InlineKeyboardMarkup:
+    """👍 / 👎 (the chosen one ticked), 🔕 (or its undo once muted), Open."""
+
+    def cb(action: FeedbackAction) -> str:
+        return FeedbackCB(
+            action=action, channel_id=channel_id, message_id=message_id, watch_id=watch_id
+        ).pack()
+
+    relevant = (texts.CHOSEN if chosen is FeedbackAction.RELEVANT else "") + texts.BTN_RELEVANT
+    noise = (texts.CHOSEN if chosen is FeedbackAction.NOISE else "") + texts.BTN_NOISE
+    mute = (
+        _btn(texts.BTN_UNMUTE, cb(FeedbackAction.UNMUTE))
+        if muted
+        else _btn(texts.BTN_MUTE, cb(FeedbackAction.MUTE))
+    )
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_btn(relevant, cb(FeedbackAction.RELEVANT)), _btn(noise, cb(FeedbackAction.NOISE))],
+            [mute, InlineKeyboardButton(text=texts.BTN_OPEN, url=link)],
+        ]
+    )
+
+
+def url_of(markup: InlineKeyboardMarkup | None) -> str | None:
+    """The Open button's URL of an alert keyboard (to rebuild it after feedback)."""
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for button in row:
+            if button.url:
+                return button.url
+    return None
+
+
+# --- access --------------------------------------------------------------------------------
+def access_request_keyboard(user_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _btn(
+                    texts.BTN_APPROVE,
+                    AccessCB(action=AccessAction.APPROVE, user_id=user_id).pack(),
+                ),
+                _btn(texts.BTN_DENY, AccessCB(action=AccessAction.DENY, user_id=user_id).pack()),
+            ]
+        ]
+    )
+
+
+# --- /watches ------------------------------------------------------------------------------
+def watches_keyboard(
+    watches: Sequence[tuple[int, bool]], page: int, pages: int
+) -> InlineKeyboardMarkup:
+    """One row per watch (id, paused): pause/resume, priority, delete; then paging."""
+    rows: list[list[InlineKeyboardButton]] = []
+    for watch_id, paused in watches:
+        toggle = (
+            _btn(
+                f"▶️ #{watch_id}",
+                WatchCB(action=WatchAction.RESUME, watch_id=watch_id, page=page).pack(),
+            )
+            if paused
+            else _btn(
+                f"⏸ #{watch_id}",
+                WatchCB(action=WatchAction.PAUSE, watch_id=watch_id, page=page).pack(),
+            )
+        )
+        rows.append(
+            [
+                toggle,
+                _btn(
+                    f"{texts.BTN_PRIORITY} #{watch_id}",
+                    WatchCB(action=WatchAction.PRIORITY, watch_id=watch_id, page=page).pack(),
+                ),
+                _btn(
+                    f"🗑 #{watch_id}",
+                    WatchCB(action=WatchAction.DELETE, watch_id=watch_id, page=page).pack(),
+                ),
+            ]
+        )
+    nav: list[InlineKeyboardButton] = []
+    if page > 0:
+        nav.append(_btn(texts.BTN_PREV, WatchCB(action=WatchAction.PAGE, page=page - 1).pack()))
+    if page + 1 < pages:
+        nav.append(_btn(texts.BTN_NEXT, WatchCB(action=WatchAction.PAGE, page=page + 1).pack()))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def priority_keyboard(watch_id: int, current: str, page: int) -> InlineKeyboardMarkup:
+    row = [
+        _btn(
+            (texts.CHOSEN if p == current else "") + texts.PRIORITY_MARKERS[p] + " " + p,
+            WatchCB(
+                action=WatchAction.SET_PRIORITY, watch_id=watch_id, page=page, priority=p
+            ).pack(),
+        )
+        for p in PRIORITIES
+    ]
+    back = [_btn(texts.BTN_BACK, WatchCB(action=WatchAction.PAGE, page=page).pack())]
+    return InlineKeyboardMarkup(inline_keyboard=[row[:2], row[2:], back])
+
+
+# --- /admin --------------------------------------------------------------------------------
+def _admin(action: AdminAction, ref: str = "", arg: str = "", page: int = 0) -> str:
+    return AdminCB(action=action, ref=ref, arg=arg, page=page).pack()
+
+
+def _back(to: AdminAction = AdminAction.MENU) -> list[InlineKeyboardButton]:
+    return [_btn(texts.BTN_BACK, _admin(to))]
+
+
+def admin_menu_keyboard() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                _btn(texts.BTN_CHANNELS, _admin(AdminAction.CHANNELS)),
+                _btn(texts.BTN_ANALYSTS, _admin(AdminAction.ANALYSTS)),
+            ],
+            [
+                _btn(texts.BTN_SYSTEM, _admin(AdminAction.SYSTEM)),
+                _btn(texts.BTN_AUDIT, _admin(AdminAction.AUDIT)),
+            ],
+        ]
+    )
+
+
+def admin_channels_keyboard(
+    channels: Sequence[tuple[str, str]], page: int, pages: int
+) -> InlineKeyboardMarkup:
+    """channels: (key, button label)."""
+    rows = [
+        [_btn(label, _admin(AdminAction.CHANNEL, channel_token(key)))] for key, label in channels
+    ]
+    nav: list[InlineKeyboardButton] = []
+    if page > 0:
+        nav.append(_btn(texts.BTN_PREV, _admin(AdminAction.CHANNELS, page=page - 1)))
+    if page + 1 < pages:
+        nav.append(_btn(texts.BTN_NEXT, _admin(AdminAction.CHANNELS, page=page + 1)))
+    if nav:
+        rows.append(nav)
+    rows.append([_btn(texts.BTN_ADD, _admin(AdminAction.CHANNEL_ADD))])
+    rows.append(_back())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def admin_channel_keyboard(key: str, paused: bool, weight: str) -> InlineKeyboardMarkup:
+    token = channel_token(key)
+    toggle = (
+        _btn(texts.BTN_RESUME, _admin(AdminAction.CHANNEL_RESUME, token))
+        if paused
+        else _btn(texts.BTN_PAUSE, _admin(AdminAction.CHANNEL_PAUSE, token))
+    )
+    weights = [
+        _btn(
+            (texts.CHOSEN if w == weight else "") + w,
+            _admin(AdminAction.CHANNEL_WEIGHT, token, w),
+        )
+        for w in WEIGHTS
+    ]
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [toggle, _btn(texts.BTN_REMOVE, _admin(AdminAction.CHANNEL_REMOVE, token))],
+            weights,
+            _back(AdminAction.CHANNELS),
+        ]
+    )
+
+
+def admin_analysts_keyboard(
+    people: Sequence[tuple[int, str]], pending: int
+) -> InlineKeyboardMarkup:
+    """people: (user id, button label)."""
+    rows = [
+        [_btn(f"{texts.BTN_PENDING} ({pending})", _admin(AdminAction.PENDING))],
+        *[[_btn(label, _admin(AdminAction.ANALYST, str(uid)))] for uid, label in people],
+        _back(),
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def admin_pending_keyboard(people: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+    rows = [
+        [
+            _btn(f"✅ {label}", _admin(AdminAction.APPROVE, str(uid))),
+            _btn(texts.BTN_DENY, _admin(AdminAction.DENY, str(uid))),
+        ]
+        for uid, label in people
+    ]
+    rows.append(_back(AdminAction.ANALYSTS))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def admin_person_keyboard(user_id: int, role: str, fixed_admin: bool) -> InlineKeyboardMarkup:
+    ref = str(user_id)
+    row: list[InlineKeyboardButton] = []
+    if not fixed_admin:
+        if role == "admin":
+            row.append(_btn(texts.BTN_DEMOTE, _admin(AdminAction.DEMOTE, ref)))
+        else:
+            row.append(_btn(texts.BTN_PROMOTE, _admin(AdminAction.PROMOTE, ref)))
+        row.append(_btn(texts.BTN_REVOKE, _admin(AdminAction.REVOKE, ref)))
+    rows = [row] if row else []
+    rows.append(_back(AdminAction.ANALYSTS))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def admin_system_keyboard(dead: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_btn(f"{texts.BTN_DEAD} ({dead})", _admin(AdminAction.DEAD))],
+            _back(),
+        ]
+    )
+
+
+def admin_dead_keyboard(entries: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+    """entries: (stream index in keys.STREAMS, entry id)."""
+    rows = [
+        [_btn(f"{texts.BTN_RETRY} {entry_id}", _admin(AdminAction.DEAD_RETRY, entry_id, str(i)))]
+        for i, entry_id in entries
+    ]
+    rows.append(_back(AdminAction.SYSTEM))
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def admin_back_keyboard(to: AdminAction = AdminAction.MENU) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=[_back(to)])

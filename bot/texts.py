@@ -1,0 +1,347 @@
+"""Every string a person reads from the bot, in one place.
+
+Templates are Telegram HTML. Constants contain no user data; functions that take user data
+escape it (`html.escape`) where the string is built, never at the call site.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+# --- alerts --------------------------------------------------------------------------------
+PRIORITY_MARKERS = {"urgent": "🔴", "high": "🟠", "normal": "🟢", "low": "⚪"}
+PRIORITY_NAMES = {"urgent": "URGENT", "high": "High", "normal": "Normal", "low": "Low"}
+KIND_LABELS = {"new": "", "edit": "✏️ edited", "delete": "🗑 deleted"}
+BTN_RELEVANT = "👍 Relevant"
+BTN_NOISE = "👎 Noise"
+BTN_MUTE = "🔕 Mute channel"
+BTN_UNMUTE = "🔔 Undo mute"
+BTN_OPEN = "Open"
+CHOSEN = "✅ "
+ELLIPSIS = "…"
+OPEN_POST = "Open post"
+NO_TEXT = "<i>(no text)</i>"
+NOTICE_PREFIX = "ℹ️ "
+
+# --- access ------------------------------------------------------------------------------
+REQUEST_SENT = (
+    "👋 This is a private bot. Your request for access has been sent to the administrators; "
+    "you will get a message here when it is decided."
+)
+ACCESS_APPROVED = "✅ Your access has been approved. Send /help to see what I can do."
+ACCESS_DENIED = "Your request for access was declined."
+ACCESS_REVOKED = "Your access to this bot has been revoked."
+NOT_ALLOWED = "Not allowed."
+BUTTON_EXPIRED = "This button is no longer valid."
+
+
+def access_request(user_id: int, name: str, username: str | None) -> str:
+    who = escape(name) or "(no name)"
+    handle = f" @{escape(username)}" if username else ""
+    return f"🙋 <b>Access request</b>\n{who}{handle}\nid <code>{user_id}</code>\nApprove or deny:"
+
+
+def access_decided(user_id: int, name: str, decision: str, admin_name: str) -> str:
+    return (
+        f"Access request of {escape(name) or user_id} (<code>{user_id}</code>): "
+        f"<b>{escape(decision)}</b> by {escape(admin_name)}."
+    )
+
+
+def analyst_blocked(user_id: int, name: str) -> str:
+    return (
+        f"⚠️ Analyst {name or user_id} ({user_id}) has blocked the bot. They are marked "
+        "inactive; their alerts are kept and will be delivered when they send /start again."
+    )
+
+
+# --- analyst commands --------------------------------------------------------------------
+START_ANALYST = (
+    "👋 <b>Vigil</b> watches Telegram channels and alerts you when a post matches one of your "
+    "watches.\nStart with <code>/watch QUERY</code>, e.g. <code>/watch мигрант*</code>. "
+    "/help lists every command."
+)
+START_REACTIVATED = "Welcome back! Alerts kept while you were away are on their way."
+
+HELP = """<b>Watches</b>
+/watch QUERY — add a watch
+/watches — list your watches (pause, delete, priority)
+/unwatch ID — delete a watch
+/test QUERY — what a query would have matched in recent posts
+
+<b>Query language</b>
+<code>word</code> any inflection · <code>"a phrase"</code> · <code>=exact</code> · \
+<code>prefix*</code> · <code>/regex/</code>
+<code>a b</code> both · <code>a OR b</code> · <code>-a</code> / <code>NOT a</code> · \
+<code>( … )</code> · <code>a NEAR/5 b</code>
+<code>channel:@name</code> · <code>lang:ru</code>
+
+<b>Alerts</b>
+/channels — monitored channels
+/mute TARGET [DURATION] — TARGET is @channel or w12 (watch 12); DURATION like 30m, 2h, 1d
+/unmute TARGET
+/quiet 22:00-07:00 — hold alerts at night (/quiet off)
+/digest off|hourly|daily
+/settings — time zone and instant-alert threshold"""
+
+HELP_ADMIN = (
+    "\n\n<b>Admin</b>\n/admin — channels, analysts, system, audit log\n"
+    "/addchannel REF — monitor a channel (@name, t.me link or invite link)"
+)
+
+UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
+
+USAGE_WATCH = (
+    "Usage: <code>/watch QUERY</code>\nExample: <code>/watch мигрант* NEAR/5 депорт*</code>"
+)
+USAGE_TEST = "Usage: <code>/test QUERY</code>"
+USAGE_UNWATCH = "Usage: <code>/unwatch ID</code> (the number shown by /watches)"
+USAGE_MUTE = (
+    "Usage: <code>/mute TARGET [DURATION]</code>\nTARGET: <code>@channel</code> or "
+    "<code>w12</code> (watch 12); DURATION: <code>30m</code>, <code>2h</code>, <code>1d</code> "
+    "(none: until /unmute)"
+)
+USAGE_UNMUTE = "Usage: <code>/unmute TARGET</code> (<code>@channel</code> or <code>w12</code>)"
+USAGE_QUIET = (
+    "Usage: <code>/quiet HH:MM-HH:MM</code> (in your time zone) or <code>/quiet off</code>"
+)
+USAGE_DIGEST = "Usage: <code>/digest off|hourly|daily</code>"
+USAGE_SETTINGS = (
+    "Usage:\n<code>/settings tz Europe/Kyiv</code> — your time zone\n"
+    "<code>/settings threshold urgent|high|normal|low</code> — alerts below it wait for the "
+    "digest"
+)
+USAGE_ADDCHANNEL = (
+    "Usage: <code>/addchannel REF</code> — <code>@username</code>, "
+    "<code>https://t.me/name</code> or an invite link <code>https://t.me/+HASH</code>"
+)
+
+
+def error_line(message: str) -> str:
+    return f"⚠️ {escape(message)}"
+
+
+def query_error(query: str, message: str, position: int | None) -> str:
+    text = f"⚠️ {escape(message)}"
+    if position is not None and 0 <= position <= len(query):
+        shown_from = max(0, position - 30)
+        snippet = query[shown_from : position + 30]
+        pointer = " " * (position - shown_from) + "^"
+        text += f"\n<pre>{escape(snippet)}\n{pointer}</pre>"
+    return text
+
+
+def watch_added(watch_id: int, canonical: str, priority: str) -> str:
+    return (
+        f"✅ Watch <b>#{watch_id}</b> added: <code>{escape(canonical)}</code> "
+        f"(priority {escape(priority)}).\nTry it first with /test; list with /watches."
+    )
+
+
+def watch_removed(watch_id: int) -> str:
+    return f"🗑 Watch #{watch_id} deleted."
+
+
+def watch_not_found(watch_id: int | str) -> str:
+    return f"⚠️ You have no watch #{escape(str(watch_id))}."
+
+
+NO_WATCHES = "You have no watches yet. Add one with <code>/watch QUERY</code>."
+
+
+def watches_header(total: int, page: int, pages: int) -> str:
+    return f"<b>Your watches</b> ({total}) — page {page + 1}/{pages}"
+
+
+def watch_line(watch_id: int, canonical: str, priority: str, paused: bool) -> str:
+    state = " ⏸ paused" if paused else ""
+    marker = PRIORITY_MARKERS.get(priority, "")
+    return f"{marker} <b>#{watch_id}</b> <code>{escape(canonical)}</code>{state}"
+
+
+def choose_priority(watch_id: int) -> str:
+    return f"Priority of watch #{watch_id}:"
+
+
+def test_result(canonical: str, days: int, scanned: int, matched: int, examples: list[str]) -> str:
+    text = (
+        f"🔎 <code>{escape(canonical)}</code>\nLast {days} days: <b>{matched}</b> of {scanned} "
+        "archived posts match."
+    )
+    if examples:
+        text += "\n\n" + "\n\n".join(examples)
+    return text
+
+
+def test_example(label: str, link: str, snippet_html: str) -> str:
+    return f'• <a href="{escape(link)}">{escape(label)}</a>\n{snippet_html}'
+
+
+NO_CHANNELS = "No channels are monitored yet."
+
+
+def channels_list(lines: list[str]) -> str:
+    return "<b>Monitored channels</b>\n" + "\n".join(lines)
+
+
+def channel_line(label: str, username: str | None, state: str) -> str:
+    handle = f" @{escape(username)}" if username else ""
+    shown_state = "" if state == "joined" else f" — {escape(state)}"
+    return f"• {escape(label)}{handle}{shown_state}"
+
+
+def muted(target: str, until: str | None) -> str:
+    when = f" until {escape(until)}" if until else " until you /unmute it"
+    return f"🔕 {escape(target)} muted{when}."
+
+
+def unmuted(target: str) -> str:
+    return f"🔔 {escape(target)} unmuted."
+
+
+def not_muted(target: str) -> str:
+    return f"{escape(target)} was not muted."
+
+
+MUTE_NO_CHANNEL = (
+    "That channel is not monitored (or not resolved yet); /channels lists the channels."
+)
+QUIET_OFF = "Quiet hours off: alerts arrive at any time."
+
+
+def quiet_set(start: str, end: str, tz: str) -> str:
+    return (
+        f"🌙 Quiet hours {escape(start)}–{escape(end)} ({escape(tz)}): alerts are held and "
+        "arrive when they end."
+    )
+
+
+def digest_set(mode: str) -> str:
+    if mode == "off":
+        return "Digest off."
+    return (
+        f"Digest: <b>{escape(mode)}</b> (saved). The digest itself is not sent yet; alerts below "
+        "your threshold are kept for it."
+    )
+
+
+def settings_view(tz: str, threshold: str, quiet: str | None, digest: str) -> str:
+    return (
+        "<b>Your settings</b>\n"
+        f"Time zone: <code>{escape(tz)}</code>\n"
+        f"Instant alerts from priority: <b>{escape(threshold)}</b>\n"
+        f"Quiet hours: {escape(quiet) if quiet else 'off'}\n"
+        f"Digest: {escape(digest)}\n\n" + USAGE_SETTINGS
+    )
+
+
+def tz_set(tz: str) -> str:
+    return f"Time zone set to <code>{escape(tz)}</code>."
+
+
+def threshold_set(threshold: str) -> str:
+    return f"Instant alerts from priority <b>{escape(threshold)}</b> up."
+
+
+FEEDBACK_THANKS = "Thanks, noted."
+MUTE_DONE = "Channel muted. Undo with the button."
+UNMUTE_DONE = "Channel unmuted."
+
+# --- admin -------------------------------------------------------------------------------
+ADMIN_MENU = "<b>Admin</b> — choose a section:"
+ADMIN_CHANNELS = "<b>Channels</b>"
+ADMIN_ANALYSTS = "<b>Analysts</b>"
+ADMIN_PENDING = "<b>Pending requests</b>"
+NO_PENDING = "No pending requests."
+ADD_CHANNEL_PROMPT = (
+    "Reply to this message with the channel: <code>@username</code>, a t.me link or an invite "
+    "link."
+)
+BTN_BACK = "« Back"
+BTN_CHANNELS = "📡 Channels"
+BTN_ANALYSTS = "👥 Analysts"
+BTN_SYSTEM = "⚙️ System"
+BTN_AUDIT = "📜 Audit log"
+BTN_ADD = "➕ Add channel"
+BTN_PENDING = "🙋 Pending requests"
+BTN_PAUSE = "⏸ Pause"
+BTN_RESUME = "▶️ Resume"
+BTN_REMOVE = "🗑 Remove"
+BTN_APPROVE = "✅ Approve"
+BTN_DENY = "❌ Deny"
+BTN_PROMOTE = "⬆️ Make admin"
+BTN_DEMOTE = "⬇️ Make analyst"
+BTN_REVOKE = "🚫 Revoke"
+BTN_DEAD = "☠️ Dead letters"
+BTN_RETRY = "🔁 Retry"
+BTN_PREV = "‹ Prev"
+BTN_NEXT = "Next ›"
+BTN_DELETE = "🗑 Delete"
+BTN_PRIORITY = "Priority"
+ADMIN_STALE = "That item no longer exists."
+
+
+def channel_added(label: str, state: str) -> str:
+    return f"📡 Channel {escape(label)} added (state: {escape(state)})."
+
+
+def channel_card(
+    label: str,
+    ref: str,
+    state: str,
+    reason: str | None,
+    weight: str,
+    last_post: str | None,
+) -> str:
+    lines = [
+        f"<b>{escape(label)}</b>",
+        f"ref: <code>{escape(ref)}</code>",
+        f"state: {escape(state)}" + (f" ({escape(reason)})" if reason else ""),
+        f"weight: {escape(weight)}",
+        f"last post: {escape(last_post) if last_post else 'never'}",
+    ]
+    return "\n".join(lines)
+
+
+def analyst_card(user_id: int, name: str, username: str | None, role: str, active: bool) -> str:
+    handle = f" @{escape(username)}" if username else ""
+    state = "" if active else " (inactive: blocked the bot)"
+    return (
+        f"<b>{escape(name) or user_id}</b>{handle}\nid <code>{user_id}</code>\nrole: {role}{state}"
+    )
+
+
+def system_view(stream_lines: list[str], channel_lines: list[str]) -> str:
+    text = "<b>System</b>\n" + "\n".join(stream_lines)
+    if channel_lines:
+        text += "\n\n<b>Last post per channel</b>\n" + "\n".join(channel_lines)
+    return text
+
+
+def stream_line(
+    name: str, length: int, pending: int, lag: int | None, consumers: int, dead: int
+) -> str:
+    lag_text = "?" if lag is None else str(lag)
+    return (
+        f"<code>{escape(name)}</code>: {length} entries, lag {lag_text}, pending {pending}, "
+        f"{consumers} consumers, {dead} dead letters"
+    )
+
+
+def dead_line(entry_id: str, reason: str, at: str) -> str:
+    return f"<code>{escape(entry_id)}</code> {escape(at)}: {escape(reason)}"
+
+
+NO_DEAD = "No dead letters."
+
+
+def audit_line(at: str, actor: int, action: str, target: str, detail: str) -> str:
+    extra = f" — {escape(detail)}" if detail else ""
+    return f"<code>{escape(at)}</code> {actor} <b>{escape(action)}</b> {escape(target)}{extra}"
+
+
+NO_AUDIT = "The audit log is empty."
+
+
+def count_suffix(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -1,0 +1,334 @@
+"""The /admin menu: Channels, Analysts, System, Audit log. Every action is audited."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import redis.asyncio as aioredis
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+
+from bot import keyboards, texts
+from bot.callback_data import AdminAction, AdminCB, channel_token
+from bot.storage import keys
+from bot.storage.audit import AuditLog
+from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
+from bot.storage.streams import retry_dead_letter, stream_stats
+from bot.storage.users import UserRepository
+from handlers.access import tell_user
+from handlers.commands_scope import set_commands_for
+from handlers.roles import ADMIN, RoleFilter
+
+log = logging.getLogger(__name__)
+
+CHANNELS_PAGE = 8
+DEAD_SHOWN = 5
+AUDIT_SHOWN = 15
+STATE_MARKERS = {"joined": "🟢", "pending": "⏳", "failed": "🔴", "paused": "⏸"}
+
+
+class AdminStates(StatesGroup):
+    adding_channel = State()
+
+
+def _when(ts: float | None) -> str | None:
+    if not ts:
+        return None
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=markup)
+        except TelegramBadRequest as exc:  # "message is not modified" on a double tap
+            log.debug("admin: edit refused: %s", exc)
+
+
+async def cmd_admin(message: Message) -> None:
+    await message.answer(texts.ADMIN_MENU, reply_markup=keyboards.admin_menu_keyboard())
+
+
+async def _add_channel(
+    message: Message, text: str, channels: ChannelRepository, audit: AuditLog
+) -> bool:
+    user = message.from_user
+    if user is None:
+        return False
+    try:
+        channel = await channels.add(text, user.id)
+    except ChannelRefError as exc:
+        await message.answer(f"⚠️ {exc}\n{texts.USAGE_ADDCHANNEL}")  # str() is HTML-safe
+        return False
+    await audit.record(user.id, "channel.add", channel.ref)
+    await message.answer(texts.channel_added(channel.label, channel.state))
+    return True
+
+
+async def cmd_addchannel(
+    message: Message, command: CommandObject, channels: ChannelRepository, audit: AuditLog
+) -> None:
+    ref = (command.args or "").strip()
+    if not ref:
+        await message.answer(texts.USAGE_ADDCHANNEL)
+        return
+    await _add_channel(message, ref, channels, audit)
+
+
+async def on_channel_reply(
+    message: Message, state: FSMContext, channels: ChannelRepository, audit: AuditLog
+) -> None:
+    if await _add_channel(message, message.text or "", channels, audit):
+        await state.clear()
+
+
+async def _channel_by_token(channels: ChannelRepository, token: str) -> Channel | None:
+    for channel in await channels.list():
+        if channel_token(channel.key) == token:
+            return channel
+    return None
+
+
+def _channel_card(channel: Channel) -> tuple[str, InlineKeyboardMarkup]:
+    text = texts.channel_card(
+        channel.label,
+        channel.ref,
+        channel.state,
+        channel.reason,
+        channel.weight,
+        _when(channel.last_post_at),
+    )
+    markup = keyboards.admin_channel_keyboard(
+        channel.key, channel.state == "paused", channel.weight
+    )
+    return text, markup
+
+
+async def _channels_page(channels: ChannelRepository, page: int) -> tuple[str, Any]:
+    listed = await channels.list()
+    pages = max(1, (len(listed) + CHANNELS_PAGE - 1) // CHANNELS_PAGE)
+    page = min(max(page, 0), pages - 1)
+    shown = listed[page * CHANNELS_PAGE : (page + 1) * CHANNELS_PAGE]
+    buttons = [(c.key, f"{STATE_MARKERS.get(c.state, '')} {c.label}"[:60]) for c in shown]
+    header = texts.ADMIN_CHANNELS + f" ({len(listed)})"
+    if not listed:
+        header += "\n" + texts.NO_CHANNELS
+    return header, keyboards.admin_channels_keyboard(buttons, page, pages)
+
+
+async def on_admin(
+    query: CallbackQuery,
+    callback_data: AdminCB,
+    bot: Bot,
+    state: FSMContext,
+    redis: aioredis.Redis,
+    users: UserRepository,
+    channels: ChannelRepository,
+    audit: AuditLog,
+) -> None:
+    cb = callback_data
+    actor = query.from_user.id
+    action = cb.action
+    note: str | None = None
+
+    if action is AdminAction.MENU:
+        await _show(query, texts.ADMIN_MENU, keyboards.admin_menu_keyboard())
+    elif action is AdminAction.CHANNELS:
+        await _show(query, *await _channels_page(channels, cb.page))
+    elif action is AdminAction.CHANNEL_ADD:
+        await state.set_state(AdminStates.adding_channel)
+        if isinstance(query.message, Message):
+            await query.message.answer(texts.ADD_CHANNEL_PROMPT)
+    elif action in (
+        AdminAction.CHANNEL,
+        AdminAction.CHANNEL_PAUSE,
+        AdminAction.CHANNEL_RESUME,
+        AdminAction.CHANNEL_REMOVE,
+        AdminAction.CHANNEL_WEIGHT,
+    ):
+        channel = await _channel_by_token(channels, cb.ref)
+        if channel is None:
+            await query.answer(texts.ADMIN_STALE, show_alert=True)
+            return
+        if action is AdminAction.CHANNEL_REMOVE:
+            await channels.remove(channel.key)
+            await audit.record(actor, "channel.remove", channel.ref)
+            await _show(query, *await _channels_page(channels, 0))
+            await query.answer("Removed")
+            return
+        if action in (AdminAction.CHANNEL_PAUSE, AdminAction.CHANNEL_RESUME):
+            paused = action is AdminAction.CHANNEL_PAUSE
+            channel = await channels.set_paused(channel.key, paused) or channel
+            await audit.record(actor, "channel.pause" if paused else "channel.resume", channel.ref)
+        elif action is AdminAction.CHANNEL_WEIGHT:
+            try:
+                channel = await channels.set_weight(channel.key, cb.arg) or channel
+            except ValueError:
+                await query.answer(texts.ADMIN_STALE, show_alert=True)
+                return
+            await audit.record(actor, "channel.weight", channel.ref, cb.arg)
+        await _show(query, *_channel_card(channel))
+    elif action is AdminAction.ANALYSTS:
+        people = await users.analysts()
+        pending = await users.pending()
+        listed = [(p.id, f"{'👑 ' if p.role == 'admin' else ''}{p.label}"[:60]) for p in people]
+        await _show(
+            query,
+            texts.ADMIN_ANALYSTS + f" ({len(people)})",
+            keyboards.admin_analysts_keyboard(listed[:40], len(pending)),
+        )
+    elif action is AdminAction.PENDING:
+        pending = await users.pending()
+        await _show(
+            query,
+            texts.ADMIN_PENDING if pending else texts.NO_PENDING,
+            keyboards.admin_pending_keyboard([(p.id, p.label[:40]) for p in pending[:20]]),
+        )
+    elif action is AdminAction.ANALYST:
+        await _person_card(query, users, cb.ref)
+    elif action in (
+        AdminAction.APPROVE,
+        AdminAction.DENY,
+        AdminAction.PROMOTE,
+        AdminAction.DEMOTE,
+        AdminAction.REVOKE,
+    ):
+        note = await _decide(query, bot, users, audit, action, cb.ref)
+    elif action is AdminAction.SYSTEM:
+        await _system(query, redis, channels)
+    elif action is AdminAction.DEAD:
+        await _dead_letters(query, redis)
+    elif action is AdminAction.DEAD_RETRY:
+        index = int(cb.arg) if cb.arg.isdigit() else -1
+        if not 0 <= index < len(keys.STREAMS):
+            await query.answer(texts.ADMIN_STALE, show_alert=True)
+            return
+        done = await retry_dead_letter(redis, keys.STREAMS[index][2], cb.ref)
+        if done:
+            await audit.record(actor, "dead_letter.retry", cb.ref, keys.STREAMS[index][0])
+        note = "Requeued" if done else texts.ADMIN_STALE
+        await _dead_letters(query, redis)
+    elif action is AdminAction.AUDIT:
+        entries = await audit.recent(AUDIT_SHOWN)
+        lines = [
+            texts.audit_line(_when(e.at) or "", e.actor, e.action, e.target, e.detail)
+            for e in entries
+        ]
+        await _show(
+            query,
+            "\n".join([texts.BTN_AUDIT, *lines]) if lines else texts.NO_AUDIT,
+            keyboards.admin_back_keyboard(),
+        )
+    await query.answer(note)
+
+
+async def _person_card(query: CallbackQuery, users: UserRepository, ref: str) -> None:
+    person = await users.get(int(ref)) if ref.lstrip("-").isdigit() else None
+    if person is None:
+        await _show(query, texts.ADMIN_STALE, keyboards.admin_back_keyboard(AdminAction.ANALYSTS))
+        return
+    await _show(
+        query,
+        texts.analyst_card(person.id, person.name, person.username, person.role, person.active),
+        keyboards.admin_person_keyboard(person.id, person.role, person.id in users.admins),
+    )
+
+
+async def _decide(
+    query: CallbackQuery,
+    bot: Bot,
+    users: UserRepository,
+    audit: AuditLog,
+    action: AdminAction,
+    ref: str,
+) -> str:
+    if not ref.lstrip("-").isdigit():
+        return texts.ADMIN_STALE
+    target = int(ref)
+    change = {
+        AdminAction.APPROVE: (users.approve, "access.approved", "analyst", texts.ACCESS_APPROVED),
+        AdminAction.DENY: (users.deny, "access.denied", "denied", texts.ACCESS_DENIED),
+        AdminAction.PROMOTE: (users.promote, "role.promote", "admin", None),
+        AdminAction.DEMOTE: (users.demote, "role.demote", "analyst", None),
+        AdminAction.REVOKE: (users.revoke, "role.revoke", "revoked", texts.ACCESS_REVOKED),
+    }[action]
+    apply, what, role, tell = change
+    if not await apply(target):
+        return texts.ADMIN_STALE
+    await audit.record(query.from_user.id, what, str(target))
+    await set_commands_for(bot, target, role)
+    if tell:
+        await tell_user(bot, target, tell)
+    if action in (AdminAction.APPROVE, AdminAction.DENY):
+        pending = await users.pending()
+        await _show(
+            query,
+            texts.ADMIN_PENDING if pending else texts.NO_PENDING,
+            keyboards.admin_pending_keyboard([(p.id, p.label[:40]) for p in pending[:20]]),
+        )
+    else:
+        await _person_card(query, users, ref)
+    return "Done"
+
+
+async def _system(
+    query: CallbackQuery, redis: aioredis.Redis, channels: ChannelRepository
+) -> None:
+    lines = []
+    dead_total = 0
+    for stream, group, dead in keys.STREAMS:
+        stats = await stream_stats(redis, stream, group, dead)
+        dead_total += stats.dead_letters
+        name = stream.split(":")[1].strip("{}")
+        lines.append(
+            texts.stream_line(
+                name, stats.length, stats.pending, stats.lag, stats.consumers, stats.dead_letters
+            )
+        )
+    listed = sorted(await channels.list(), key=lambda c: c.last_post_at or 0)
+    channel_lines = [
+        f"{STATE_MARKERS.get(c.state, '')} {texts.channel_line(c.label, None, c.state)[2:]}: "
+        f"{_when(c.last_post_at) or 'never'}"
+        for c in listed[:30]
+    ]
+    await _show(
+        query, texts.system_view(lines, channel_lines), keyboards.admin_system_keyboard(dead_total)
+    )
+
+
+async def _dead_letters(query: CallbackQuery, redis: aioredis.Redis) -> None:
+    lines: list[str] = []
+    entries: list[tuple[int, str]] = []
+    for i, (stream, _group, dead) in enumerate(keys.STREAMS):
+        rows: Any = await redis.xrevrange(dead, count=DEAD_SHOWN)
+        for entry_id, fields in rows:
+            when = _when(float(fields.get("_at", 0) or 0)) or "?"
+            name = stream.split(":")[1].strip("{}")
+            lines.append(
+                f"{name} " + texts.dead_line(str(entry_id), fields.get("_reason", ""), when)
+            )
+            entries.append((i, str(entry_id)))
+    await _show(
+        query,
+        "\n".join([texts.BTN_DEAD, *lines]) if lines else texts.NO_DEAD,
+        keyboards.admin_dead_keyboard(entries),
+    )
+
+
+def build_admin_router() -> Router:
+    router = Router(name="admin")
+    router.message.filter(RoleFilter(ADMIN))
+    router.callback_query.filter(RoleFilter(ADMIN))
+    router.message.register(cmd_admin, Command("admin"))
+    router.message.register(cmd_addchannel, Command("addchannel"))
+    router.message.register(
+        on_channel_reply, AdminStates.adding_channel, F.text, ~F.text.startswith("/")
+    )
+    router.callback_query.register(on_admin, AdminCB.filter())
+    return router

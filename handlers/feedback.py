@@ -1,0 +1,59 @@
+"""Buttons under an alert: 👍 Relevant / 👎 Noise (stored, shown ticked), 🔕 mute the channel
+(with an undo button)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, Message
+
+from bot import texts
+from bot.callback_data import FeedbackAction, FeedbackCB
+from bot.keyboards import alert_keyboard, url_of
+from bot.storage.feedback import FeedbackRepository, Verdict
+from bot.storage.mutes import MuteRepository, channel_target
+from bot.storage.users import Person
+
+log = logging.getLogger(__name__)
+
+
+async def on_feedback(
+    query: CallbackQuery,
+    callback_data: FeedbackCB,
+    person: Person,
+    feedback: FeedbackRepository,
+    mutes: MuteRepository,
+) -> None:
+    cb = callback_data
+    if cb.action in (FeedbackAction.RELEVANT, FeedbackAction.NOISE):
+        verdict: Verdict = "relevant" if cb.action is FeedbackAction.RELEVANT else "noise"
+        await feedback.set(person.id, cb.channel_id, cb.message_id, cb.watch_id, verdict)
+        note = texts.FEEDBACK_THANKS
+    elif cb.action is FeedbackAction.MUTE:
+        await mutes.mute(person.id, channel_target(cb.channel_id))
+        note = texts.MUTE_DONE
+    else:
+        await mutes.unmute(person.id, channel_target(cb.channel_id))
+        note = texts.UNMUTE_DONE
+    stored = await feedback.get(person.id, cb.channel_id, cb.message_id, cb.watch_id)
+    chosen = {"relevant": FeedbackAction.RELEVANT, "noise": FeedbackAction.NOISE}.get(stored or "")
+    muted = channel_target(cb.channel_id) in await mutes.active(person.id)
+    message = query.message
+    if isinstance(message, Message):
+        link = url_of(message.reply_markup) or "https://t.me"
+        markup = alert_keyboard(
+            cb.channel_id, cb.message_id, cb.watch_id, link, chosen=chosen, muted=muted
+        )
+        try:
+            await message.edit_reply_markup(reply_markup=markup)
+        except TelegramBadRequest as exc:  # not modified (pressed twice)
+            log.debug("feedback: edit refused: %s", exc)
+    await query.answer(note)
+
+
+def build_feedback_router() -> Router:
+    router = Router(name="feedback")
+    router.callback_query.register(on_feedback, FeedbackCB.filter())
+    return router

@@ -1,0 +1,112 @@
+"""A running bot (real aiogram polling over HTTP) against the loopback Bot API server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from aiogram import Bot
+
+from bot.botapp import LazyDetector, build_dispatcher, register_commands, run_bot
+from bot.delivery.worker import DeliveryWorker
+from bot.storage.audit import AuditLog
+from bot.storage.channels import ChannelRepository
+from bot.storage.feedback import FeedbackRepository
+from bot.storage.mutes import MuteRepository
+from bot.storage.users import UserRepository
+from bot.storage.watches import WatchRepository
+from bot.triage.language import make_detector
+from tests.delivery.util import make_worker, running
+from tests.support.botapi import BotApiServer, SentMessage
+
+ADMIN = 1
+
+
+@dataclass
+class BotApp:
+    server: BotApiServer
+    bot: Bot
+    redis: aioredis.Redis
+    users: UserRepository
+    watches: WatchRepository
+    channels: ChannelRepository
+    mutes: MuteRepository
+    feedback: FeedbackRepository
+    audit: AuditLog
+
+    async def say(self, user_id: int, text: str, timeout: float = 5.0) -> SentMessage:  # noqa: ASYNC109
+        """The user writes; returns the bot's next message to them."""
+        after = len(self.server.sent)
+        await self.server.send_text(user_id, text)
+        return await self.server.wait_for(lambda m: m.chat_id == user_id, timeout, after=after)
+
+    async def say_nothing_back(self, user_id: int, text: str) -> None:
+        """The user writes and the bot, having read it, does not answer."""
+        after = len(self.server.sent)
+        await self.server.send_text(user_id, text)
+        await self.server.wait_until(lambda: self.server.pending_updates == 0)
+        await asyncio.sleep(0.3)
+        assert [m for m in self.server.sent[after:] if m.chat_id == user_id] == []
+
+    async def press(
+        self, user_id: int, message: SentMessage, label: str
+    ) -> tuple[str | None, SentMessage | None]:
+        """Press a button by its label; (callback answer text, the message after edits)."""
+        query = await self.server.press_button(user_id, message.message_id, label)
+        answer = await self.server.wait_callback_answer(query)
+        return answer.text, self.server.current(user_id, message.message_id)
+
+    async def press_data(self, user_id: int, message: SentMessage, data: str) -> str | None:
+        """Press forged callback data on a message (as a modified client could)."""
+        query = await self.server.press(user_id, message.message_id, data, check_button=False)
+        return (await self.server.wait_callback_answer(query)).text
+
+    async def make_analyst(self, user_id: int, name: str = "Ann") -> None:
+        self.server.add_user(user_id, name)
+        await self.users.request_access(user_id, name, None)
+        assert await self.users.approve(user_id)
+
+    def worker(self, **kw: object) -> DeliveryWorker:
+        return make_worker(self.redis, self.bot, self.users, **kw)  # type: ignore[arg-type]
+
+
+async def start_app(
+    redis: aioredis.Redis, server: BotApiServer, bot: Bot
+) -> AsyncIterator[BotApp]:
+    server.add_user(ADMIN, "Boss", "boss")
+    users = UserRepository(redis, frozenset({ADMIN}))
+    await users.ensure_admins()
+    app = BotApp(
+        server,
+        bot,
+        redis,
+        users,
+        WatchRepository(redis),
+        ChannelRepository(redis),
+        MuteRepository(redis),
+        FeedbackRepository(redis),
+        AuditLog(redis),
+    )
+    dp = build_dispatcher(
+        redis=redis,
+        users=users,
+        watches=app.watches,
+        channels=app.channels,
+        mutes=app.mutes,
+        feedback=app.feedback,
+        audit=app.audit,
+        detector=LazyDetector(make_detector),
+    )
+    await register_commands(bot, users)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_bot(bot, dp, stop))
+    try:
+        yield app
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+__all__ = ["ADMIN", "BotApp", "running", "start_app"]

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from bot import texts
+from bot.storage import keys
+from tests.bot.harness import ADMIN, BotApp
+
+
+async def test_admin_menu_channels(app: BotApp) -> None:
+    menu = await app.say(ADMIN, "/admin")
+    assert menu.text == "Admin — choose a section:"
+    _a, page = await app.press(ADMIN, menu, "Channels")
+    assert page is not None and "Channels (0)" in page.text
+    after = len(app.server.sent)
+    await app.press(ADMIN, page, "Add channel")
+    prompt = await app.server.wait_for(lambda m: m.chat_id == ADMIN, after=after)
+    assert prompt.text.startswith("Reply to this message with the channel")
+    bad = await app.say(ADMIN, "not a <channel> & link")
+    assert bad.text.startswith("⚠️") and "Usage: /addchannel" in bad.text
+    added = await app.say(ADMIN, "https://t.me/rus_news")
+    assert added.text == "📡 Channel @rus_news added (state: pending)."
+    assert (await app.say(ADMIN, "/addchannel")).text.startswith("Usage: /addchannel")
+    assert (await app.say(ADMIN, "/addchannel https://t.me/+AbCdEfGh123")).text.startswith("📡")
+    # Once added, ordinary text is no longer taken for a channel.
+    assert (await app.say(ADMIN, "@another_one")).text == texts.UNKNOWN_COMMAND
+
+    _a, menu = await app.press(ADMIN, page, "Back")
+    assert menu is not None and menu.text == texts.ADMIN_MENU.replace("<b>", "").replace(
+        "</b>", ""
+    )
+    _a, page = await app.press(ADMIN, menu, "Channels")
+    assert page is not None and "Channels (2)" in page.text
+    _a, card = await app.press(ADMIN, page, "@rus_news")
+    assert card is not None and "ref: @rus_news" in card.text and "weight: normal" in card.text
+    _a, card = await app.press(ADMIN, card, "Pause")
+    assert card is not None and "state: paused" in card.text
+    _a, card = await app.press(ADMIN, card, "high")
+    assert card is not None and "weight: high" in card.text
+    channel = await app.channels.get("@rus_news")
+    assert channel is not None and (channel.state, channel.weight) == ("paused", "high")
+    _a, card = await app.press(ADMIN, card, "Remove")
+    assert await app.channels.get("@rus_news") is None
+    assert card is not None and "Channels (1)" in card.text
+
+    menu = await app.say(ADMIN, "/admin")
+    _a, audit = await app.press(ADMIN, menu, "Audit log")
+    assert audit is not None
+    for action in ("channel.add", "channel.pause", "channel.weight", "channel.remove"):
+        assert action in audit.text
+    assert app.server.unanswered_callbacks() == []
+
+
+async def test_admin_menu_analysts_and_system(app: BotApp) -> None:
+    app.server.add_user(800, "Newbie")
+    await app.say(800, "hello")
+    await app.make_analyst(801, "Veteran")
+    menu = await app.say(ADMIN, "/admin")
+    _a, people = await app.press(ADMIN, menu, "Analysts")
+    assert people is not None and "Analysts (2)" in people.text  # the admin and Veteran
+    _a, pending = await app.press(ADMIN, people, "Pending requests (1)")
+    assert pending is not None and pending.text == "Pending requests"
+    _a, pending = await app.press(ADMIN, pending, "Newbie")
+    assert await app.users.role_of(800) == "analyst"
+    assert pending is not None and pending.text == texts.NO_PENDING
+    await app.server.wait_for(lambda m: m.chat_id == 800 and "approved" in m.text)
+
+    _a, people = await app.press(ADMIN, pending, "Back")
+    assert people is not None
+    _a, card = await app.press(ADMIN, people, "Veteran")
+    assert card is not None and "role: analyst" in card.text
+    _a, card = await app.press(ADMIN, card, "Make admin")
+    assert await app.users.role_of(801) == "admin"
+    assert "admin" in app.server.commands_for("chat", 801)
+    _a, card = await app.press(ADMIN, card, "Make analyst")
+    assert await app.users.role_of(801) == "analyst"
+    _a, card = await app.press(ADMIN, card, "Revoke")
+    assert await app.users.role_of(801) == "revoked"
+    await app.server.wait_for(lambda m: m.chat_id == 801 and "revoked" in m.text)
+    await app.say_nothing_back(801, "/watches")
+
+    # System: streams and dead letters with a retry button.
+    await app.redis.xadd(
+        keys.ALERTS_DEAD,
+        {
+            "analyst": "1",
+            "post": "{}",
+            "_stream": keys.ALERTS_STREAM,
+            "_reason": "boom <&>",
+            "_at": "1700000000",
+        },
+    )
+    menu = await app.say(ADMIN, "/admin")
+    _a, system = await app.press(ADMIN, menu, "System")
+    assert system is not None and "alerts" in system.text and "1 dead letters" in system.text
+    _a, dead = await app.press(ADMIN, system, "Dead letters (1)")
+    assert dead is not None and "boom <&>" in dead.text
+    answer, dead = await app.press(ADMIN, dead, "Retry")
+    assert answer == "Requeued"
+    assert await app.redis.xlen(keys.ALERTS_DEAD) == 0
+    assert await app.redis.xlen(keys.ALERTS_STREAM) == 1
+    actions = [e.action for e in await app.audit.recent()]
+    assert actions[:5] == [
+        "dead_letter.retry",
+        "role.revoke",
+        "role.demote",
+        "role.promote",
+        "access.approved",
+    ]

@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.alerts import AlertJob, Notice
+from bot.callback_data import FeedbackAction, FeedbackCB
+from bot.delivery.render import post_link, render_alert, render_notice, utf16_len
+from bot.models import Post
+from tests.support.html_check import parse_html, strip_text
+
+KYIV = ZoneInfo("Europe/Kyiv")
+
+
+def _job(text: str, spans: tuple[tuple[int, int], ...] = (), **kw: object) -> AlertJob:
+    post = Post(
+        channel_id=kw.pop("channel_id", 1001),
+        message_id=42,  # type: ignore[arg-type]
+        date=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        text=text,
+        username=kw.pop("username", "chan_name"),
+        title=kw.pop("title", "Title <b>&"),  # type: ignore[arg-type]
+    )
+    return AlertJob(
+        analyst_id=7,
+        post=post,
+        watch_id=3,
+        watch_query=str(kw.pop("query", "мигрант* & <x>")),
+        priority=str(kw.pop("priority", "high")),
+        reasons=("watch priority high",),
+        spans=spans,
+        language="ru",
+        language_confidence=0.97,
+        kind=str(kw.pop("kind", "new")),
+    )
+
+
+def _parsed(html: str) -> str:
+    parsed = strip_text(parse_html(html))
+    assert utf16_len(parsed.text) <= 4096
+    return parsed.text
+
+
+def test_alert_has_everything_and_bolds_spans() -> None:
+    text = "Призыв выслать мигрантов <script>&amp; 🇺🇦 مرحبا\u200b"
+    html, kb = render_alert(_job(text, ((15, 24),)), KYIV)
+    parsed = parse_html(html)
+    assert text in parsed.text  # everything escaped and shown verbatim
+    bold = [
+        parsed.text.encode("utf-16-le")[e.offset * 2 : (e.offset + e.length) * 2].decode(
+            "utf-16-le"
+        )
+        for e in parsed.entities
+        if e.type == "bold"
+    ]
+    assert "мигрантов" in bold
+    assert "Title <b>&" in parsed.text and "@chan_name" in parsed.text
+    assert "14:00" in parsed.text  # 12:00 UTC in Kyiv (EET)
+    assert (
+        "ru 97%" in parsed.text and "Watch #3" in parsed.text and "мигрант* & <x>" in parsed.text
+    )
+    assert any(
+        e.type == "text_link" and e.url == "https://t.me/chan_name/42" for e in parsed.entities
+    )
+    buttons = [b for row in kb.inline_keyboard for b in row]
+    assert [b.text for b in buttons] == ["👍 Relevant", "👎 Noise", "🔕 Mute channel", "Open"]
+    assert buttons[3].url == "https://t.me/chan_name/42"
+    data = FeedbackCB.unpack(buttons[0].callback_data or "")
+    assert (data.action, data.channel_id, data.message_id, data.watch_id) == (
+        FeedbackAction.RELEVANT,
+        1001,
+        42,
+        3,
+    )
+
+
+def test_edit_and_delete_render_distinctly() -> None:
+    new = parse_html(render_alert(_job("x"), KYIV)[0]).text
+    edit = parse_html(render_alert(_job("x", kind="edit"), KYIV)[0]).text
+    gone = parse_html(render_alert(_job("x", kind="delete"), KYIV)[0]).text
+    assert "✏️ edited" in edit and "🗑 deleted" in gone
+    assert "edited" not in new and "deleted" not in new
+
+
+def test_long_post_is_cut_with_ellipsis_on_a_safe_boundary() -> None:
+    text = ("😀 word " * 3000)[:10_000]
+    html, _ = render_alert(_job(text, ((0, 1), (9990, 10_000))), KYIV)
+    plain = _parsed(html)
+    assert "…" in plain
+    assert utf16_len(plain) > 3900  # cut close to the limit, not far below
+    assert "\ufffd" not in plain
+
+
+def test_private_channel_link_and_empty_text() -> None:
+    job = _job("", channel_id=-1001234567890, username=None, title="")
+    assert post_link(job.post) == "https://t.me/c/1234567890/42"
+    html, _kb = render_alert(job, KYIV)
+    assert "(no text)" in _parsed(html)
+
+
+def test_malformed_spans_and_lone_surrogates_are_tolerated() -> None:
+    text = "abc\ud800def\x00ghi"
+    html, _ = render_alert(_job(text, ((-5, 2), (8, 100), (4, 3), (1, 5))), KYIV)
+    plain = _parsed(html)
+    html.encode("utf-8")  # sendable
+    assert "abc\ufffddef ghi" in plain
+
+
+def test_notice_is_escaped() -> None:
+    html = render_notice(Notice(1, "a < b & c > d"))
+    assert "a < b & c > d" in parse_html(html).text
+
+
+_pieces = st.one_of(
+    st.characters(codec="utf-8"),
+    st.sampled_from(
+        [
+            "<",
+            ">",
+            "&",
+            "&amp;",
+            "\u200b",
+            "\u200d",
+            "👨‍👩‍👧",
+            "\u0301",
+            "שלום",
+            "\U0001f1fa\U0001f1e6",
+            " ",
+            "\n",
+            "<b>",
+            "</i>",
+            "😀" * 50,
+        ]
+    ),
+)
+_texts = st.lists(_pieces, max_size=3000).map("".join)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=_texts,
+    spans=st.lists(st.tuples(st.integers(-10, 7000), st.integers(-10, 7000)), max_size=60),
+    title=st.text(max_size=300),
+    query=st.text(max_size=500),
+)
+def test_any_text_renders_as_valid_html_within_the_limit(
+    text: str, spans: list[tuple[int, int]], title: str, query: str
+) -> None:
+    html, _ = render_alert(_job(text, tuple(spans), title=title, query=query), KYIV)
+    _parsed(html)
+    html.encode("utf-8")
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pattern=st.text(
+        alphabet=st.sampled_from(["😀", "a", " ", "<", "&", "\u0301", "\u200d", "ש"]),
+        min_size=1,
+        max_size=40,
+    ),
+    size=st.integers(3500, 10_000),
+    cut_spans=st.booleans(),
+)
+def test_texts_at_the_limit_fit(pattern: str, size: int, cut_spans: bool) -> None:
+    text = (pattern * (size // len(pattern) + 1))[:size]
+    spans = ((0, 4000), (4090, 4100)) if cut_spans else ()
+    html, _ = render_alert(_job(text, spans), KYIV)
+    _parsed(html)
