@@ -52,7 +52,10 @@ class Post:
     def link(self) -> str:
         if self.username:
             return f"https://t.me/{self.username}/{self.message_id}"
-        return f"https://t.me/c/{self.channel_id}/{self.message_id}"
+        raw = str(abs(self.channel_id))
+        if self.channel_id < 0 and raw.startswith("100") and len(raw) > 10:
+            raw = raw[3:]  # a Bot-API style -100<id> slipped in: t.me/c wants the bare id
+        return f"https://t.me/c/{raw}/{self.message_id}"
 
     @property
     def version(self) -> int:

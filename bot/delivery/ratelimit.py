@@ -7,7 +7,7 @@ each, so no process can use the per-chat slot another one reserved. The clock is
 
 The per-chat key and the global key carry different hash tags; on Redis Cluster the script would
 have to be split, but the global key is the point of the design (one cap for the whole bot), so
-a cluster deployment pins both tags to one slot (see keys.RATE_GLOBAL).
+both keys share the `{rate}` hash tag, so the script stays in one Redis Cluster slot.
 """
 
 from __future__ import annotations

@@ -52,12 +52,7 @@ def clean_text(text: str) -> str:
 
 def post_link(post: Post) -> str:
     """https://t.me/<username>/<id>, or https://t.me/c/<id>/<msg> with the bare channel id."""
-    if post.username:
-        return f"https://t.me/{post.username}/{post.message_id}"
-    raw = str(abs(post.channel_id))
-    if post.channel_id < 0 and raw.startswith("100") and len(raw) > 10:
-        raw = raw[3:]  # Bot-API style -100<id>
-    return f"https://t.me/c/{raw}/{post.message_id}"
+    return post.link
 
 
 @dataclass

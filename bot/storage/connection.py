@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 CLIENT_PREFIX = "vigil-"
 START_TIMEOUT_S = 15.0
 SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux
+# One pool per process, shared by every role. redis-py's default pool raises when all its
+# connections are busy; a blocking pool makes a burst (delivery's per-chat tasks) wait instead.
+MAX_CONNECTIONS = 64
+POOL_WAIT_S = 20.0
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -182,12 +186,16 @@ class EmbeddedRedis:
             return True
 
     def client(self) -> aioredis.Redis:
-        return aioredis.Redis(
-            unix_socket_path=str(self.socket_path),
+        pool = aioredis.BlockingConnectionPool(
+            connection_class=aioredis.UnixDomainSocketConnection,
+            path=str(self.socket_path),
             decode_responses=True,
             client_name=client_name(),
             health_check_interval=30,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_WAIT_S,
         )
+        return aioredis.Redis.from_pool(pool)  # the client owns (and closes) the pool
 
 
 def describe(settings: Settings) -> str:
@@ -203,12 +211,15 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
     """The Redis client for this process; the embedded server lives as long as the context."""
     server: EmbeddedRedis | None = None
     if settings.redis_url is not None:
-        client = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             settings.redis_url.get_secret_value(),
             decode_responses=True,
             client_name=client_name(),
             health_check_interval=30,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_WAIT_S,
         )
+        client = aioredis.Redis.from_pool(pool)
     else:
         server = EmbeddedRedis(settings.data_dir)
         await asyncio.to_thread(server.start_sync)

@@ -115,7 +115,8 @@ RATE_GLOBAL = f"{PREFIX}:{{rate}}:global"
 
 
 def rate_chat(chat_id: int) -> str:
-    return f"{PREFIX}:{{rate:{chat_id}}}:chat"
+    # Same tag as RATE_GLOBAL: the limiter's Lua script takes both in one call.
+    return f"{PREFIX}:{{rate}}:chat:{chat_id}"
 
 
 def session_lock(session_name: str) -> str:
