@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 from bot.models import Post, PostFormatError
 
-ALERT_KINDS = frozenset({"new", "edit", "delete"})
+# "also": a copy of an already-alerted story appeared elsewhere; `post` is the FIRST post (only
+# its ids matter) and `also_in` the links of every copy so far. Delivery edits the first alert.
+ALERT_KINDS = frozenset({"new", "edit", "delete", "also"})
 PRIORITIES = ("urgent", "high", "normal", "low")
 
 

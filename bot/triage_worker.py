@@ -266,6 +266,7 @@ class TriageWorker:
         for owner, (match_ids, priority, reasons, spans, query) in best.items():
             if first is not None and await self._already_alerted(first, owner):
                 self.stats.duplicates += 1
+                await self._join_first(first, owner, post, match_ids[0], query, priority)
                 continue
             job = AlertJob(
                 analyst_id=owner,
@@ -309,19 +310,42 @@ class TriageWorker:
             )
             await self._send(job, mode="newer")
 
-    async def _send(self, job: AlertJob, *, mode: str) -> None:
+    async def _join_first(
+        self,
+        first: tuple[int, int],
+        owner: int,
+        copy: Post,
+        watch_id: int,
+        query: str,
+        priority: str,
+    ) -> None:
+        """Tell delivery to add this copy's link to the analyst's first alert of the story."""
+        links: Any = await self._redis.smembers(keys.story_also(*first))
+        origin = Post(channel_id=first[0], message_id=first[1], date=copy.date)
+        job = AlertJob(
+            analyst_id=owner,
+            post=origin,
+            watch_id=watch_id,
+            watch_query=query,
+            priority=priority,
+            reasons=(),
+            spans=(),
+            language="und",
+            language_confidence=0.0,
+            kind="also",
+            also_in=tuple(sorted(links)),
+        )
+        await self._send(job, mode="first", ledger_post=copy)
+
+    async def _send(self, job: AlertJob, *, mode: str, ledger_post: Post | None = None) -> None:
+        """Append the job unless the (post, analyst, version) ledger says it was; `ledger_post`
+        keys the ledger when it is not the job's own post (a copy joining its first alert)."""
         fields = job.to_fields()
         flat = [x for kv in fields.items() for x in kv]
+        made = ledger_post or job.post
         sent = await self._emit(
-            keys=[keys.alerts_made(job.post.channel_id, job.post.message_id), keys.ALERTS_STREAM],
-            args=[
-                job.analyst_id,
-                job.post.version,
-                self._maxlen,
-                self._archive_ttl_s,
-                mode,
-                *flat,
-            ],
+            keys=[keys.alerts_made(made.channel_id, made.message_id), keys.ALERTS_STREAM],
+            args=[job.analyst_id, made.version, self._maxlen, self._archive_ttl_s, mode, *flat],
         )
         if sent:
             self.stats.alerts += 1

@@ -163,10 +163,19 @@ async def test_forward_and_near_duplicate_join_the_first_alert(
     worker = await make_worker(redis)
     await worker.drain()
     jobs = await alerts(redis)
-    assert [(j.post.channel_id, j.post.message_id) for j in jobs] == [(500, 1), (700, 10)]
+    fresh = [(j.post.channel_id, j.post.message_id) for j in jobs if j.kind == "new"]
+    assert fresh == [(500, 1), (700, 10)]  # the copies raised no new alert
+    joins = [j for j in jobs if j.kind == "also"]
+    assert [(j.analyst_id, j.post.channel_id, j.post.message_id) for j in joins] == [
+        (ALICE, 500, 1),
+        (ALICE, 500, 1),
+    ]
+    assert joins[-1].also_in == ("https://t.me/chan600/7", "https://t.me/chan700/9")
     also = await redis.smembers(keys.story_also(500, 1))
     assert also == {"https://t.me/chan600/7", "https://t.me/chan700/9"}
     assert worker.stats.duplicates == 2
+    await worker.drain()  # the same copies again: nothing more
+    assert len(await alerts(redis)) == len(jobs)
 
 
 async def test_malformed_entry_is_dead_lettered_and_the_rest_processed(

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,6 +96,7 @@ class DeliveryStats:
     dead: int = 0
     blocked: int = 0
     released: int = 0
+    joined: int = 0  # "also in N channels" edits of a first alert
 
 
 async def tell_admins(redis: aioredis.Redis, users: UserRepository, text: str) -> None:
@@ -308,7 +310,58 @@ class DeliveryWorker:
             return None
         return person
 
+    async def _deliver_also(self, entry: StreamEntry, job: AlertJob) -> None:
+        """A copy of the story appeared in another channel: edit the analyst's first alert to
+        say so ("also in N channels") instead of sending a new one. Edits do not notify, so
+        quiet hours and thresholds don't apply; if the first alert was never sent (held,
+        muted), there is nothing to join and the entry is settled."""
+        ledger = keys.alert_sent(job.analyst_id, job.post.channel_id, job.post.message_id)
+        mark = f"also:{len(job.also_in)}"
+        async with self._gate:
+            found: Any = await self.redis.hmget(ledger, "new:0", "meta", mark)
+            state, meta, done = found
+            raw = await self.redis.get(keys.archive_post(job.post.channel_id, job.post.message_id))
+            person = await self.users.get(job.analyst_id)
+        usable = state is not None and str(state).startswith("sent:") and meta and raw
+        if done is not None or not usable or person is None or not person.active:
+            async with self._gate:
+                await self.consumer.ack(entry.id)
+            return
+        try:
+            first = AlertJob.from_fields({**json.loads(str(meta)), "post": str(raw)})
+        except ValueError as exc:
+            async with self._gate:
+                await self._dead(entry, f"cannot rebuild the first alert: {exc}")
+            return
+        html, keyboard = render_alert(replace(first, also_in=job.also_in), person.zone)
+        message_id = int(str(state).split(":", 1)[1])
+
+        async def edit() -> None:
+            try:
+                await self.bot.edit_message_text(
+                    text=html,
+                    chat_id=job.analyst_id,
+                    message_id=message_id,
+                    parse_mode="HTML",
+                    reply_markup=keyboard,
+                    link_preview_options=NO_PREVIEW,
+                )
+            except TelegramBadRequest as exc:
+                # Already says so, or the analyst deleted the message: nothing left to do.
+                if "not modified" not in exc.message and "not found" not in exc.message:
+                    raise
+            async with self._gate, self.redis.pipeline(transaction=False) as pipe:
+                pipe.hset(ledger, mark, "1")
+                pipe.xack(keys.ALERTS_STREAM, keys.DELIVERY_GROUP, entry.id)
+                await pipe.execute()
+
+        if await self._with_retries(entry, job.analyst_id, edit, ledger=None):
+            self.stats.joined += 1
+
     async def _deliver_alert(self, entry: StreamEntry, job: AlertJob) -> None:
+        if job.kind == "also":
+            await self._deliver_also(entry, job)
+            return
         async with self._gate:
             person = await self._screen(entry, job)
         if person is None:
@@ -338,6 +391,9 @@ class DeliveryWorker:
             }
             async with self._gate, self.redis.pipeline(transaction=False) as pipe:
                 pipe.hset(ledger, mark, f"sent:{message.message_id}")
+                if job.kind == "new":  # what a later "also in N channels" edit re-renders from
+                    meta = {k: v for k, v in job.to_fields().items() if k != "post"}
+                    pipe.hset(ledger, "meta", json.dumps(meta, ensure_ascii=False))
                 pipe.expire(ledger, self.config.ledger_ttl_s)
                 pipe.xadd(
                     keys.user_alerts(job.analyst_id),

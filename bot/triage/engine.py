@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from bot.models import Post
 from bot.triage.index import WatchIndex, WatchMatch, WatchSpec
-from bot.triage.language import LanguageDetector, LanguageGuess, clean_for_detection
+from bot.triage.language import LanguageDetector, LanguageGuess
 from bot.triage.normalise import NormalisedText, normalise
 from bot.triage.priority import (
     NeutralRelevance,
@@ -27,12 +27,6 @@ from bot.triage.query import Query
 __all__ = ["ScoredMatch", "TriageEngine", "TriageResult", "WatchMatch", "WatchSpec"]
 
 log = logging.getLogger(__name__)
-
-# The language of a post is decided on its first 200 characters of text (after URLs, mentions
-# and emoji are set aside): detection costs time in proportion to length, and a sentence or two
-# decides it. On the 6,000 NTREX posts (22 languages) of bench/triage.py, the first 200
-# characters give the same language as the whole post every time (150 too; 120 does not).
-DETECT_CHARS = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +86,7 @@ class TriageEngine:
     def triage(self, post: Post) -> TriageResult:
         """Language, matches and priorities of one post (none for a deleted post)."""
         nt = normalise(post.text)
-        language = self._detector.detect(clean_for_detection(post.text)[:DETECT_CHARS])
+        language = self._detector.detect(post.text)  # it reads the first DETECT_CHARS only
         if post.event == "delete":
             return TriageResult(language, (), nt)
         found = self._index.match_with_specs(nt, language.code, post.channel_id, post.username)

@@ -14,15 +14,19 @@ quote Ukrainian words and the reverse:
   вышлют) and homonymous stems (суд/судья, дети/деть). A word neither dictionary knows (a new
   name, a coinage, a typo) gets the Russian Snowball stem plus pymorphy3's predicted lemmas, so
   it still meets the known forms of its lexeme.
+  The prediction (~190 µs a word) also joins forms of Bulgarian, Belarusian or Serbian words
+  by analogy, so it is kept for every Cyrillic word without a letter of its own (below).
 * Serbian Cyrillic letters (ђ ћ ј љ њ џ) → Snowball Serbian (it answers in Latin, so both
   Serbian scripts share keys); Kazakh, Kyrgyz, Tajik, Tatar, Bashkir, Belarusian letters
   (ә ғ қ ң ө ұ ү һ ӣ ӯ ҳ ҷ ў …) → no stemmer: the word itself.
 * Latin with ə ı ş ğ → Snowball Turkish (also used for Azerbaijani), applied until it stops
   changing the word: one pass strips one suffix layer, so ``sığınmacılar`` would stop at
-  ``sığınmacı`` while ``sığınmacı`` itself goes to ``sığınmaç``. ç ö ü → Turkish and
-  German/French together; ä → German; é è ê à … → French; č ć đ š ž → Serbian; plain Latin →
-  English. A Turkish proper name with an apostrophe suffix (``Ankara'da``) also gets the keys of
-  the part before the apostrophe.
+  ``sığınmacı`` while ``sığınmacı`` itself goes to ``sığınmaç``. Snowball reads a final
+  ``-sin`` as the copula (``məclisin`` → ``məcli``), though in news it is far more often a
+  stem in -s with the genitive ``-in`` (Məclis+in): such a word also gets the keys of the word
+  without ``-in``. ç ö ü → Turkish and German/French together; ä → German; é è ê à … → French;
+  č ć đ š ž → Serbian; plain Latin → English. A Turkish proper name with an apostrophe
+  suffix (``Ankara'da``) also gets the keys of the part before the apostrophe.
 * Armenian, Greek, Arabic, Persian (پ چ ژ گ ک ی), Devanagari, Tamil → their Snowball stemmer;
   Georgian, Hebrew and others → the word itself.
 
@@ -36,17 +40,21 @@ of their verb here. A word that is ambiguous in the dictionary keeps every readi
 is a form of both стать and сталь), so recall wins over precision for homographs.
 
 The stemmers and morphological analysers are loaded on first use, once per process, and every
-reduction is cached (vocabulary repeats).
+reduction is cached (vocabulary repeats): a plain dict of up to 50,000 words, oldest dropped
+first, where a hit costs one dict lookup (``functools.lru_cache`` also relinks its list on
+every hit, which costs memory traffic on the hottest path of triage).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
-from functools import cache, lru_cache
+from functools import cache
+from itertools import islice
 from typing import Any
 
-__all__ = ["LEMMA_PREFIX", "word_keys"]
+__all__ = ["LEMMA_PREFIX", "clear_word_keys_cache", "word_keys", "word_keys_misses"]
 
 # Dictionary lemmas and stems are different kinds of key: a lemma key is marked so that a stem
 # never meets a lemma by accident (the stem 'стал' of 'сталь' is not the lemma 'стал').
@@ -60,6 +68,8 @@ _SERBIAN_CYR = frozenset("ђћјљњџ")
 # Cyrillic letters of languages without a stemmer here (be kk ky tg tt ba uz mn mk).
 _OTHER_CYR = frozenset("ўәғқңөұүһӣӯҳҷҙҫҡҗѓќѕӊӈ")
 _TURKIC_LAT = frozenset("əışğ")
+# Snowball Turkish takes a final -sin for the copula; it is mostly a genitive (Məclis+in).
+_TURKIC_SIN = re.compile(".{3}s[iıuü]n$")
 _TR_OR_DE = frozenset("öü")
 _GERMAN_LAT = frozenset("ä")
 _FRENCH_LAT = frozenset("éèêàâîôûëïœùÿ")
@@ -78,8 +88,8 @@ _PARTICIPLE_NOMINATIVE = {
 _SELF_LEMMA_POS = frozenset({"GRND", "COMP"})
 _SPECIAL_POS = _PARTICIPLE_POS | _SELF_LEMMA_POS
 _MIN_READING_SCORE = 0.02
-# ~0.5 kB per entry (~25 MB full); a miss costs 5 µs (stemmer) to ~250 µs (pymorphy3 in
-# both dictionaries, pure-Python DAWG), a hit 0.6 µs.
+# ~0.4 kB per entry (~20 MB full); a miss costs 5 µs (stemmer) to ~250 µs (pymorphy3 in
+# both dictionaries, pure-Python DAWG), a hit 0.1 µs.
 _CACHE_SIZE = 50_000
 _FIXPOINT_PASSES = 3
 
@@ -218,6 +228,8 @@ def _latin_keys(word: str, letters: frozenset[str]) -> set[str]:
         _stem_to_fixpoint(language, word) if language == "turkish" else _stemmer(language)(word)
         for language in dict.fromkeys(languages)
     }
+    if "turkish" in languages and _TURKIC_SIN.search(word) is not None:
+        keys.add(_stem_to_fixpoint("turkish", word[:-2]))  # Məclis+in, not Məcli+sin
     head, apostrophe, tail = word.rpartition("'")
     if apostrophe and len(head) >= 3 and len(tail) <= 5 and tail not in _ENGLISH_TAILS:
         keys |= word_keys(head)
@@ -247,11 +259,44 @@ def _reduce(word: str) -> set[str]:
     return {word}
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
+def _keys(word: str) -> frozenset[str]:
+    keys = {key for key in _reduce(word) if key}
+    return frozenset(keys) if keys else frozenset((word,))
+
+
+# The word cache, in insertion order: when full, the oldest tenth is dropped. A hit is one dict
+# lookup; a word dropped while still in use costs one more reduction when it comes back.
+_cache: dict[str, frozenset[str]] = {}
+_misses = 0
+
+
 def word_keys(word: str) -> frozenset[str]:
     """Match keys (stems or lemmas) of one normalised word; never empty.
 
     Two words are the same word in some inflection iff their key sets intersect.
     """
-    keys = {key for key in _reduce(word) if key}
-    return frozenset(keys) if keys else frozenset((word,))
+    keys = _cache.get(word)
+    if keys is None:
+        keys = _remember(word)
+    return keys
+
+
+def _remember(word: str) -> frozenset[str]:
+    global _misses
+    _misses += 1
+    keys = _keys(word)
+    if len(_cache) >= _CACHE_SIZE:
+        for oldest in list(islice(_cache, _CACHE_SIZE // 10)):
+            del _cache[oldest]
+    _cache[word] = keys
+    return keys
+
+
+def word_keys_misses() -> int:
+    """How many words `word_keys` has reduced (not found in its cache) in this process."""
+    return _misses
+
+
+def clear_word_keys_cache() -> None:
+    """Forget every cached reduction (tests; the stemmers and dictionaries stay loaded)."""
+    _cache.clear()

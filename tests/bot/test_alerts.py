@@ -5,7 +5,7 @@ import contextlib
 from datetime import UTC, datetime
 
 from bot import texts
-from bot.models import Post
+from bot.models import Forward, Post
 from bot.storage.mutes import channel_target
 from bot.storage.posts import PostQueue
 from bot.triage.engine import TriageEngine
@@ -98,3 +98,51 @@ async def test_ingested_post_reaches_exactly_the_matching_analysts(app: BotApp) 
     assert "Мигрантов & <беженцев> выслали" in by_chat[ANN][0].text
     assert "Мигрантов" in by_chat[ANN][0].spans("bold")
     assert "погода" in by_chat[BOB][0].spans("bold")
+
+
+async def test_copies_in_other_channels_join_the_first_alert(app: BotApp) -> None:
+    """A forward and a near-duplicate elsewhere edit the first alert ("also in N channels")
+    instead of alerting again."""
+    await app.make_analyst(ANN)
+    await app.watches.add(ANN, "выслать мигрант")
+    triage = TriageWorker(app.redis, TriageEngine(make_detector()), app.watches, consumer="t1")
+    queue = PostQueue(app.redis)
+    story = (
+        "Губернатор заявил сегодня утром, что область должна выслать всех нелегальных "
+        "мигрантов до конца месяца, а работодатели получат штрафы за их найм"
+    )
+
+    def post(channel: int, msg: int, text: str, **kw: object) -> Post:
+        return Post(
+            channel_id=channel,
+            message_id=msg,
+            date=datetime(2026, 3, 1, tzinfo=UTC),
+            text=text,
+            username=f"chan{channel}",
+            title=f"Channel {channel}",
+            **kw,  # type: ignore[arg-type]
+        )
+
+    stop = asyncio.Event()
+    triage_task = asyncio.create_task(triage.run(stop, block_ms=50))
+    try:
+        async with running(app.worker(chat_rate=100, global_rate=100)):
+            await queue.enqueue(post(500, 1, story))
+            first = await app.server.wait_for(lambda m: m.chat_id == ANN)
+            await queue.enqueue(post(600, 7, story, forward=Forward(channel_id=500, message_id=1)))
+            await app.server.wait_for(
+                lambda m: m.message_id == first.message_id and "also in 1 channel" in m.text,
+                edits=True,
+            )
+            await queue.enqueue(post(700, 9, "⚡️ Срочно! " + story + " Подписывайтесь!"))
+            edited = await app.server.wait_for(
+                lambda m: m.message_id == first.message_id and "also in 2 channels" in m.text,
+                edits=True,
+            )
+            await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(triage_task, 10)
+    assert len(app.server.messages_to(ANN)) == 1  # one alert, edited twice
+    assert "выслать" in edited.spans("bold")  # the edit keeps the highlights
