@@ -66,13 +66,14 @@ def watcher_import_mb() -> float:
 
 
 def spawn_service(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--role", "triage,bot"],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=(cwd / "service.log").open("wb"),
-    )
+    with (cwd / "service.log").open("wb") as log:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--role", "triage,bot"],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
 
 async def main(args: argparse.Namespace) -> dict[str, object]:

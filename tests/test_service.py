@@ -1,0 +1,129 @@
+"""`vigil run --role triage,bot` as an operator runs it: a real child process, the loopback Bot
+API server as Telegram, embedded Redis. A stranger asks for access, the admin approves with the
+button, the analyst adds a watch, `vigil ingest` feeds an export, the alert arrives; SIGTERM
+stops the service cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.botapi import BotApiServer
+
+ADMIN, ANALYST = 7001, 7002
+TOKEN = "123456:TEST-TOKEN"
+
+
+def _env(bot_api: BotApiServer, data_dir: Path) -> dict[str, str]:
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("BOT_", "TG_", "ADMIN_", "REDIS_", "VIGIL_", "LOG_"))
+    }
+    return {
+        **clean,
+        "BOT_TOKEN": TOKEN,
+        "BOT_API_URL": bot_api.base_url,
+        "ADMIN_IDS": str(ADMIN),
+        "VIGIL_DATA_DIR": str(data_dir),
+    }
+
+
+def _start(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    with (cwd / "service.log").open("wb") as log:  # the child keeps its own copy
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", "--role", "triage,bot"],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+
+
+def _ingest(env: dict[str, str], cwd: Path, path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "ingest", str(path), "--channel", "@frontier_news"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _stop(service: subprocess.Popen[bytes]) -> int:
+    service.send_signal(signal.SIGTERM)
+    try:
+        return service.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        service.kill()
+        raise
+
+
+async def test_operator_runs_the_service_end_to_end(bot_api: BotApiServer, data_dir: Path) -> None:
+    bot_api.add_user(ADMIN, "Boss")
+    bot_api.add_user(ANALYST, "Ann")
+    env = _env(bot_api, data_dir)
+    service = await asyncio.to_thread(_start, env, data_dir.parent)
+    try:
+        # the bot registers its commands once it is up
+        await bot_api.wait_until(lambda: bot_api.commands_for("default") != [], timeout=60)
+        await bot_api.send_text(ANALYST, "hello?")
+        request = await bot_api.wait_for(
+            lambda m: m.chat_id == ADMIN and "Access request" in m.text, timeout=20
+        )
+        await bot_api.wait_for(lambda m: m.chat_id == ANALYST, timeout=10)  # request sent
+        await bot_api.press_button(ADMIN, request.message_id, "Approve")
+        await bot_api.wait_for(lambda m: m.chat_id == ANALYST and "approved" in m.text)
+        after = len(bot_api.sent)
+        await bot_api.send_text(ANALYST, "/watch мигрант NEAR/4 выслать")
+        await bot_api.wait_for(lambda m: m.chat_id == ANALYST, after=after)
+        export = data_dir.parent / "result.json"
+        export.write_text(
+            json.dumps(
+                {
+                    "name": "Frontier news",
+                    "type": "public_channel",
+                    "id": 1500,
+                    "messages": [
+                        {
+                            "id": 10,
+                            "type": "message",
+                            "date": "2026-11-20T10:00:00",
+                            "date_unixtime": "1795168800",
+                            "text": "Депутат: <выслать> всех мигрантов & закрыть границу 🚧",
+                        },
+                        {
+                            "id": 11,
+                            "type": "message",
+                            "date": "2026-11-20T10:05:00",
+                            "date_unixtime": "1795169100",
+                            "text": "Погода на выходные",
+                        },
+                    ],
+                },
+                ensure_ascii=False,
+            )
+        )
+        ingested = await asyncio.to_thread(_ingest, env, data_dir.parent, export)
+        assert ingested.returncode == 0, ingested.stderr
+        alert = await bot_api.wait_for(
+            lambda m: m.chat_id == ANALYST and "Frontier news" in m.text, timeout=30
+        )
+        assert "<выслать> всех мигрантов & закрыть границу" in alert.text
+        assert {"выслать", "мигрантов"} <= set(alert.spans("bold"))
+        assert ("Open", "https://t.me/frontier_news/10") in alert.buttons()
+        await asyncio.sleep(1.0)
+        alerts = [m for m in bot_api.messages_to(ANALYST) if "Frontier news" in m.text]
+        assert len(alerts) == 1  # the weather post matched nothing
+    finally:
+        code = await asyncio.to_thread(_stop, service)
+    log = (data_dir.parent / "service.log").read_text()
+    assert code == 0, log
+    assert "Traceback" not in log
+    assert TOKEN.split(":")[1] not in log  # the token is never logged
