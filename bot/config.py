@@ -88,7 +88,8 @@ class Settings(BaseSettings):
                 raise ConfigError(
                     f"ADMIN_IDS: {part!r} is not a numeric Telegram user id ({WHERE['ADMIN_IDS']})"
                 )
-            ids.add(int(part))
+            if int(part) != 0:  # 0 is the .env.example placeholder, never a real user
+                ids.add(int(part))
         return frozenset(ids)
 
     def missing_for(self, role: Role) -> list[str]:
@@ -104,7 +105,12 @@ class Settings(BaseSettings):
             check_secret("BOT_TOKEN", self.bot_token)
             try:
                 if not self.admins:
-                    problems.append(f"ADMIN_IDS is not set: {WHERE['ADMIN_IDS']}")
+                    state = (
+                        "is still the .env.example placeholder"
+                        if self.admin_ids.strip() == "0"
+                        else "is not set"
+                    )
+                    problems.append(f"ADMIN_IDS {state}: {WHERE['ADMIN_IDS']}")
             except ConfigError as exc:
                 problems.append(str(exc))
         elif role == "watcher":
