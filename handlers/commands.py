@@ -90,11 +90,7 @@ async def cmd_mute(
             return
     target = await _target(parts[0], person.id, channels, watches)
     if target is None:
-        await message.answer(
-            texts.error_line(f"{parts[0][:64]}: no such watch of yours or monitored channel")
-            + "\n"
-            + texts.USAGE_MUTE
-        )
+        await message.answer(_unknown_target(parts[0], texts.USAGE_MUTE))
         return
     until = await mutes.mute(person.id, target[0], seconds)
     shown = (
@@ -103,6 +99,12 @@ async def cmd_mute(
         else None
     )
     await message.answer(texts.muted(target[1], shown))
+
+
+def _unknown_target(ref: str, usage: str) -> str:
+    return (
+        texts.error_line(f"{ref[:64]}: no such watch of yours or monitored channel") + "\n" + usage
+    )
 
 
 async def cmd_unmute(
@@ -119,11 +121,7 @@ async def cmd_unmute(
         return
     target = await _target(parts[0], person.id, channels, watches)
     if target is None:
-        await message.answer(
-            texts.error_line(f"{parts[0][:64]}: no such watch of yours or monitored channel")
-            + "\n"
-            + texts.USAGE_UNMUTE
-        )
+        await message.answer(_unknown_target(parts[0], texts.USAGE_UNMUTE))
         return
     if await mutes.unmute(person.id, target[0]):
         await message.answer(texts.unmuted(target[1]))
