@@ -39,9 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bot.models import Post  # noqa: E402
-from bot.triage.engine import DETECT_CHARS, TriageEngine, WatchSpec  # noqa: E402
+from bot.triage.engine import TriageEngine, WatchSpec  # noqa: E402
 from bot.triage.inflection import word_keys  # noqa: E402
-from bot.triage.language import clean_for_detection, make_detector  # noqa: E402
+from bot.triage.language import make_detector  # noqa: E402
 from bot.triage.normalise import normalise  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "ntrex"
@@ -187,7 +187,7 @@ def stage_costs(engine: TriageEngine, posts: list[Post]) -> dict[str, float]:
     normalise_s = time.perf_counter() - start
     start = time.perf_counter()
     for post in posts:
-        detector.detect(clean_for_detection(post.text)[:DETECT_CHARS])
+        detector.detect(post.text)
     language_s = time.perf_counter() - start
     per_post = 1e6 / len(posts)
     return {

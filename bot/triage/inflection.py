@@ -40,9 +40,7 @@ of their verb here. A word that is ambiguous in the dictionary keeps every readi
 is a form of both стать and сталь), so recall wins over precision for homographs.
 
 The stemmers and morphological analysers are loaded on first use, once per process, and every
-reduction is cached (vocabulary repeats): a plain dict of up to 50,000 words, oldest dropped
-first, where a hit costs one dict lookup (``functools.lru_cache`` also relinks its list on
-every hit, which costs memory traffic on the hottest path of triage).
+reduction is cached (vocabulary repeats).
 """
 
 from __future__ import annotations
@@ -50,11 +48,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from functools import cache
-from itertools import islice
+from functools import cache, lru_cache
 from typing import Any
 
-__all__ = ["LEMMA_PREFIX", "clear_word_keys_cache", "word_keys", "word_keys_misses"]
+__all__ = ["LEMMA_PREFIX", "word_keys"]
 
 # Dictionary lemmas and stems are different kinds of key: a lemma key is marked so that a stem
 # never meets a lemma by accident (the stem 'стал' of 'сталь' is not the lemma 'стал').
@@ -88,8 +85,8 @@ _PARTICIPLE_NOMINATIVE = {
 _SELF_LEMMA_POS = frozenset({"GRND", "COMP"})
 _SPECIAL_POS = _PARTICIPLE_POS | _SELF_LEMMA_POS
 _MIN_READING_SCORE = 0.02
-# ~0.4 kB per entry (~20 MB full); a miss costs 5 µs (stemmer) to ~250 µs (pymorphy3 in
-# both dictionaries, pure-Python DAWG), a hit 0.1 µs.
+# ~0.5 kB per entry (~25 MB full); a miss costs 5 µs (stemmer) to ~250 µs (pymorphy3 in
+# both dictionaries, pure-Python DAWG), a hit 0.6 µs.
 _CACHE_SIZE = 50_000
 _FIXPOINT_PASSES = 3
 
@@ -259,44 +256,11 @@ def _reduce(word: str) -> set[str]:
     return {word}
 
 
-def _keys(word: str) -> frozenset[str]:
-    keys = {key for key in _reduce(word) if key}
-    return frozenset(keys) if keys else frozenset((word,))
-
-
-# The word cache, in insertion order: when full, the oldest tenth is dropped. A hit is one dict
-# lookup; a word dropped while still in use costs one more reduction when it comes back.
-_cache: dict[str, frozenset[str]] = {}
-_misses = 0
-
-
+@lru_cache(maxsize=_CACHE_SIZE)
 def word_keys(word: str) -> frozenset[str]:
     """Match keys (stems or lemmas) of one normalised word; never empty.
 
     Two words are the same word in some inflection iff their key sets intersect.
     """
-    keys = _cache.get(word)
-    if keys is None:
-        keys = _remember(word)
-    return keys
-
-
-def _remember(word: str) -> frozenset[str]:
-    global _misses
-    _misses += 1
-    keys = _keys(word)
-    if len(_cache) >= _CACHE_SIZE:
-        for oldest in list(islice(_cache, _CACHE_SIZE // 10)):
-            del _cache[oldest]
-    _cache[word] = keys
-    return keys
-
-
-def word_keys_misses() -> int:
-    """How many words `word_keys` has reduced (not found in its cache) in this process."""
-    return _misses
-
-
-def clear_word_keys_cache() -> None:
-    """Forget every cached reduction (tests; the stemmers and dictionaries stay loaded)."""
-    _cache.clear()
+    keys = {key for key in _reduce(word) if key}
+    return frozenset(keys) if keys else frozenset((word,))
