@@ -82,7 +82,9 @@ HELP = """<b>Watches</b>
 /unmute TARGET
 /quiet 22:00-07:00 — hold alerts at night (/quiet off)
 /digest off|hourly|daily
-/settings — time zone and instant-alert threshold"""
+/settings — time zone and instant-alert threshold
+/stats — a chart of your alerts (last 14 days)
+/export [7d] — your alerts as a CSV file (default: 30 days)"""
 
 HELP_ADMIN = (
     "\n\n<b>Admin</b>\n/admin — channels, analysts, system, audit log\n"
@@ -345,3 +347,44 @@ NO_AUDIT = "The audit log is empty."
 
 def count_suffix(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+# --- reports: /stats and /export (helper R) ------------------------------------------------
+USAGE_EXPORT = (
+    "Usage: <code>/export</code> (your alerts of the last 30 days as a CSV file) or "
+    "<code>/export 7d</code> (any number of days up to 365)"
+)
+STATS_NONE = "📊 No alerts in the last 14 days, so there is nothing to chart yet."
+
+
+def export_none(days: int) -> str:
+    return f"📄 No alerts in the last {count_suffix(days, 'day')}, so there is nothing to export."
+
+
+def export_caption(rows: int, days: int, total: int) -> str:
+    text = f"📄 {count_suffix(rows, 'alert')} of the last {count_suffix(days, 'day')}."
+    if rows < total:
+        text += f" The newest {rows} of {total}: the rest would not fit in one file."
+    return text
+
+
+def stats_caption(
+    days: int,
+    total: int,
+    by_priority: list[tuple[str, int]],
+    top_watches: list[tuple[int, str, int]],
+    relevant: int,
+    noise: int,
+) -> str:
+    lines = [f"📊 <b>Last {days} days</b>: {count_suffix(total, 'alert')}"]
+    lines.append(
+        " · ".join(f"{PRIORITY_MARKERS.get(p, '')} {escape(p)} {n}" for p, n in by_priority)
+    )
+    if top_watches:
+        lines.append("<b>Top watches</b>")
+        for watch_id, query, n in top_watches:
+            shown = query if len(query) <= 60 else query[:59] + ELLIPSIS
+            code = f" <code>{escape(shown)}</code>" if shown else ""
+            lines.append(f"#{watch_id}{code} — {n}")
+    lines.append(f"👍 {relevant} · 👎 {noise}")
+    return "\n".join(lines)

@@ -18,6 +18,7 @@ from handlers.access import (
 from handlers.admin import build_admin_router
 from handlers.commands import build_commands_router, build_fallback_router
 from handlers.feedback import build_feedback_router
+from handlers.reports import build_reports_router
 from handlers.roles import ANALYST, RoleFilter
 from handlers.watches import build_watches_router
 
@@ -34,6 +35,7 @@ def build_root_router() -> Router:
         build_commands_router(),
         build_watches_router(),
         build_feedback_router(),
+        build_reports_router(),
         build_admin_router(),
         build_access_admin_router(),
         build_fallback_router(),

@@ -27,6 +27,8 @@ ANALYST_COMMANDS = (
     ("unmute", "Unmute"),
     ("quiet", "Quiet hours: /quiet 22:00-07:00"),
     ("digest", "Digest: off, hourly, daily"),
+    ("stats", "Chart of your alerts (14 days)"),
+    ("export", "Your alerts as CSV: /export 7d"),
     ("settings", "Time zone and threshold"),
 )
 ADMIN_COMMANDS = (

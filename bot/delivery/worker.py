@@ -387,6 +387,8 @@ class DeliveryWorker:
                 "priority": job.priority,
                 "kind": job.kind,
                 "chat_message": str(message.message_id),
+                "lang": job.language,
+                "query": job.watch_query[:500],
                 "at": f"{time.time():.3f}",
             }
             async with self._gate, self.redis.pipeline(transaction=False) as pipe:
