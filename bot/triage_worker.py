@@ -137,6 +137,7 @@ class TriageWorker:
                 self._add(watch.id, watch.owner_id, watch.query, watch.priority)
         for gone in changed:  # removed watches
             self._remove(gone)
+        log.info("triage: watch changes applied; %d active watches", len(self._loaded))
         return len(changed)
 
     def _add(self, watch_id: int, owner: int, query: str, priority: str) -> None:
@@ -168,8 +169,10 @@ class TriageWorker:
             if self._load_weights and time.monotonic() - last_weights > WEIGHTS_REFRESH_S:
                 await self._load_weights()
                 last_weights = time.monotonic()
-            await self.sync_watches()
             entries = await self._stream.read(count=batch, block_ms=block_ms)
+            # Sync after the read, not before: a watch added before a post was enqueued is
+            # then always applied before that post is matched, however the two raced.
+            await self.sync_watches()
             if entries:
                 await self.process(entries)
 

@@ -220,3 +220,26 @@ async def test_paused_watch_stops_alerting(
     worker = await make_worker(redis)
     await worker.drain()
     assert await alerts(redis) == []
+
+
+async def test_post_enqueued_right_after_a_new_watch_is_matched_by_it(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    """Causal order: a watch committed before a post was enqueued applies to that post, even
+    when both land while the worker is blocked reading the stream."""
+    worker = await make_worker(redis)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, block_ms=2000))
+    try:
+        for n in range(1, 6):
+            await asyncio.sleep(0.3)  # the worker is inside its blocking read
+            await watched.add(5000 + n, f"=словоnum{n}")
+            await PostQueue(redis).enqueue(post(n, f"Текст со словоnum{n} внутри"))
+        for _ in range(100):
+            if await redis.xlen(keys.ALERTS_STREAM) >= 5:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await task
+    assert sorted(j.analyst_id for j in await alerts(redis)) == [5001, 5002, 5003, 5004, 5005]
