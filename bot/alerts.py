@@ -84,15 +84,19 @@ class Notice:
     """A system message for one admin (or analyst), delivered like an alert."""
 
     recipient_id: int
-    text: str  # plain text; the renderer escapes it
+    text: str  # plain text, escaped by the renderer; or, with html=True, built and escaped HTML
+    html: bool = False
 
     def to_fields(self) -> dict[str, str]:
-        return {"type": "notice", "analyst": str(self.recipient_id), "notice": self.text}
+        fields = {"type": "notice", "analyst": str(self.recipient_id), "notice": self.text}
+        if self.html:
+            fields["html"] = "1"
+        return fields
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> Notice:
         try:
-            return cls(int(fields["analyst"]), fields["notice"])
+            return cls(int(fields["analyst"]), fields["notice"], fields.get("html") == "1")
         except (KeyError, ValueError) as exc:
             raise ValueError(f"malformed notice entry: {exc}") from exc
 

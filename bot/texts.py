@@ -221,9 +221,10 @@ def quiet_set(start: str, end: str, tz: str) -> str:
 def digest_set(mode: str) -> str:
     if mode == "off":
         return "Digest off."
+    when = "every hour, on the hour" if mode == "hourly" else "every day at 08:00 your time"
     return (
-        f"Digest: <b>{escape(mode)}</b> (saved). The digest itself is not sent yet; alerts below "
-        "your threshold are kept for it."
+        f"Digest: <b>{escape(mode)}</b>, {when}. Alerts below your instant threshold are "
+        "collected into it."
     )
 
 

@@ -217,7 +217,10 @@ def render_alert(
 
 
 def render_notice(notice: Notice) -> str:
-    """A system notice: plain text, escaped and cut to fit."""
+    """A system notice: plain text, escaped and cut to fit (HTML notices, such as digests,
+    are built to fit by their own renderer)."""
+    if notice.html:
+        return notice.text
     budget = MAX_MESSAGE_UNITS - utf16_len(texts.NOTICE_PREFIX)
     body = render_body(clean_text(notice.text), [], budget)
     return texts.NOTICE_PREFIX + body.html()

@@ -45,6 +45,7 @@ from aiogram.types import LinkPreviewOptions
 
 from bot import texts
 from bot.alerts import AlertJob, Notice, is_notice
+from bot.delivery.digest import send_due_digests
 from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.render import render_alert, render_notice
 from bot.storage import keys
@@ -78,6 +79,7 @@ class DeliveryConfig:
     claim_idle_ms: int = 60_000
     max_deliveries: int = 5
     held_check_s: float = 5.0
+    digest_check_s: float = 60.0
     ledger_ttl_s: int = 30 * 86400
     drain_timeout_s: float = 15.0
     redis_concurrency: int = 32
@@ -509,9 +511,13 @@ class DeliveryWorker:
         return released
 
     async def _release_loop(self) -> None:
+        last_digest_check = 0.0
         while True:
             try:
                 await self.release_due()
+                if time.monotonic() - last_digest_check >= self.config.digest_check_s:
+                    last_digest_check = time.monotonic()
+                    await send_due_digests(self.redis, self.users, datetime.now(UTC))
             except aioredis.RedisError:
                 log.exception("delivery: releasing held alerts failed")
             await asyncio.sleep(self.config.held_check_s)

@@ -330,6 +330,7 @@ class HeldAlert:
     raw: str  # the list element, to remove exactly this one
     why: str
     fields: dict[str, str]
+    at: float = 0.0  # when it was held
 
 
 # KEYS[1] HELD_DUE; ARGV[1] now, ARGV[2] lease seconds, ARGV[3] max users
@@ -380,7 +381,9 @@ async def held_alerts(redis: aioredis.Redis, user_id: int) -> list[HeldAlert]:
     for raw in rows:
         try:
             data = json.loads(raw)
-            out.append(HeldAlert(raw, str(data["why"]), dict(data["fields"])))
+            out.append(
+                HeldAlert(raw, str(data["why"]), dict(data["fields"]), float(data.get("at", 0)))
+            )
         except (json.JSONDecodeError, KeyError, TypeError):
             continue
     return out

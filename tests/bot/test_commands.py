@@ -81,7 +81,7 @@ async def test_settings_mute_quiet_digest(app: BotApp) -> None:
     assert (await app.say(ANN, "/quiet off")).text == texts.QUIET_OFF
 
     assert "not one of off, hourly, daily" in (await app.say(ANN, "/digest weekly")).text
-    assert "not sent yet" in (await app.say(ANN, "/digest daily")).text
+    assert "every day at 08:00" in (await app.say(ANN, "/digest daily")).text
 
     assert "not a time zone" in (await app.say(ANN, "/settings tz Mars/Olympus")).text
     assert "not a time zone" in (await app.say(ANN, "/settings tz ../../etc/passwd")).text
