@@ -65,10 +65,10 @@ def watcher_import_mb() -> float:
     return int(out.strip()) / 1024
 
 
-def spawn_service(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+def spawn_service(env: dict[str, str], cwd: Path, roles: str) -> subprocess.Popen[bytes]:
     with (cwd / "service.log").open("wb") as log:  # the child keeps its own copy
         return subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--role", "triage,bot"],
+            [sys.executable, "-m", "bot", "run", "--role", roles],
             env=env,
             cwd=cwd,
             stdout=subprocess.DEVNULL,
@@ -112,18 +112,23 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "DELIVERY_GLOBAL_RATE": "200",
         "DELIVERY_CHAT_RATE": "50",
     }
-    child = spawn_service(env, data_dir.parent)
+    child = spawn_service(env, data_dir.parent, args.roles)
     started = time.monotonic()
     posts = make_posts(sentences, rng)[: args.posts]
     queue = PostQueue(redis)
     for i in range(0, len(posts), 200):
         await queue.enqueue_many(posts[i : i + 200])
         await asyncio.sleep(0.2)
+    if "bot" in args.roles:  # /test loads the language model and dictionaries in the bot too
+        await api.wait_until(lambda: api.commands_for("default") != [], timeout=120)
+        await api.send_text(analysts[0], "/test мигрант")
     deadline = time.monotonic() + args.timeout
     peak_sample = 0.0
     while time.monotonic() < deadline:
         stats = await stream_stats(redis, keys.POSTS_STREAM, keys.TRIAGE_GROUP, keys.POSTS_DEAD)
         peak_sample = max(peak_sample, proc_mb(child.pid, "VmRSS"))
+        if "triage" not in args.roles:
+            break
         if stats.lag == 0 and stats.pending == 0 and stats.length >= len(posts):
             break
         await asyncio.sleep(0.5)
@@ -144,7 +149,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     watcher_mb = watcher_import_mb()
     return {
         "bench": "memory",
-        "roles": "triage,bot",
+        "roles": args.roles,
         "watches": args.watches,
         "channels": args.channels,
         "analysts": args.analysts,
@@ -163,6 +168,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--roles", default="triage,bot", help="roles in the measured process")
     parser.add_argument("--watches", type=int, default=10_000)
     parser.add_argument("--channels", type=int, default=500)
     parser.add_argument("--analysts", type=int, default=100)
