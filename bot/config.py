@@ -34,6 +34,19 @@ WHERE = {
 }
 
 
+def parse_server(value: str) -> tuple[int, str, int]:
+    """`host:port` or `dc@host:port` (DC 2 when not given) -> (dc, host, port)."""
+    dc_text, _, address = value.strip().rpartition("@")
+    host, sep, port_text = address.rpartition(":")
+    try:
+        dc, port = int(dc_text or 2), int(port_text)
+    except ValueError:
+        dc = port = 0
+    if not sep or not host or not 0 < port < 65536 or dc <= 0:
+        raise ValueError(f"TG_SERVER {value!r}: expected host:port or dc@host:port")
+    return dc, host.strip("[]"), port
+
+
 class ConfigError(Exception):
     """A setting a role needs is missing or still a placeholder."""
 
@@ -49,6 +62,10 @@ class Settings(BaseSettings):
     tg_api_id: int | None = Field(default=None, alias="TG_API_ID")
     tg_api_hash: SecretStr | None = Field(default=None, alias="TG_API_HASH")
     tg_session: str = Field(default="vigil", alias="TG_SESSION")
+    # Another MTProto server than Telegram's production DC 2 (Telegram's test environment, or
+    # the loopback server of the tests): host:port or dc@host:port, and its RSA public key.
+    tg_server: str | None = Field(default=None, alias="TG_SERVER")
+    tg_server_key: Path | None = Field(default=None, alias="TG_SERVER_KEY")
     redis_url: SecretStr | None = Field(default=None, alias="REDIS_URL")
     data_dir: Path = Field(default=Path("./data"), alias="VIGIL_DATA_DIR")
     language_detector: Literal["py3langid", "langdetect"] = Field(
@@ -61,6 +78,18 @@ class Settings(BaseSettings):
     claim_idle_s: float = Field(default=60.0, gt=0, alias="STREAM_CLAIM_IDLE_S")
     stream_maxlen: int = Field(default=1_000_000, ge=1000, alias="STREAM_MAXLEN")
     log_level: str = Field(default="INFO", alias="LOG_LEVEL")
+
+    @field_validator("tg_server", "tg_server_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("tg_server")
+    @classmethod
+    def _server_address(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_server(value)
+        return value
 
     @field_validator("tg_api_id", mode="before")
     @classmethod

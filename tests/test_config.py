@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Settings, parse_server
 
 EXAMPLE = Path(__file__).parent.parent / ".env.example"
 
@@ -58,3 +58,28 @@ def test_every_setting_is_listed_in_env_example() -> None:
     }
     aliases = {field.alias for field in Settings.model_fields.values()}
     assert aliases == listed
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("127.0.0.1:4430", (2, "127.0.0.1", 4430)),
+        ("1@149.154.167.40:443", (1, "149.154.167.40", 443)),
+        ("2@[::1]:8443", (2, "::1", 8443)),
+    ],
+)
+def test_tg_server_takes_host_port_with_an_optional_dc(
+    value: str, expected: tuple[int, str, int]
+) -> None:
+    assert parse_server(value) == expected
+    assert settings(TG_SERVER=value).tg_server == value
+
+
+@pytest.mark.parametrize("value", ["localhost", "host:0", "host:99999", "x@host:443", ":443"])
+def test_malformed_tg_server_is_refused_with_the_expected_form(value: str) -> None:
+    with pytest.raises(ValueError, match=r"host:port or dc@host:port"):
+        settings(TG_SERVER=value)
+
+
+def test_empty_tg_server_means_telegram_production() -> None:
+    assert settings(TG_SERVER="", TG_SERVER_KEY="").tg_server is None

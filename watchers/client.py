@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from telethon import TelegramClient
+from telethon.crypto import rsa
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings, parse_server
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def make_client(settings: Settings, name: str, *, create: bool = False) -> Any:
     if not path.exists() and not create:
         raise NotLoggedInError(name, f"has no session file ({path})")
     _private_file(path)
-    return TelegramClient(
+    client = TelegramClient(
         str(path),
         settings.tg_api_id,
         settings.tg_api_hash.get_secret_value(),
@@ -77,6 +78,27 @@ def make_client(settings: Settings, name: str, *, create: bool = False) -> Any:
         device_model="Vigil",
         app_version="vigil 0.1",
     )
+    if settings.tg_server:
+        _use_server(client, settings.tg_server, settings.tg_server_key)
+    return client
+
+
+def _use_server(client: Any, server: str, key_path: Path | None) -> None:
+    """Point the session at another MTProto server (Telegram's test DCs, a loopback server).
+
+    Its RSA public key must be known to Telethon before the first connection, or the key
+    exchange refuses the server."""
+    dc, host, port = parse_server(server)
+    if key_path is not None:
+        try:
+            rsa.add_key(key_path.read_text(encoding="ascii"), old=False)
+        except Exception as exc:  # OSError, ValueError, pyasn1's errors for a broken key
+            raise ConfigError(
+                f"TG_SERVER_KEY {key_path}: not a readable RSA public key (PEM): {exc}"
+            ) from exc
+    current = client.session
+    if (current.dc_id, current.server_address, current.port) != (dc, host, port):
+        current.set_dc(dc, host, port)
 
 
 async def connect_authorised(client: Any, name: str) -> None:
