@@ -824,24 +824,53 @@ def _first_block(fh: Any) -> tuple[int, bytes]:
     return 0, chunk
 
 
+def _blocks(fh: Any) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of each 64 KiB block of the file, the byte-order mark skipped."""
+    offset, chunk = _first_block(fh)
+    while chunk:
+        yield offset, chunk
+        offset += len(chunk)
+        chunk = fh.read(CHUNK_SIZE)
+
+
+class _HeaderPass:
+    """A header-only walk (no messages built), fed bytes as they come. ijson.JSONError out of
+    `feed` or `finish` means the bytes fed so far do not parse."""
+
+    def __init__(self) -> None:
+        self.walker = _Walker(build=False)
+        self._events = ijson.sendable_list()
+        self._parser = ijson.parse_coro(self._events, use_float=True)
+        self._fixer = _EscapeFixer()
+
+    def feed(self, data: bytes) -> None:
+        self._parser.send(self._fixer.feed(data))
+        self.walker.feed(self._events)
+        del self._events[:]
+
+    def finish(self) -> None:
+        rest = self._fixer.flush()
+        if rest:
+            self._parser.send(rest)
+        self._parser.close()
+        self.walker.feed(self._events)
+        del self._events[:]
+
+    def started_after(self, target: tuple[ChatKey, int]) -> bool:
+        """Whether the walk has reached the start of message `target` (chat, index)."""
+        chat = self.walker.chats.get(target[0])
+        return chat is not None and chat.started > target[1]
+
+
 def _find_message_block(path: Path, target: tuple[ChatKey, int]) -> int | None:
     """Offset of the 64 KiB block in which message `target` starts."""
-    walker = _Walker(build=False)
-    events = ijson.sendable_list()
-    parser = ijson.parse_coro(events, use_float=True)
-    fixer = _EscapeFixer()
+    walk = _HeaderPass()
     with path.open("rb") as fh:
-        offset, chunk = _first_block(fh)
         try:
-            while chunk:
-                parser.send(fixer.feed(chunk))
-                walker.feed(events)
-                del events[:]
-                chat = walker.chats.get(target[0])
-                if chat is not None and chat.started > target[1]:
+            for offset, chunk in _blocks(fh):
+                walk.feed(chunk)
+                if walk.started_after(target):
                     return offset
-                offset += len(chunk)
-                chunk = fh.read(CHUNK_SIZE)
         except ijson.JSONError:
             return None
     return None
@@ -854,24 +883,18 @@ def _sniff_single_chat(path: Path) -> _Chat | None:
     reader down the general path: a full-account export, a header after the messages, or a
     file that does not parse (the general path reports where).
     """
-    walker = _Walker(build=False)
-    events = ijson.sendable_list()
-    parser = ijson.parse_coro(events, use_float=True)
-    fixer = _EscapeFixer()
+    walk = _HeaderPass()
+    walker = walk.walker
     with path.open("rb") as fh:
-        _offset, chunk = _first_block(fh)
         try:
-            while chunk:
-                parser.send(fixer.feed(chunk))
-                walker.feed(events)
-                del events[:]
+            for _offset, chunk in _blocks(fh):
+                walk.feed(chunk)
                 if walker.problem is not None or walker.top_keys & {"chats", "left_chats"}:
                     return None
                 chat = walker.chats.get(("", 0))
                 if chat is not None and chat.started:
                     ready = chat.has_id and chat.type is not None and walker.root == "object"
                     return chat if ready else None
-                chunk = fh.read(CHUNK_SIZE)
         except ijson.JSONError:
             return None
     return None
@@ -882,27 +905,17 @@ def _read_headers(path: Path) -> tuple[dict[ChatKey, _Chat], tuple[Exception, in
 
     Also returns the syntax error that stopped the pass, if any, with its block offset.
     """
-    walker = _Walker(build=False)
-    events = ijson.sendable_list()
-    parser = ijson.parse_coro(events, use_float=True)
-    fixer = _EscapeFixer()
+    walk = _HeaderPass()
+    offset = 0
     with path.open("rb") as fh:
-        offset, chunk = _first_block(fh)
         try:
-            while chunk:
-                parser.send(fixer.feed(chunk))
-                walker.feed(events)
-                del events[:]
-                offset += len(chunk)
-                chunk = fh.read(CHUNK_SIZE)
-            rest = fixer.flush()
-            if rest:
-                parser.send(rest)
-            parser.close()
+            for offset, chunk in _blocks(fh):  # noqa: B007 (the offset is read after the loop)
+                walk.feed(chunk)
+            offset = fh.tell()
+            walk.finish()
         except ijson.JSONError as exc:
-            return walker.chats, (exc, offset)
-        walker.feed(events)
-    return walker.chats, None
+            return walk.walker.chats, (exc, offset)
+    return walk.walker.chats, None
 
 
 def _locate(path: Path, block: int | None, target: tuple[ChatKey, int] | None) -> int | None:
@@ -919,25 +932,17 @@ def _locate(path: Path, block: int | None, target: tuple[ChatKey, int] | None) -
         block = _find_message_block(path, target)
         if block is None:
             return None
-    walker = _Walker(build=False)
-    events = ijson.sendable_list()
-    parser = ijson.parse_coro(events, use_float=True)
-    fixer = _EscapeFixer()
+    walk = _HeaderPass()
 
     def reached() -> bool:
-        if target is None:
-            return False
-        chat = walker.chats.get(target[0])
-        return chat is not None and chat.started > target[1]
+        return target is not None and walk.started_after(target)
 
     with path.open("rb") as fh:
         done, chunk = _first_block(fh)
         try:
             while done < block and chunk:
                 piece, chunk = chunk[: block - done], chunk[block - done :]
-                parser.send(fixer.feed(piece))
-                walker.feed(events)
-                del events[:]
+                walk.feed(piece)
                 done += len(piece)
                 if not chunk:
                     chunk = fh.read(CHUNK_SIZE)
@@ -946,11 +951,9 @@ def _locate(path: Path, block: int | None, target: tuple[ChatKey, int] | None) -
             chunk += fh.read(max(0, CHUNK_SIZE - len(chunk)))
             for i in range(len(chunk)):
                 try:
-                    parser.send(fixer.feed(chunk[i : i + 1]))
+                    walk.feed(chunk[i : i + 1])
                 except ijson.JSONError:
                     return done + i if target is None else None
-                walker.feed(events)
-                del events[:]
                 if reached():
                     return done + i
         except ijson.JSONError:
