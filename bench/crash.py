@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import re
 import signal
@@ -37,6 +36,7 @@ from bot.storage.posts import PostQueue  # noqa: E402
 from bot.storage.users import UserRepository  # noqa: E402
 from bot.storage.watches import WatchRepository  # noqa: E402
 from tests.support.botapi import BotApiServer, Limits  # noqa: E402
+from tests.support.service import start_service, vigil_env  # noqa: E402
 
 ADMIN = 9000
 TOKEN = "123456:CRASH-BENCH"
@@ -61,24 +61,17 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         await users.request_access(analyst, f"analyst {analyst}", None)
         await users.approve(analyst)
         await watches.add(analyst, f"=topicword{i}")
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TG_", "REDIS_"))},
-        "BOT_TOKEN": TOKEN,
-        "BOT_API_URL": api.base_url,
-        "ADMIN_IDS": str(ADMIN),
-        "VIGIL_DATA_DIR": str(data_dir),
-        "STREAM_CLAIM_IDLE_S": "2",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = vigil_env(
+        data_dir,
+        BOT_TOKEN=TOKEN,
+        BOT_API_URL=api.base_url,
+        ADMIN_IDS=str(ADMIN),
+        STREAM_CLAIM_IDLE_S="2",
+        LOG_LEVEL="WARNING",
+    )
 
     def spawn() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--role", "triage,bot"],
-            env=env,
-            cwd=data_dir.parent,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        return start_service("triage,bot", env, data_dir.parent)
 
     queue = PostQueue(redis)
     started = time.monotonic()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.support.service import vigil as run_vigil
+from tests.support.service import vigil_env
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exports"
 SAMPLE = Path(__file__).parent.parent / "bot" / "samples" / "demo_channel.json"
@@ -13,19 +13,8 @@ SAMPLE = Path(__file__).parent.parent / "bot" / "samples" / "demo_channel.json"
 
 def vigil(*args: str, data_dir: Path, env: dict[str, str] | None = None, timeout: float = 120):
     """Run `python -m bot ...` with a clean environment (no .env, embedded Redis)."""
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("BOT_", "TG_", "ADMIN_", "REDIS_", "VIGIL_", "LOG_"))
-    }
-    clean.update({"VIGIL_DATA_DIR": str(data_dir), **(env or {})})
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=clean,
-        cwd=data_dir.parent,  # no .env there
+    return run_vigil(
+        *args, env=vigil_env(data_dir, **(env or {})), cwd=data_dir.parent, timeout=timeout
     )
 
 

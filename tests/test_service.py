@@ -7,69 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.support.botapi import BotApiServer
+from tests.support.service import start_service, stop_service, vigil, vigil_env
 
 ADMIN, ANALYST = 7001, 7002
 TOKEN = "123456:TEST-TOKEN"
 
 
 def _env(bot_api: BotApiServer, data_dir: Path) -> dict[str, str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("BOT_", "TG_", "ADMIN_", "REDIS_", "VIGIL_", "LOG_"))
-    }
-    return {
-        **clean,
-        "BOT_TOKEN": TOKEN,
-        "BOT_API_URL": bot_api.base_url,
-        "ADMIN_IDS": str(ADMIN),
-        "VIGIL_DATA_DIR": str(data_dir),
-    }
-
-
-def _start(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    with (cwd / "service.log").open("wb") as log:  # the child keeps its own copy
-        return subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", "--role", "triage,bot"],
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
+    return vigil_env(data_dir, BOT_TOKEN=TOKEN, BOT_API_URL=bot_api.base_url, ADMIN_IDS=str(ADMIN))
 
 
 def _ingest(env: dict[str, str], cwd: Path, path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "ingest", str(path), "--channel", "@frontier_news"],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def _stop(service: subprocess.Popen[bytes]) -> int:
-    service.send_signal(signal.SIGTERM)
-    try:
-        return service.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        service.kill()
-        raise
+    return vigil("ingest", str(path), "--channel", "@frontier_news", env=env, cwd=cwd)
 
 
 async def test_operator_runs_the_service_end_to_end(bot_api: BotApiServer, data_dir: Path) -> None:
     bot_api.add_user(ADMIN, "Boss")
     bot_api.add_user(ANALYST, "Ann")
     env = _env(bot_api, data_dir)
-    service = await asyncio.to_thread(_start, env, data_dir.parent)
+    service = start_service("triage,bot", env, data_dir.parent, data_dir.parent / "service.log")
     try:
         # the bot registers its commands once it is up
         await bot_api.wait_until(lambda: bot_api.commands_for("default") != [], timeout=60)
@@ -122,7 +82,7 @@ async def test_operator_runs_the_service_end_to_end(bot_api: BotApiServer, data_
         alerts = [m for m in bot_api.messages_to(ANALYST) if "Frontier news" in m.text]
         assert len(alerts) == 1  # the weather post matched nothing
     finally:
-        code = await asyncio.to_thread(_stop, service)
+        code = await asyncio.to_thread(stop_service, service)
     log = (data_dir.parent / "service.log").read_text()
     assert code == 0, log
     assert "Traceback" not in log
