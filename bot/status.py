@@ -14,6 +14,7 @@ from bot.storage.streams import LAG_COUNT_CAP, stream_stats
 
 HEARTBEAT_S = 15
 ALIVE_WITHIN_S = 3 * HEARTBEAT_S
+ACCOUNT_STALE_S = 180.0  # a watcher account republishes its state every minute
 
 
 async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str, Any]:
@@ -46,10 +47,26 @@ async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str,
     floods: Any = await redis.hgetall(keys.FLOOD_WAITS)
     flood_waits = {k: round(float(v) - now) for k, v in floods.items() if float(v) > now}
     from bot.storage.channels import ChannelRepository
+    from watchers.health import accounts, is_silent  # no Telegram client imported
 
     channel_states: dict[str, int] = {}
+    silent = []
     for channel in await ChannelRepository(redis).list():
         channel_states[channel.state] = channel_states.get(channel.state, 0) + 1
+        if is_silent(channel, now):
+            silent.append(channel.label)
+    watcher_accounts = [
+        {
+            "session": a.session,
+            "alive": a.alive and now - a.at < ACCOUNT_STALE_S,
+            "connected": a.connected,
+            "channels": a.channels,
+            "cap": a.cap,
+            "last_seen_s": round(now - a.at, 1),
+            "reason": a.reason,
+        }
+        for a in await accounts(redis)
+    ]
     return {
         "redis": {
             "where": describe(settings),
@@ -62,7 +79,21 @@ async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str,
         "analysts": int(await redis.scard(keys.USERS_ALL)),
         "channels": channel_states,
         "flood_waits_s": flood_waits,
+        "accounts": watcher_accounts,
+        "silent_channels": silent,
     }
+
+
+def account_line(account: dict[str, Any]) -> str:
+    """One watcher account, for `vigil status` and the admin System view (plain text)."""
+    if not account["alive"]:
+        state = f"STOPPED ({account['reason'] or 'not heard of'})"
+    else:
+        state = "connected" if account["connected"] else "DISCONNECTED"
+    return (
+        f"account {account['session']}: {state}, {account['channels']}/{account['cap']} "
+        f"channels (last report {account['last_seen_s']:.0f}s ago)"
+    )
 
 
 def format_status(status: dict[str, Any]) -> str:
@@ -89,6 +120,9 @@ def format_status(status: dict[str, Any]) -> str:
     chan_text = ", ".join(f"{n} {state}" for state, n in sorted(chans.items())) or "none"
     lines.append(f"channels: {chan_text}")
     lines.append(f"watches: {status['watches']}   analysts: {status['analysts']}")
+    lines.extend(account_line(a) for a in status["accounts"])
     for session, left in status["flood_waits_s"].items():
         lines.append(f"flood wait: session {session} waits {left}s more")
+    if status["silent_channels"]:
+        lines.append("silent for too long: " + ", ".join(status["silent_channels"]))
     return "\n".join(lines)
