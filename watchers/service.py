@@ -214,11 +214,17 @@ class WatcherService:
             self.health_tick, "interval", seconds=iv.health_s, id="watcher-health", **opts
         )
         scheduler.start()
-        # Catch-up on start, not one interval later.
-        for job in scheduler.get_jobs():
-            if job.id.startswith(("watcher-reconcile:", "watcher-assign")):
-                job.modify(next_run_time=_now_dt())
         self._scheduler = scheduler
+        # Catch-up and joins on start, not one interval later (assign first: joins need it).
+        self._kick("watcher-assign", "watcher-reconcile:", "watcher-join:")
+
+    def _kick(self, *job_ids: str) -> None:
+        """Run these jobs (ids, or prefixes ending in ':') now instead of at their next tick."""
+        if self._scheduler is None or not self._scheduler.running:
+            return
+        for job in self._scheduler.get_jobs():
+            if any(job.id == j or (j.endswith(":") and job.id.startswith(j)) for j in job_ids):
+                job.modify(next_run_time=_now_dt())
 
     async def close(self) -> None:
         self._stopping.set()
@@ -295,6 +301,9 @@ class WatcherService:
             return
         if outcome is not None and outcome.state == "joined":
             await self.directory.refresh(self.channels)
+            # Record the starting point now: until the first catch-up there is no checkpoint,
+            # and a post whose live update Telegram drops in between would be missed.
+            self._kick(f"watcher-reconcile:{name}")
 
     async def refresh_lock(self, name: str) -> None:
         account = self.accounts.get(name)
@@ -320,6 +329,7 @@ class WatcherService:
             await self.channels.set_account(key, target)
         if moves:
             log.info("assigned %d channels to accounts", len(moves))
+            self._kick(*(f"watcher-join:{target}" for target in set(moves.values())))
         await self.directory.refresh(self.channels)
 
     async def health_tick(self) -> None:
