@@ -69,17 +69,23 @@ async def build_triage_worker(
     return worker, worker.run
 
 
-async def _heartbeat(redis: aioredis.Redis, roles: tuple[Role, ...], stop: asyncio.Event) -> None:
-    names = [f"{role}@{instance_name()}" for role in roles]
+async def _heartbeat(redis: aioredis.Redis, roles: set[str], stop: asyncio.Event) -> None:
+    """Every HEARTBEAT_S, mark the roles still running (`roles` shrinks when one ends)."""
+    names = {role: f"{role}@{instance_name()}" for role in roles}
     try:
         while not stop.is_set():
             now = str(time.time())
-            await redis.hset(keys.HEALTH_ROLES, mapping=dict.fromkeys(names, now))
+            gone = [names[r] for r in names if r not in roles]
+            if gone:
+                await redis.hdel(keys.HEALTH_ROLES, *gone)
+            live = [names[r] for r in roles]
+            if live:
+                await redis.hset(keys.HEALTH_ROLES, mapping=dict.fromkeys(live, now))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), HEARTBEAT_S)
     finally:
         with contextlib.suppress(Exception):  # best effort while shutting down
-            await redis.hdel(keys.HEALTH_ROLES, *names)
+            await redis.hdel(keys.HEALTH_ROLES, *names.values())
 
 
 async def _until_stopped(
@@ -87,18 +93,30 @@ async def _until_stopped(
     coro: Awaitable[None],
     name: str,
     expected: tuple[type[Exception], ...] = (),
+    *,
+    alone: bool = True,
+    running: set[str] | None = None,
 ) -> None:
-    """Run a role; if it ends on its own (or fails) the whole process stops with it.
+    """Run a role; if it fails the whole process stops with it. If it ends on its own, the
+    process stops too, unless other roles run beside it (`alone` False): the watcher ends when
+    its last Telegram account is revoked, and the bot must stay up to tell the admins.
     `expected` failures carry a message for the operator and are not logged as crashes."""
     try:
         await coro
     except expected:
-        raise
-    except Exception:
-        log.exception("role %s failed; stopping", name)
-        raise
-    finally:
         stop.set()
+        raise
+    except BaseException as exc:
+        if isinstance(exc, Exception):
+            log.exception("role %s failed; stopping", name)
+        stop.set()
+        raise
+    if alone or stop.is_set():
+        stop.set()
+    else:
+        log.error("role %s ended; the other roles keep running", name)
+        if running is not None:
+            running.discard(name)
 
 
 async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
@@ -112,7 +130,8 @@ async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
     try:
         async with open_redis(settings) as redis, asyncio.TaskGroup() as tasks:
             log.info("vigil: starting roles %s", ",".join(roles))
-            tasks.create_task(_heartbeat(redis, roles, stop))
+            running: set[str] = set(roles)
+            tasks.create_task(_heartbeat(redis, running, stop))
             if "triage" in roles:
                 _worker, run = await build_triage_worker(settings, redis)
                 tasks.create_task(_until_stopped(stop, run(stop), "triage"))
@@ -129,6 +148,8 @@ async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
                         run_watcher(settings, redis, stop=stop),
                         "watcher",
                         (NotLoggedInError, SessionLockedError),
+                        alone=roles == ("watcher",),
+                        running=running,
                     )
                 )
     except* (NotLoggedInError, SessionLockedError) as group:

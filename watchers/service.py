@@ -24,6 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telethon import errors
+from telethon.tl import functions
 
 from bot.config import ConfigError, Settings
 from bot.storage.channels import WEIGHTS, Channel, ChannelRepository
@@ -259,6 +260,8 @@ class WatcherService:
         account = self.accounts.get(name)
         if account is None or not account.alive:
             return
+        if not await self._still_authorised(account):
+            return
         now = self._clock()
         mine = [
             c
@@ -289,6 +292,21 @@ class WatcherService:
             except (errors.RPCError, ConnectionError, OSError, ValueError) as exc:
                 await count(self._redis, "reconcile_errors")
                 log.warning("reconcile of %s on %s failed: %s", cid, name, type(exc).__name__)
+
+    async def _still_authorised(self, account: Account) -> bool:
+        """One cheap call per tick, so a session revoked or logged out elsewhere is noticed
+        within a tick even when no channel is due (Telethon alone finds out only at its next
+        getDifference, up to 15 minutes later, and then just disconnects)."""
+        try:
+            if not account.client.is_connected():
+                await account.client.connect()
+            await account.client(functions.updates.GetStateRequest())
+        except DEAD_ERRORS as exc:
+            await self.account_died(account, type(exc).__name__)
+            return False
+        except (errors.RPCError, ConnectionError, OSError, TimeoutError) as exc:
+            log.warning("watcher account %s: %s", account.name, type(exc).__name__)
+        return True
 
     async def join_tick(self, name: str) -> None:
         account = self.accounts.get(name)

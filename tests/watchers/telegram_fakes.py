@@ -68,7 +68,12 @@ class FakeTelegram:
         self.flood_seconds = 30
         self.crash_after: int | None = None  # raise ConnectionError after this many yields
         self.yielded = 0
-        self.answers: dict[type, Callable[[Any], Any]] = {}
+        self.answers: dict[type, Callable[[Any], Any]] = {
+            # the service's authorisation probe: a logged-in account's update state
+            functions.updates.GetStateRequest: lambda r: types.updates.State(
+                pts=1, qts=0, date=T0, seq=1, unread_count=0
+            ),
+        }
         self.known_peers: set[int] = set()
         self.connected = True
 

@@ -234,3 +234,26 @@ async def test_health_notices_silent_channels_and_disconnects_once(
         assert '"connected": false' in state and '"cap": 500' in state
     finally:
         await service.close()
+
+
+async def test_a_session_revoked_elsewhere_is_noticed_at_the_next_tick(
+    redis: aioredis.Redis, data_dir: Path
+) -> None:
+    fake = FakeTelegram()
+    fake.answers[functions.help.GetAppConfigRequest] = lambda r: app_config(500)
+    service = WatcherService(_settings(data_dir), redis, client_factory=_factory({"vigil": fake}))
+    await service.start()
+    try:
+        await service.reconcile_tick("vigil")  # no channel due: only the probe is made
+        assert service.accounts["vigil"].alive
+
+        def unregistered(request: Any) -> Any:
+            raise errors.AuthKeyUnregisteredError(request=None)
+
+        fake.answers[functions.updates.GetStateRequest] = unregistered
+        await service.reconcile_tick("vigil")
+        assert service.finished.is_set() and not fake.connected
+        notices = [f["notice"] for _i, f in await redis.xrange(keys.ALERTS_STREAM)]
+        assert len(notices) == 2 and "AuthKeyUnregisteredError" in notices[0]
+    finally:
+        await service.close()
