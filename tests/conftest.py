@@ -70,4 +70,4 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.mtproto.fixtures"]
