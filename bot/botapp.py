@@ -27,6 +27,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.mutes import MuteRepository
+from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import UserRepository
 from bot.storage.watches import WatchRepository
 from bot.triage.language import LanguageDetector, make_detector
@@ -76,8 +77,10 @@ def build_dispatcher(
     feedback: FeedbackRepository,
     audit: AuditLog,
     detector: Callable[[], LanguageDetector],
+    shared: SharedWatchRepository | None = None,
 ) -> Dispatcher:
-    """The Dispatcher with every router; handlers get these objects by parameter name."""
+    """The Dispatcher with every router; handlers get these objects by parameter name.
+    Shared watches are made over `watches` unless given."""
     dp = Dispatcher(
         storage=MemoryStorage(),
         redis=redis,
@@ -88,6 +91,7 @@ def build_dispatcher(
         feedback=feedback,
         audit=audit,
         detector=detector,
+        shared=shared or SharedWatchRepository(redis, watches),
     )
     roles = RoleMiddleware(users)
     dp.message.outer_middleware(roles)

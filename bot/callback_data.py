@@ -80,15 +80,47 @@ class AdminAction(StrEnum):
     DEAD = "dl"
     DEAD_RETRY = "dlr"
     AUDIT = "au"
+    SHARED = "sw"  # the shared watches list (paged)
+    SHARED_ONE = "s1"  # one shared watch's card
+    SHARED_ADD = "sadd"
+    SHARED_PRIORITY = "spr"  # arg: the priority
+    SHARED_REMOVE = "srm"  # asks to confirm
+    SHARED_REMOVE_OK = "srmy"
+
+
+SHARED_ADMIN_ACTIONS = frozenset(
+    {
+        AdminAction.SHARED,
+        AdminAction.SHARED_ONE,
+        AdminAction.SHARED_ADD,
+        AdminAction.SHARED_PRIORITY,
+        AdminAction.SHARED_REMOVE,
+        AdminAction.SHARED_REMOVE_OK,
+    }
+)
 
 
 class AdminCB(CallbackData, prefix="ad"):
-    """The /admin menu. `ref` is a channel token, a user id or a dead-letter entry id;
-    `arg` a weight or a stream index; `page` for long lists."""
+    """The /admin menu. `ref` is a channel token, a user id, a dead-letter entry id or a
+    shared watch id; `arg` a weight, a priority or a stream index; `page` for long lists."""
 
     action: AdminAction
     ref: str = ""
     arg: str = ""
+    page: int = 0
+
+
+class SharedAction(StrEnum):
+    PAGE = "p"
+    SUBSCRIBE = "s"
+    UNSUBSCRIBE = "u"
+
+
+class SharedCB(CallbackData, prefix="sh"):
+    """/shared list buttons: subscribe to or unsubscribe from shared watch `shared_id`."""
+
+    action: SharedAction
+    shared_id: int = 0
     page: int = 0
 
 

@@ -14,6 +14,8 @@ from bot.callback_data import (
     AdminCB,
     FeedbackAction,
     FeedbackCB,
+    SharedAction,
+    SharedCB,
     WatchAction,
     WatchCB,
     channel_token,
@@ -87,9 +89,13 @@ def access_request_keyboard(user_id: int) -> InlineKeyboardMarkup:
 
 # --- /watches ------------------------------------------------------------------------------
 def watches_keyboard(
-    watches: Sequence[tuple[int, bool]], page: int, pages: int
+    watches: Sequence[tuple[int, bool]],
+    page: int,
+    pages: int,
+    shared: frozenset[int] = frozenset(),
 ) -> InlineKeyboardMarkup:
-    """One row per watch (id, paused): pause/resume, priority, delete; then paging."""
+    """One row per watch (id, paused): pause/resume, priority, delete; then paging. Watches
+    in `shared` follow a shared watch: no priority button (admins set it); delete unsubscribes."""
     rows: list[list[InlineKeyboardButton]] = []
     for watch_id, paused in watches:
         toggle = (
@@ -103,19 +109,15 @@ def watches_keyboard(
                 WatchCB(action=WatchAction.PAUSE, watch_id=watch_id, page=page).pack(),
             )
         )
-        rows.append(
-            [
-                toggle,
-                _btn(
-                    f"{texts.BTN_PRIORITY} #{watch_id}",
-                    WatchCB(action=WatchAction.PRIORITY, watch_id=watch_id, page=page).pack(),
-                ),
-                _btn(
-                    f"🗑 #{watch_id}",
-                    WatchCB(action=WatchAction.DELETE, watch_id=watch_id, page=page).pack(),
-                ),
-            ]
+        priority = _btn(
+            f"{texts.BTN_PRIORITY} #{watch_id}",
+            WatchCB(action=WatchAction.PRIORITY, watch_id=watch_id, page=page).pack(),
         )
+        delete = _btn(
+            f"🗑 #{watch_id}",
+            WatchCB(action=WatchAction.DELETE, watch_id=watch_id, page=page).pack(),
+        )
+        rows.append([toggle, delete] if watch_id in shared else [toggle, priority, delete])
     nav: list[InlineKeyboardButton] = []
     if page > 0:
         nav.append(_btn(texts.BTN_PREV, WatchCB(action=WatchAction.PAGE, page=page - 1).pack()))
@@ -156,6 +158,7 @@ def admin_menu_keyboard() -> InlineKeyboardMarkup:
                 _btn(texts.BTN_CHANNELS, _admin(AdminAction.CHANNELS)),
                 _btn(texts.BTN_ANALYSTS, _admin(AdminAction.ANALYSTS)),
             ],
+            [_btn(texts.BTN_SHARED, _admin(AdminAction.SHARED))],
             [
                 _btn(texts.BTN_SYSTEM, _admin(AdminAction.SYSTEM)),
                 _btn(texts.BTN_AUDIT, _admin(AdminAction.AUDIT)),
@@ -265,3 +268,78 @@ def admin_dead_keyboard(entries: Sequence[tuple[int, str]]) -> InlineKeyboardMar
 
 def admin_back_keyboard(to: AdminAction = AdminAction.MENU) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[_back(to)])
+
+
+# --- shared watches ------------------------------------------------------------------------
+def admin_shared_keyboard(
+    shared: Sequence[tuple[int, str]], page: int, pages: int
+) -> InlineKeyboardMarkup:
+    """shared: (shared watch id, button label)."""
+    rows = [
+        [_btn(label, _admin(AdminAction.SHARED_ONE, str(sid), page=page))] for sid, label in shared
+    ]
+    nav: list[InlineKeyboardButton] = []
+    if page > 0:
+        nav.append(_btn(texts.BTN_PREV, _admin(AdminAction.SHARED, page=page - 1)))
+    if page + 1 < pages:
+        nav.append(_btn(texts.BTN_NEXT, _admin(AdminAction.SHARED, page=page + 1)))
+    if nav:
+        rows.append(nav)
+    rows.append([_btn(texts.BTN_ADD_SHARED, _admin(AdminAction.SHARED_ADD))])
+    rows.append(_back())
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def admin_shared_card_keyboard(shared_id: int, priority: str, page: int) -> InlineKeyboardMarkup:
+    ref = str(shared_id)
+    priorities = [
+        _btn(
+            (texts.CHOSEN if p == priority else "") + texts.PRIORITY_MARKERS[p] + " " + p,
+            _admin(AdminAction.SHARED_PRIORITY, ref, p, page),
+        )
+        for p in PRIORITIES
+    ]
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            priorities[:2],
+            priorities[2:],
+            [_btn(texts.BTN_REMOVE, _admin(AdminAction.SHARED_REMOVE, ref, page=page))],
+            [_btn(texts.BTN_BACK, _admin(AdminAction.SHARED, page=page))],
+        ]
+    )
+
+
+def admin_shared_remove_keyboard(shared_id: int, page: int) -> InlineKeyboardMarkup:
+    ref = str(shared_id)
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [_btn(texts.BTN_CONFIRM_REMOVE, _admin(AdminAction.SHARED_REMOVE_OK, ref, page=page))],
+            [_btn(texts.BTN_BACK, _admin(AdminAction.SHARED_ONE, ref, page=page))],
+        ]
+    )
+
+
+def shared_keyboard(
+    shared: Sequence[tuple[int, bool]], page: int, pages: int
+) -> InlineKeyboardMarkup | None:
+    """/shared: one button per shared watch (id, subscribed): subscribe or unsubscribe."""
+
+    def cb(action: SharedAction, shared_id: int = 0, to: int = page) -> str:
+        return SharedCB(action=action, shared_id=shared_id, page=to).pack()
+
+    rows = [
+        [
+            _btn(f"{texts.BTN_UNSUBSCRIBE} S{sid}", cb(SharedAction.UNSUBSCRIBE, sid))
+            if subscribed
+            else _btn(f"{texts.BTN_SUBSCRIBE} S{sid}", cb(SharedAction.SUBSCRIBE, sid))
+        ]
+        for sid, subscribed in shared
+    ]
+    nav: list[InlineKeyboardButton] = []
+    if page > 0:
+        nav.append(_btn(texts.BTN_PREV, cb(SharedAction.PAGE, to=page - 1)))
+    if page + 1 < pages:
+        nav.append(_btn(texts.BTN_NEXT, cb(SharedAction.PAGE, to=page + 1)))
+    if nav:
+        rows.append(nav)
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None

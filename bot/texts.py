@@ -68,6 +68,7 @@ HELP = """<b>Watches</b>
 /watches — list your watches (pause, delete, priority)
 /unwatch ID — delete a watch
 /test QUERY — what a query would have matched in recent posts
+/shared — team-wide watches kept by the admins: subscribe, unsubscribe
 
 <b>Query language</b>
 <code>word</code> any inflection · <code>"a phrase"</code> · <code>=exact</code> · \
@@ -87,7 +88,7 @@ HELP = """<b>Watches</b>
 /export [7d] — your alerts as a CSV file (default: 30 days)"""
 
 HELP_ADMIN = (
-    "\n\n<b>Admin</b>\n/admin — channels, analysts, system, audit log\n"
+    "\n\n<b>Admin</b>\n/admin — channels, analysts, shared watches, system, audit log\n"
     "/addchannel REF — monitor a channel (@name, t.me link or invite link)"
 )
 
@@ -155,10 +156,14 @@ def watches_header(total: int, page: int, pages: int) -> str:
     return f"<b>Your watches</b> ({total}) — page {page + 1}/{pages}"
 
 
-def watch_line(watch_id: int, canonical: str, priority: str, paused: bool) -> str:
+def watch_line(
+    watch_id: int, canonical: str, priority: str, paused: bool, shared: str | None = None
+) -> str:
+    """`shared`: the label of the shared watch this one follows (e.g. 'S3 Corridor')."""
     state = " ⏸ paused" if paused else ""
     marker = PRIORITY_MARKERS.get(priority, "")
-    return f"{marker} <b>#{watch_id}</b> <code>{escape(canonical)}</code>{state}"
+    link = f" 🔗 shared {escape(shared)}" if shared else ""
+    return f"{marker} <b>#{watch_id}</b> <code>{escape(canonical)}</code>{link}{state}"
 
 
 def choose_priority(watch_id: int) -> str:
@@ -389,3 +394,138 @@ def stats_caption(
             lines.append(f"#{watch_id}{code} — {n}")
     lines.append(f"👍 {relevant} · 👎 {noise}")
     return "\n".join(lines)
+
+
+# --- shared watches ------------------------------------------------------------------------
+BTN_SHARED = "🔗 Shared watches"
+BTN_ADD_SHARED = "➕ Add shared watch"
+BTN_CONFIRM_REMOVE = "🗑 Yes, remove"
+BTN_SUBSCRIBE = "➕ Subscribe"
+BTN_UNSUBSCRIBE = "✖️ Unsubscribe"
+NO_SHARED_ADMIN = (
+    "No shared watches yet. A shared watch is a team-wide query that analysts subscribe to "
+    "with /shared."
+)
+NO_SHARED = (
+    "There are no shared watches yet; the admins add them. Your own watches: "
+    "<code>/watch QUERY</code>."
+)
+ADD_SHARED_PROMPT = (
+    "Send the query of the shared watch, in the same language as /watch.\n"
+    "To give it a name, write the name on the first line and the query on the second:\n"
+    '<code>Corridor names\n/zangez[uy]r/ OR "Syunik corridor"</code>'
+)
+USAGE_SHARED_ADD = "Send the query again, or /cancel."
+SHARED_ADD_CANCELLED = "No shared watch added."
+SHARED_GONE = "That shared watch no longer exists."  # callback answers: plain text
+SHARED_PRIORITY_FIXED = "The priority of a shared watch is set by the admins."
+SHARED_SUBSCRIBED = "Subscribed"
+SHARED_UNSUBSCRIBED = "Unsubscribed"
+SHARED_ALREADY = "You are already subscribed."
+SHARED_NOT_SUBSCRIBED = "You are not subscribed to it."
+SHARED_BROKEN = "This shared watch's query no longer works; please tell the admins."
+
+
+def shared_label(shared_id: int, name: str) -> str:
+    """Plain text (escaped where it is put into HTML)."""
+    return f"S{shared_id} {name}" if name else f"S{shared_id}"
+
+
+def admin_shared_header(total: int, page: int, pages: int) -> str:
+    paging = f" — page {page + 1}/{pages}" if pages > 1 else ""
+    return f"<b>Shared watches</b> ({total}){paging}"
+
+
+def admin_shared_line(
+    shared_id: int, name: str, canonical: str, priority: str, subscribers: int
+) -> str:
+    marker = PRIORITY_MARKERS.get(priority, "")
+    title = f" {escape(name)}" if name else ""
+    return (
+        f"{marker} <b>S{shared_id}</b>{title} <code>{escape(canonical)}</code> — "
+        f"{count_suffix(subscribers, 'subscriber')}"
+    )
+
+
+def shared_card(
+    shared_id: int, name: str, canonical: str, priority: str, subscribers: int, created: str
+) -> str:
+    lines = [f"🔗 <b>Shared watch S{shared_id}</b>"]
+    if name:
+        lines.append(f"name: {escape(name)}")
+    lines += [
+        f"query: <code>{escape(canonical)}</code>",
+        f"priority: {PRIORITY_MARKERS.get(priority, '')} {escape(priority)}",
+        f"subscribers: {subscribers}",
+        f"added: {escape(created)}",
+    ]
+    return "\n".join(lines)
+
+
+def shared_added(shared_id: int, name: str, canonical: str, priority: str) -> str:
+    title = f" {escape(name)}" if name else ""
+    return (
+        f"🔗 Shared watch <b>S{shared_id}</b>{title} added: <code>{escape(canonical)}</code> "
+        f"(priority {escape(priority)}). Analysts subscribe with /shared."
+    )
+
+
+def shared_remove_confirm(shared_id: int, name: str, canonical: str, subscribers: int) -> str:
+    title = f" {escape(name)}" if name else ""
+    return (
+        f"Remove shared watch <b>S{shared_id}</b>{title} <code>{escape(canonical)}</code>? "
+        f"Its {count_suffix(subscribers, 'subscriber')} will be told and their linked watches "
+        "deleted."
+    )
+
+
+def shared_removed(shared_id: int, subscribers: int) -> str:
+    """Callback answer (plain text)."""
+    return f"S{shared_id} removed; {count_suffix(subscribers, 'subscriber')} told."
+
+
+def shared_removed_notice(shared_id: int, name: str, canonical: str, watch_id: int) -> str:
+    """To each subscriber of a removed shared watch."""
+    title = f" {escape(name)}" if name else ""
+    return (
+        f"🗑 The admins removed the shared watch <b>S{shared_id}</b>{title} "
+        f"<code>{escape(canonical)}</code>. Your watch #{watch_id} that followed it is deleted; "
+        "/shared lists the others."
+    )
+
+
+def shared_header(total: int, page: int, pages: int) -> str:
+    paging = f" — page {page + 1}/{pages}" if pages > 1 else ""
+    return (
+        f"<b>Shared watches</b> ({total}){paging}\nTeam-wide watches kept by the admins; a "
+        "subscription becomes one of your watches (/watches), with the shared query and "
+        "priority."
+    )
+
+
+def shared_line(
+    shared_id: int, name: str, canonical: str, priority: str, watch_id: int | None
+) -> str:
+    marker = PRIORITY_MARKERS.get(priority, "")
+    title = f" {escape(name)}" if name else ""
+    mine = f" ✅ subscribed (your watch #{watch_id})" if watch_id is not None else ""
+    return f"{marker} <b>S{shared_id}</b>{title} <code>{escape(canonical)}</code>{mine}"
+
+
+def shared_subscribed(shared_id: int, name: str, watch_id: int) -> str:
+    return (
+        f"✅ Subscribed to {escape(shared_label(shared_id, name))}: its alerts come as your "
+        f"watch #{watch_id} (/watches; /unwatch {watch_id} or the button to unsubscribe)."
+    )
+
+
+def shared_already(shared_id: int, watch_id: int) -> str:
+    return f"You are already subscribed to S{shared_id} (your watch #{watch_id})."
+
+
+def shared_unsubscribed(shared_id: int, watch_id: int) -> str:
+    return f"✖️ Unsubscribed from S{shared_id}; your watch #{watch_id} is deleted."
+
+
+def shared_watch_removed(watch_id: int, shared_id: int) -> str:
+    return f"🗑 Watch #{watch_id} deleted: you are unsubscribed from shared watch S{shared_id}."

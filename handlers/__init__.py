@@ -20,6 +20,7 @@ from handlers.commands import build_commands_router, build_fallback_router
 from handlers.feedback import build_feedback_router
 from handlers.reports import build_reports_router
 from handlers.roles import ANALYST, RoleFilter
+from handlers.shared import build_shared_admin_router, build_shared_router
 from handlers.watches import build_watches_router
 
 
@@ -36,6 +37,8 @@ def build_root_router() -> Router:
         build_watches_router(),
         build_feedback_router(),
         build_reports_router(),
+        build_shared_router(),
+        build_shared_admin_router(),
         build_admin_router(),
         build_access_admin_router(),
         build_fallback_router(),

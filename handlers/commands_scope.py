@@ -22,6 +22,7 @@ ANALYST_COMMANDS = (
     ("watches", "Your watches"),
     ("unwatch", "Delete a watch: /unwatch ID"),
     ("test", "Try a query on recent posts"),
+    ("shared", "Team-wide watches to subscribe to"),
     ("channels", "Monitored channels"),
     ("mute", "Mute a channel or watch"),
     ("unmute", "Unmute"),

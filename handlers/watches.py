@@ -23,8 +23,9 @@ from bot.keyboards import priority_keyboard, watches_keyboard
 from bot.models import Post, PostFormatError
 from bot.storage import keys
 from bot.storage.audit import AuditLog
+from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import Person
-from bot.storage.watches import WatchLimitError, WatchRepository
+from bot.storage.watches import Watch, WatchLimitError, WatchRepository
 from bot.triage.engine import TriageEngine
 from bot.triage.index import WatchSpec
 from bot.triage.language import LanguageDetector
@@ -67,7 +68,7 @@ async def cmd_watch(
 
 
 async def _page(
-    watches: WatchRepository, owner_id: int, page: int
+    watches: WatchRepository, shared: SharedWatchRepository, owner_id: int, page: int
 ) -> tuple[str, InlineKeyboardMarkup | None]:
     mine = await watches.list_for(owner_id)
     if not mine:
@@ -75,14 +76,47 @@ async def _page(
     pages = (len(mine) + PAGE_SIZE - 1) // PAGE_SIZE
     page = min(max(page, 0), pages - 1)
     shown = mine[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    names = {
+        s.id: s.name
+        for s in await shared.get_many(sorted({w.shared for w in shown if w.shared is not None}))
+    }
     lines = [texts.watches_header(len(mine), page, pages)]
-    lines += [texts.watch_line(w.id, w.canonical, w.priority, w.paused) for w in shown]
-    return "\n".join(lines), watches_keyboard([(w.id, w.paused) for w in shown], page, pages)
+    lines += [
+        texts.watch_line(
+            w.id,
+            w.canonical,
+            w.priority,
+            w.paused,
+            None if w.shared is None else texts.shared_label(w.shared, names.get(w.shared, "")),
+        )
+        for w in shown
+    ]
+    linked = frozenset(w.id for w in shown if w.shared is not None)
+    keyboard = watches_keyboard([(w.id, w.paused) for w in shown], page, pages, linked)
+    return "\n".join(lines), keyboard
 
 
-async def cmd_watches(message: Message, person: Person, watches: WatchRepository) -> None:
-    text, keyboard = await _page(watches, person.id, 0)
+async def cmd_watches(
+    message: Message, person: Person, watches: WatchRepository, shared: SharedWatchRepository
+) -> None:
+    text, keyboard = await _page(watches, shared, person.id, 0)
     await message.answer(text, reply_markup=keyboard)
+
+
+async def _remove(
+    watches: WatchRepository, audit: AuditLog, person: Person, watch_id: int
+) -> Watch | None:
+    """Delete one of the analyst's watches (for a linked watch: end the subscription)."""
+    watch = await watches.get(watch_id)
+    if watch is None or not await watches.remove(watch_id, person.id):
+        return None
+    if watch.shared is None:
+        await audit.record(person.id, "watch.remove", f"watch {watch_id}")
+    else:
+        await audit.record(
+            person.id, "shared.unsubscribe", f"shared {watch.shared}", f"watch {watch_id}"
+        )
+    return watch
 
 
 def _watch_id(text: str) -> int | None:
@@ -103,11 +137,13 @@ async def cmd_unwatch(
         shown = f"{texts.error_line(f'{args[:40]!r} is not a watch number')}\n" if args else ""
         await message.answer(shown + texts.USAGE_UNWATCH)
         return
-    if not await watches.remove(watch_id, person.id):
+    removed = await _remove(watches, audit, person, watch_id)
+    if removed is None:
         await message.answer(texts.watch_not_found(watch_id))
-        return
-    await audit.record(person.id, "watch.remove", f"watch {watch_id}")
-    await message.answer(texts.watch_removed(watch_id))
+    elif removed.shared is not None:
+        await message.answer(texts.shared_watch_removed(watch_id, removed.shared))
+    else:
+        await message.answer(texts.watch_removed(watch_id))
 
 
 async def on_watch_button(
@@ -115,22 +151,27 @@ async def on_watch_button(
     callback_data: WatchCB,
     person: Person,
     watches: WatchRepository,
+    shared: SharedWatchRepository,
     audit: AuditLog,
 ) -> None:
     action, watch_id, page = callback_data.action, callback_data.watch_id, callback_data.page
     note: str | None = None
-    if action is WatchAction.PRIORITY:
+    if action in (WatchAction.PRIORITY, WatchAction.SET_PRIORITY):
         watch = await watches.get(watch_id)
         if watch is None or watch.owner_id != person.id:
             await query.answer(texts.BUTTON_EXPIRED)
             return
-        if isinstance(query.message, Message):
-            await query.message.edit_text(
-                texts.choose_priority(watch_id),
-                reply_markup=priority_keyboard(watch_id, watch.priority, page),
-            )
-        await query.answer()
-        return
+        if watch.shared is not None:
+            await query.answer(texts.SHARED_PRIORITY_FIXED, show_alert=True)
+            return
+        if action is WatchAction.PRIORITY:
+            if isinstance(query.message, Message):
+                await query.message.edit_text(
+                    texts.choose_priority(watch_id),
+                    reply_markup=priority_keyboard(watch_id, watch.priority, page),
+                )
+            await query.answer()
+            return
     ok = True
     if action in (WatchAction.PAUSE, WatchAction.RESUME):
         paused = action is WatchAction.PAUSE
@@ -141,10 +182,9 @@ async def on_watch_button(
             )
             note = "Paused" if paused else "Resumed"
     elif action is WatchAction.DELETE:
-        ok = await watches.remove(watch_id, person.id)
-        if ok:
-            await audit.record(person.id, "watch.remove", f"watch {watch_id}")
-            note = "Deleted"
+        removed = await _remove(watches, audit, person, watch_id)
+        ok = removed is not None
+        note = "Unsubscribed" if removed is not None and removed.shared is not None else "Deleted"
     elif action is WatchAction.SET_PRIORITY:
         try:
             ok = await watches.set_priority(watch_id, person.id, callback_data.priority)
@@ -158,7 +198,7 @@ async def on_watch_button(
     if not ok:
         await query.answer(texts.BUTTON_EXPIRED)
         return
-    text, keyboard = await _page(watches, person.id, page)
+    text, keyboard = await _page(watches, shared, person.id, page)
     if isinstance(query.message, Message):
         try:
             await query.message.edit_text(text, reply_markup=keyboard)

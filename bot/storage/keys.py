@@ -67,6 +67,22 @@ def watches_of(owner_id: int) -> str:
     return f"{PREFIX}:{{user:{owner_id}}}:watches"
 
 
+# --- shared watches (team-wide; an analyst subscribes by getting a linked watch) -----------
+SHARED_SEQ = f"{PREFIX}:{{shared}}:seq"
+SHARED_ALL = f"{PREFIX}:{{shared}}:all"
+
+
+def shared_watch(shared_id: int) -> str:
+    """Hash: id, name, query, canonical, priority, created_by, created_at."""
+    return f"{PREFIX}:{{shared:{shared_id}}}"
+
+
+def shared_subscribers(shared_id: int) -> str:
+    """Hash analyst id -> their linked watch id ('0' while the watch is being made). Same tag
+    as the record, so a Lua script can check the record and subscribe in one step."""
+    return f"{PREFIX}:{{shared:{shared_id}}}:subscribers"
+
+
 # --- people --------------------------------------------------------------------------------
 USERS_ALL = f"{PREFIX}:{{users}}:all"
 ACCESS_REQUESTS = f"{PREFIX}:{{users}}:requests"

@@ -4,6 +4,10 @@ Every change appends the watch id to `keys.WATCH_CHANGES`; each triage worker ta
 (plain XREAD, not a group: every worker must see every change) and re-reads only the watches
 named there, so a watch added through the bot is live in all workers within a second without
 rebuilding the index.
+
+A watch may be linked to a shared (team-wide) watch (`shared` field, see bot/storage/shared.py):
+it is the subscriber's own watch, so triage, mutes and the change feed treat it like any other;
+its query and priority follow the shared watch, and removing it ends the subscription.
 """
 
 from __future__ import annotations
@@ -25,6 +29,16 @@ class WatchLimitError(ValueError):
     """The analyst already has the most watches allowed."""
 
 
+# Removing a linked watch ends its subscription, but only if the subscription still names this
+# watch (a resubscribe may have replaced it).
+_UNLINK = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+    return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class Watch:
     id: int
@@ -34,6 +48,7 @@ class Watch:
     priority: str
     paused: bool
     created_at: float
+    shared: int | None = None  # the shared watch this one follows, if any
 
     @classmethod
     def from_hash(cls, data: dict[str, str]) -> Watch:
@@ -45,6 +60,7 @@ class Watch:
             priority=data.get("priority", "normal"),
             paused=data.get("paused") == "1",
             created_at=float(data.get("created_at", "0")),
+            shared=int(data["shared"]) if data.get("shared") else None,
         )
 
 
@@ -59,9 +75,13 @@ class WatchRepository:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
         self._last_seq = 0
+        self._unlink: Any = redis.register_script(_UNLINK)
 
-    async def add(self, owner_id: int, query: str, priority: str = "normal") -> Watch:
-        """Validate and store a watch. Raises QueryError, WatchLimitError or ValueError."""
+    async def add(
+        self, owner_id: int, query: str, priority: str = "normal", *, shared: int | None = None
+    ) -> Watch:
+        """Validate and store a watch (linked to shared watch `shared` if given). Raises
+        QueryError, WatchLimitError or ValueError."""
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}")
         query = query.strip()
@@ -72,20 +92,20 @@ class WatchRepository:
                 f"you already have {MAX_WATCHES_PER_ANALYST} watches; remove one first"
             )
         watch_id = int(await self._redis.incr(keys.WATCH_SEQ))
-        watch = Watch(watch_id, owner_id, query, canonical, priority, False, time.time())
+        watch = Watch(watch_id, owner_id, query, canonical, priority, False, time.time(), shared)
+        fields: dict[Any, Any] = {
+            "id": str(watch_id),
+            "owner": str(owner_id),
+            "query": query,
+            "canonical": canonical,
+            "priority": priority,
+            "paused": "0",
+            "created_at": f"{watch.created_at:.3f}",
+        }
+        if shared is not None:
+            fields["shared"] = str(shared)
         async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hset(
-                keys.watch(watch_id),
-                mapping={
-                    "id": str(watch_id),
-                    "owner": str(owner_id),
-                    "query": query,
-                    "canonical": canonical,
-                    "priority": priority,
-                    "paused": "0",
-                    "created_at": f"{watch.created_at:.3f}",
-                },
-            )
+            pipe.hset(keys.watch(watch_id), mapping=fields)
             pipe.sadd(keys.WATCHES_ALL, str(watch_id))
             pipe.sadd(keys.watches_of(owner_id), str(watch_id))
             await pipe.execute()
@@ -125,6 +145,10 @@ class WatchRepository:
             pipe.srem(keys.WATCHES_ALL, str(watch_id))
             pipe.srem(keys.watches_of(owner_id), str(watch_id))
             await pipe.execute()
+        if watch.shared is not None:
+            await self._unlink(
+                keys=[keys.shared_subscribers(watch.shared)], args=[owner_id, watch_id]
+            )
         await self._changed(watch_id)
         return True
 
@@ -132,9 +156,22 @@ class WatchRepository:
         return await self._update(watch_id, owner_id, "paused", "1" if paused else "0")
 
     async def set_priority(self, watch_id: int, owner_id: int, priority: str) -> bool:
+        """The owner's choice; False for a watch linked to a shared one (admins set that)."""
         if priority not in PRIORITIES:
             raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}")
-        return await self._update(watch_id, owner_id, "priority", priority)
+        return await self._update(watch_id, owner_id, "priority", priority, own_only=True)
+
+    async def follow_shared(self, watch_id: int, shared_id: int, priority: str) -> bool:
+        """Give a linked watch its shared watch's new priority (through the change feed)."""
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}")
+        watch = await self.get(watch_id)
+        if watch is None or watch.shared != shared_id:
+            return False
+        if watch.priority != priority:
+            await self._redis.hset(keys.watch(watch_id), "priority", priority)
+            await self._changed(watch_id)
+        return True
 
     async def changes_cursor(self) -> str:
         """The id of the newest change, to start tailing from after a full load."""
@@ -161,9 +198,13 @@ class WatchRepository:
                 changed.add(int(fields["watch"]))
         return cursor, (None if gap else changed)
 
-    async def _update(self, watch_id: int, owner_id: int, field: str, value: str) -> bool:
+    async def _update(
+        self, watch_id: int, owner_id: int, field: str, value: str, *, own_only: bool = False
+    ) -> bool:
         watch = await self.get(watch_id)
         if watch is None or watch.owner_id != owner_id:
+            return False
+        if own_only and watch.shared is not None:
             return False
         await self._redis.hset(keys.watch(watch_id), field, value)
         await self._changed(watch_id)

@@ -15,6 +15,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.mutes import MuteRepository
+from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import UserRepository
 from bot.storage.watches import WatchRepository
 from bot.triage.language import make_detector
@@ -35,6 +36,7 @@ class BotApp:
     mutes: MuteRepository
     feedback: FeedbackRepository
     audit: AuditLog
+    shared: SharedWatchRepository
 
     async def say(self, user_id: int, text: str, timeout: float = 5.0) -> SentMessage:  # noqa: ASYNC109
         """The user writes; returns the bot's next message to them."""
@@ -78,16 +80,18 @@ async def start_app(
     server.add_user(ADMIN, "Boss", "boss")
     users = UserRepository(redis, frozenset({ADMIN}))
     await users.ensure_admins()
+    watches = WatchRepository(redis)
     app = BotApp(
         server,
         bot,
         redis,
         users,
-        WatchRepository(redis),
+        watches,
         ChannelRepository(redis),
         MuteRepository(redis),
         FeedbackRepository(redis),
         AuditLog(redis),
+        SharedWatchRepository(redis, watches),
     )
     dp = build_dispatcher(
         redis=redis,
@@ -98,6 +102,7 @@ async def start_app(
         feedback=app.feedback,
         audit=app.audit,
         detector=LazyDetector(make_detector),
+        shared=app.shared,
     )
     await register_commands(bot, users)
     stop = asyncio.Event()
