@@ -21,6 +21,7 @@ CHOSEN = "✅ "
 ELLIPSIS = "…"
 OPEN_POST = "Open post"
 NO_TEXT = "<i>(no text)</i>"
+NO_LONGER_MATCHES = "no longer matches any of your watches"
 NOTICE_PREFIX = "ℹ️ "
 
 # --- access ------------------------------------------------------------------------------

@@ -206,7 +206,9 @@ class TriageWorker:
                     planned.append(_Planned(post, None, None))
                     continue
                 post = replace(before, event="delete", edit_date=post.edit_date)
-                planned.append(_Planned(post, None, before))
+                # The kept text is triaged again, so the notice shows its language, its matched
+                # words and the watch, like the alert it follows up.
+                planned.append(_Planned(post, self._engine.triage(before), before))
                 continue
             planned.append(_Planned(post, self._engine.triage(post), before))
         await self._archive(planned)
@@ -258,14 +260,15 @@ class TriageWorker:
     async def _route(self, item: _Planned) -> None:
         post = item.post
         self.stats.posts += 1
-        if post.event == "delete":
-            if item.archived is not None:
-                await self._follow_up(post, "delete", {}, None)
+        if post.event == "delete" and item.archived is None:
             return
         result = item.result
         assert result is not None
-        self.stats.by_language[result.language.code] += 1
         best = _best_match_per_owner(result, self._queries)
+        if post.event == "delete":
+            await self._follow_up(post, "delete", best, result, only_alerted=True)
+            return
+        self.stats.by_language[result.language.code] += 1
         if post.event == "edit":
             await self._follow_up(post, "edit", best, result)
             return
@@ -297,12 +300,15 @@ class TriageWorker:
         best: dict[
             int, tuple[tuple[int, ...], str, tuple[str, ...], tuple[tuple[int, int], ...], str]
         ],
-        result: TriageResult | None,
+        result: TriageResult,
+        *,
+        only_alerted: bool = False,
     ) -> None:
         """Edits and deletions: everyone alerted on the post hears of it; an edit that now
-        matches alerts its new analysts too."""
+        matches alerts its new analysts too (a deletion only those alerted). Watch 0 stands for
+        "no longer matches any of your watches"."""
         made: Any = await self._redis.hgetall(keys.alerts_made(post.channel_id, post.message_id))
-        recipients = {int(a) for a in made} | set(best)
+        recipients = {int(a) for a in made} | (set() if only_alerted else set(best))
         for owner in sorted(recipients):
             match = best.get(owner)
             job = AlertJob(
@@ -313,8 +319,8 @@ class TriageWorker:
                 priority=match[1] if match else "normal",
                 reasons=match[2] if match else (),
                 spans=match[3] if match else (),
-                language=result.language.code if result else "und",
-                language_confidence=result.language.confidence if result else 0.0,
+                language=result.language.code,
+                language_confidence=result.language.confidence,
                 kind=kind,
             )
             await self._send(job, mode="newer")

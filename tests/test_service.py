@@ -11,7 +11,13 @@ import subprocess
 from pathlib import Path
 
 from tests.support.botapi import BotApiServer
-from tests.support.service import start_service, stop_service, vigil, vigil_env
+from tests.support.service import (
+    approve_analyst,
+    start_service,
+    stop_service,
+    vigil,
+    vigil_env,
+)
 
 ADMIN, ANALYST = 7001, 7002
 TOKEN = "123456:TEST-TOKEN"
@@ -31,15 +37,7 @@ async def test_operator_runs_the_service_end_to_end(bot_api: BotApiServer, data_
     env = _env(bot_api, data_dir)
     service = start_service("triage,bot", env, data_dir.parent, data_dir.parent / "service.log")
     try:
-        # the bot registers its commands once it is up
-        await bot_api.wait_until(lambda: bot_api.commands_for("default") != [], timeout=60)
-        await bot_api.send_text(ANALYST, "hello?")
-        request = await bot_api.wait_for(
-            lambda m: m.chat_id == ADMIN and "Access request" in m.text, timeout=20
-        )
-        await bot_api.wait_for(lambda m: m.chat_id == ANALYST, timeout=10)  # request sent
-        await bot_api.press_button(ADMIN, request.message_id, "Approve")
-        await bot_api.wait_for(lambda m: m.chat_id == ANALYST and "approved" in m.text)
+        await approve_analyst(bot_api, ADMIN, ANALYST)
         after = len(bot_api.sent)
         await bot_api.send_text(ANALYST, "/watch мигрант NEAR/4 выслать")
         await bot_api.wait_for(lambda m: m.chat_id == ANALYST, after=after)

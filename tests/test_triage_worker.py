@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
 
 from bot.alerts import AlertJob
 from bot.config import Settings
+from bot.delivery.render import render_alert
 from bot.models import Forward, Post
 from bot.storage import keys
 from bot.storage.posts import PostQueue
@@ -127,6 +129,24 @@ async def test_edit_follows_up_and_edit_into_match_alerts_as_edit(
     assert "немедленно" in jobs[1].post.text
 
 
+async def test_edit_that_no_longer_matches_tells_those_alerted(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    queue = PostQueue(redis)
+    await queue.enqueue(post(1, "Надо выслать мигрантов"))
+    worker = await make_worker(redis)
+    await worker.drain()
+    edited = datetime(2026, 11, 1, 13, 0, tzinfo=UTC)
+    await queue.enqueue(post(1, "Новости дня", edit_date=edited, event="edit"))
+    await worker.drain()
+    jobs = await alerts(redis)
+    assert [(j.analyst_id, j.kind, j.watch_id, j.spans) for j in jobs[1:]] == [
+        (ALICE, "edit", 0, ())
+    ]
+    text, _keyboard = render_alert(jobs[1], ZoneInfo("UTC"))
+    assert "no longer matches any of your watches" in text and "Watch #0" not in text
+
+
 async def test_deleted_alerted_post_is_reported_with_its_text(
     redis: aioredis.Redis, watched: WatchRepository
 ) -> None:
@@ -144,6 +164,9 @@ async def test_deleted_alerted_post_is_reported_with_its_text(
         (ALICE, 1, "delete"),
     ]
     assert jobs[1].post.text == "Надо выслать мигрантов"  # kept from the archive
+    # the notice says what the alert said: the watch, the language, the words in bold
+    assert (jobs[1].watch_id, jobs[1].language) == (jobs[0].watch_id, "ru")
+    assert jobs[1].spans == jobs[0].spans
     kept = Post.from_json(await redis.get(keys.archive_post(500, 1)) or "")
     assert kept.event == "delete" and kept.text == "Надо выслать мигрантов"
 

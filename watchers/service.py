@@ -143,7 +143,13 @@ class WatcherService:
             for name in names:
                 lock = SessionLock(self._redis, name)
                 await lock.acquire()
-                client = self._factory(self._settings, name)
+                try:
+                    client = self._factory(self._settings, name)
+                except BaseException:
+                    # Not an account yet, so close() below would not release this lock: a
+                    # `vigil run` refused for want of a session must not block the next one.
+                    await lock.release()
+                    raise
                 account = Account(
                     name=name,
                     client=client,
@@ -347,6 +353,7 @@ class WatcherService:
             await self.channels.set_account(key, target)
         if moves:
             log.info("assigned %d channels to accounts", len(moves))
+            await self.publish_accounts()  # the new load, not the one a minute from now
             self._kick(*(f"watcher-join:{target}" for target in set(moves.values())))
         await self.directory.refresh(self.channels)
 

@@ -196,8 +196,11 @@ def render_alert(
     foot.tag("a", texts.OPEN_POST, href=link)
     if job.also_in:
         foot.text(f" · also in {texts.count_suffix(len(job.also_in), 'channel')}")
-    foot.text(f"\n🔎 Watch #{job.watch_id}: ")
-    foot.tag("code", clean_text(job.watch_query)[:600])
+    if job.watch_id:
+        foot.text(f"\n🔎 Watch #{job.watch_id}: ")
+        foot.tag("code", clean_text(job.watch_query)[:600])
+    else:  # an edit or deletion of a post alerted on before, which matches no watch now
+        foot.text(f"\n🔎 {texts.NO_LONGER_MATCHES}")
     if job.reasons:
         foot.text("\n")
         foot.tag("i", clean_text("; ".join(job.reasons))[:300])

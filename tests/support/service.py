@@ -4,12 +4,17 @@ variables), for the end-to-end tests and the benchmarks."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tests.support.botapi import BotApiServer
 
 VIGIL_PREFIXES = ("BOT_", "TG_", "ADMIN_", "REDIS_", "VIGIL_", "LOG_", "DELIVERY_", "STREAM_")
 
@@ -33,6 +38,38 @@ def vigil(
         cwd=cwd,
         input=stdin,
     )
+
+
+async def start_interactive(
+    *args: str, env: dict[str, str], cwd: Path
+) -> asyncio.subprocess.Process:
+    """One `vigil` command whose prompts the test answers on stdin (`vigil login`). It runs
+    in a new session, without a controlling terminal, so getpass reads stdin as well instead
+    of the developer's terminal."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+
+
+async def approve_analyst(bot_api: BotApiServer, admin: int, analyst: int) -> None:
+    """A stranger writes to the running bot, the admin presses Approve on the request."""
+    await bot_api.wait_until(lambda: bot_api.commands_for("default") != [], timeout=60)
+    await bot_api.send_text(analyst, "hello?")
+    request = await bot_api.wait_for(
+        lambda m: m.chat_id == admin and "Access request" in m.text, timeout=20
+    )
+    await bot_api.wait_for(lambda m: m.chat_id == analyst, timeout=10)  # request sent
+    await bot_api.press_button(admin, request.message_id, "Approve")
+    await bot_api.wait_for(lambda m: m.chat_id == analyst and "approved" in m.text)
 
 
 def start_service(
@@ -67,4 +104,11 @@ def stop_service(service: subprocess.Popen[bytes], timeout: float = 30) -> int:
         raise
 
 
-__all__ = ["start_service", "stop_service", "vigil", "vigil_env"]
+__all__ = [
+    "approve_analyst",
+    "start_interactive",
+    "start_service",
+    "stop_service",
+    "vigil",
+    "vigil_env",
+]

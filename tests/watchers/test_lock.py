@@ -119,6 +119,17 @@ async def test_not_logged_in_session_is_refused_and_lock_released(
     assert not await redis.exists(keys.session_lock("vigil"))
 
 
+async def test_missing_session_file_releases_the_lock(
+    redis: aioredis.Redis, data_dir: Path
+) -> None:
+    """`vigil run` before `vigil login`: refused, and the next run is not locked out."""
+    settings = _settings(data_dir)
+    for _ in range(2):
+        with pytest.raises(NotLoggedInError, match="has no session file"):
+            await run_watcher(settings, redis, stop=asyncio.Event())
+        assert not await redis.exists(keys.session_lock("vigil"))
+
+
 async def test_revoked_account_alerts_admins_and_hands_channels_over(
     redis: aioredis.Redis, data_dir: Path
 ) -> None:
