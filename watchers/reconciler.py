@@ -51,6 +51,12 @@ return 0
 """
 
 
+@dataclass(slots=True)
+class _Tally:
+    fetched: int = 0
+    enqueued: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class CatchUp:
     channel_id: int
@@ -153,16 +159,15 @@ class Reconciler:
         if channel.channel_id is None:
             raise ValueError(f"channel {channel.key} is not resolved yet")
         peer = input_peer(channel)
-        fetched = enqueued = floods = 0
+        tally = _Tally()  # kept across FloodWait retries: pages before the wait count too
+        floods = 0
         while True:
             start = await self.checkpoint(channel.channel_id)
             try:
                 if start is None:
                     top = await self._start_point(channel, peer)
                     return CatchUp(channel.channel_id, 0, 0, top, floods)
-                got, added = await self._fetch_after(channel, peer, start)
-                fetched += got
-                enqueued += added
+                await self._fetch_after(channel, peer, start, tally)
                 break
             except errors.FloodWaitError as exc:
                 floods += 1
@@ -170,18 +175,18 @@ class Reconciler:
                     raise
                 await self._flood_wait(exc)
         final = await self.checkpoint(channel.channel_id) or 0
-        if enqueued:
+        if tally.enqueued:
             log.info(
                 "channel %s: caught up %d posts (checkpoint %d)",
                 channel.channel_id,
-                enqueued,
+                tally.enqueued,
                 final,
             )
-        return CatchUp(channel.channel_id, fetched, enqueued, final, floods)
+        return CatchUp(channel.channel_id, tally.fetched, tally.enqueued, final, floods)
 
-    async def _fetch_after(self, channel: Channel, peer: Any, start: int) -> tuple[int, int]:
+    async def _fetch_after(self, channel: Channel, peer: Any, start: int, tally: _Tally) -> None:
         buffer: list[Any] = []
-        fetched = enqueued = 0
+        fetched = 0  # this pass
         async for message in self._client.iter_messages(
             peer,
             limit=self._max_per_pass,
@@ -192,18 +197,18 @@ class Reconciler:
             if message is None or int(message.id) <= start:
                 continue
             fetched += 1
+            tally.fetched += 1
             buffer.append(message)
             if len(buffer) >= EDIT_SWEEP_LIMIT:
                 ready, buffer = _split_trailing_album(buffer)
-                enqueued += await self._enqueue(channel, ready)
+                tally.enqueued += await self._enqueue(channel, ready)
         ready, tail = _split_trailing_album(buffer)
         # A trailing album may still be arriving, or continue past this pass's limit: stop the
         # checkpoint before it and take it whole next time.
         if tail and (fetched >= self._max_per_pass or not self._settled(tail)):
-            enqueued += await self._enqueue(channel, ready)
+            tally.enqueued += await self._enqueue(channel, ready)
         else:
-            enqueued += await self._enqueue(channel, buffer)
-        return fetched, enqueued
+            tally.enqueued += await self._enqueue(channel, buffer)
 
     def _settled(self, album: Sequence[Any]) -> bool:
         newest = max((m.date for m in album if isinstance(m.date, datetime)), default=None)
