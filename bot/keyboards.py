@@ -174,14 +174,28 @@ def admin_channels_keyboard(
     rows = [
         [_btn(label, _admin(AdminAction.CHANNEL, channel_token(key)))] for key, label in channels
     ]
+    return _admin_list(
+        rows, AdminAction.CHANNELS, page, pages, texts.BTN_ADD, AdminAction.CHANNEL_ADD
+    )
+
+
+def _admin_list(
+    rows: list[list[InlineKeyboardButton]],
+    listing: AdminAction,
+    page: int,
+    pages: int,
+    add_label: str,
+    add: AdminAction,
+) -> InlineKeyboardMarkup:
+    """An admin list page: its rows, then ◀ ▶ between pages, an Add button and Back."""
     nav: list[InlineKeyboardButton] = []
     if page > 0:
-        nav.append(_btn(texts.BTN_PREV, _admin(AdminAction.CHANNELS, page=page - 1)))
+        nav.append(_btn(texts.BTN_PREV, _admin(listing, page=page - 1)))
     if page + 1 < pages:
-        nav.append(_btn(texts.BTN_NEXT, _admin(AdminAction.CHANNELS, page=page + 1)))
+        nav.append(_btn(texts.BTN_NEXT, _admin(listing, page=page + 1)))
     if nav:
         rows.append(nav)
-    rows.append([_btn(texts.BTN_ADD, _admin(AdminAction.CHANNEL_ADD))])
+    rows.append([_btn(add_label, _admin(add))])
     rows.append(_back())
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
@@ -278,16 +292,9 @@ def admin_shared_keyboard(
     rows = [
         [_btn(label, _admin(AdminAction.SHARED_ONE, str(sid), page=page))] for sid, label in shared
     ]
-    nav: list[InlineKeyboardButton] = []
-    if page > 0:
-        nav.append(_btn(texts.BTN_PREV, _admin(AdminAction.SHARED, page=page - 1)))
-    if page + 1 < pages:
-        nav.append(_btn(texts.BTN_NEXT, _admin(AdminAction.SHARED, page=page + 1)))
-    if nav:
-        rows.append(nav)
-    rows.append([_btn(texts.BTN_ADD_SHARED, _admin(AdminAction.SHARED_ADD))])
-    rows.append(_back())
-    return InlineKeyboardMarkup(inline_keyboard=rows)
+    return _admin_list(
+        rows, AdminAction.SHARED, page, pages, texts.BTN_ADD_SHARED, AdminAction.SHARED_ADD
+    )
 
 
 def admin_shared_card_keyboard(shared_id: int, priority: str, page: int) -> InlineKeyboardMarkup:

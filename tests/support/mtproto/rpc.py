@@ -514,6 +514,11 @@ def _join(call: Call, channel: WorldChannel, me: Account) -> types.Updates:
     if len(me.channels) >= cap:
         raise bad("CHANNELS_TOO_MUCH")
     call.server.join(channel, me)
+    return _membership_changed(channel, me)
+
+
+def _membership_changed(channel: WorldChannel, me: Account) -> types.Updates:
+    """What joinChannel and leaveChannel answer: the channel as `me` now sees it."""
     return types.Updates(
         updates=[types.UpdateChannel(channel_id=channel.id)],
         users=[],
@@ -570,13 +575,7 @@ def leave_channel(call: Call, request: functions.channels.LeaveChannelRequest) -
         raise bad("USER_NOT_PARTICIPANT")
     channel.participants.discard(me.user_id)
     me.channels.discard(channel.id)
-    return types.Updates(
-        updates=[types.UpdateChannel(channel_id=channel.id)],
-        users=[],
-        chats=[channel.to_tl(viewer=me.user_id)],
-        date=_now(),
-        seq=0,
-    )
+    return _membership_changed(channel, me)
 
 
 @method("channels.getChannels")
