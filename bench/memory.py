@@ -1,15 +1,17 @@
-"""Memory of the service with every in-process role busy: 10,000 watches, 500 channels.
+"""Memory of the service with every role busy in one process: 10,000 watches, 500 channels.
 
 SPEC §8: all roles in one process, 10,000 watches, 500 channels, ≤ 300 MB RSS. The service
-runs as a child process (`python -m bot run --role triage,bot`) against the loopback Bot API
-server in this process and an embedded Redis; 10,000 watches (real vocabulary from
-`../shared/data/ntrex/`, see bench/triage.py) and 500 channels are stored first, then real
-posts from those channels are ingested and triaged while the bot delivers. The child's peak
-RSS (VmHWM) and final RSS are read from /proc. The watcher role needs a logged-in Telegram
-account, which this machine cannot reach, so it is measured separately: its cost is Telethon's
-client and the channel list, reported as `watcher_import_mb` (import of the watcher stack).
+runs as a child process (`python -m bot run --role watcher,triage,bot`) against servers in this
+process: the loopback Bot API server, and the loopback MTProto server standing in for Telegram,
+where the watcher's account (logged in here first, as `vigil login` does) is a member of 500
+channels. 10,000 watches (real vocabulary from `../shared/data/ntrex/`, see bench/triage.py)
+are stored first; then real posts of those channels are ingested and triaged while the bot
+delivers, one post a channel is published live on the loopback Telegram (the watcher's update
+handlers), and the reconciler walks the 500 channels. The child's peak RSS (VmHWM) and final RSS
+are read from /proc.
 
-Prints one JSON line. Run from the repository root: `.venv/bin/python bench/memory.py`.
+Prints one JSON line. Run from the repository root: `.venv/bin/python bench/memory.py`
+(`--roles triage,bot` measures without the watcher).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.triage import load_sentences, make_posts, make_watches  # noqa: E402
+from bot.config import Settings  # noqa: E402
 from bot.storage import keys  # noqa: E402
 from bot.storage.channels import ChannelRepository  # noqa: E402
 from bot.storage.connection import EmbeddedRedis  # noqa: E402
@@ -37,9 +40,14 @@ from bot.storage.streams import stream_stats  # noqa: E402
 from bot.storage.users import UserRepository  # noqa: E402
 from bot.storage.watches import WatchRepository  # noqa: E402
 from tests.support.botapi import BotApiServer, Limits  # noqa: E402
+from tests.support.mtproto import MTProtoServer  # noqa: E402
+from tests.support.mtproto.crypto import new_server_key  # noqa: E402
+from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID  # noqa: E402
+from watchers.client import make_client  # noqa: E402
 
 ADMIN = 9000
 TOKEN = "123456:MEMORY-BENCH"
+PHONE = "+447700900777"
 
 
 def proc_mb(pid: int, field: str) -> float:
@@ -49,20 +57,22 @@ def proc_mb(pid: int, field: str) -> float:
     return 0.0
 
 
-def watcher_import_mb() -> float:
-    """What the watcher role adds on top of the triage and bot roles: import it after them."""
-    code = (
-        "import bot.app, bot.botapp, bot.triage_worker\n"
-        "def rss():\n"
-        "    for line in open('/proc/self/status'):\n"
-        "        if line.startswith('VmRSS:'):\n"
-        "            return int(line.split()[1])\n"
-        "before = rss()\n"
-        "import watchers.service, watchers.live, watchers.reconciler, watchers.joiner\n"
-        "print(rss() - before)\n"
-    )
-    out = subprocess.check_output([sys.executable, "-c", code], cwd=ROOT)
-    return int(out.strip()) / 1024
+async def log_in(telegram: MTProtoServer, data_dir: Path) -> dict[str, str]:
+    """What `vigil login` leaves behind, and the settings that point the service at it."""
+    key_path = telegram.write_public_key(data_dir.parent / "mtproto_key.pem")
+    env = {
+        "TG_API_ID": str(TEST_API_ID),
+        "TG_API_HASH": TEST_API_HASH,
+        "TG_SERVER": telegram.address,
+        "TG_SERVER_KEY": str(key_path),
+    }
+    settings = Settings(_env_file=None, VIGIL_DATA_DIR=str(data_dir), **env)  # type: ignore[arg-type]
+    client = make_client(settings, "vigil", create=True)
+    await client.connect()
+    await client.send_code_request(PHONE)
+    await client.sign_in(phone=PHONE, code=telegram.login_code(PHONE))
+    await client.disconnect()
+    return env
 
 
 def spawn_service(env: dict[str, str], cwd: Path, roles: str) -> subprocess.Popen[bytes]:
@@ -96,13 +106,30 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     watches = WatchRepository(redis)
     for spec, _parts in make_watches(sentences, args.watches, rng):
         await watches.add(analysts[spec.id % len(analysts)], spec.query, spec.priority)
+    telegram = MTProtoServer(key=new_server_key())
+    await telegram.start()
+    account = telegram.add_account(PHONE, first_name="Vigil")
+    tg_env = await log_in(telegram, data_dir)
     channels = ChannelRepository(redis)
+    world = []
     for i in range(args.channels):
-        entry = await channels.add(f"@memchan{i:03d}", ADMIN)
-        await channels.mark_resolved(
-            entry.key, channel_id=1_000_000 + i, access_hash=i, username=f"chan{i}", title=f"C{i}"
+        # Already joined (500 joins would take the joiner days, by design).
+        channel = telegram.add_channel(f"chan{i}", title=f"C{i}", channel_id=1_000_000 + i)
+        telegram.join(channel, account)
+        world.append(channel)
+        entry = await channels.add(f"@chan{i}", ADMIN)
+        resolved = await channels.mark_resolved(
+            entry.key,
+            channel_id=channel.id,
+            access_hash=channel.access_hash,
+            username=f"chan{i}",
+            title=f"C{i}",
+            resolved_by="vigil",
         )
+        assert resolved is not None
+        await channels.mark_joined(resolved.key, "vigil")
     env = {
+        **(tg_env if "watcher" in args.roles else {}),
         **{k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "TG_", "REDIS_"))},
         "BOT_TOKEN": TOKEN,
         "BOT_API_URL": api.base_url,
@@ -119,6 +146,10 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     for i in range(0, len(posts), 200):
         await queue.enqueue_many(posts[i : i + 200])
         await asyncio.sleep(0.2)
+    if "watcher" in args.roles:  # live updates through the watcher's handlers
+        for channel in world:
+            lang = rng.choice(sorted(sentences))
+            await telegram.post(channel, rng.choice(sentences[lang]))
     if "bot" in args.roles:  # /test loads the language model and dictionaries in the bot too
         await api.wait_until(lambda: api.commands_for("default") != [], timeout=120)
         await api.send_text(analysts[0], "/test мигрант")
@@ -144,9 +175,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         print(f"service did not stop on SIGTERM; log: {data_dir.parent / 'service.log'}")
     redis_mb = float((await redis.info("memory"))["used_memory"]) / 2**20
     await api.stop()
+    await telegram.stop()
     await redis.aclose()
     server.stop_if_last_sync()
-    watcher_mb = watcher_import_mb()
     return {
         "bench": "memory",
         "roles": args.roles,
@@ -158,8 +189,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "sent": len(api.sent),
         "peak_rss_mb": round(hwm, 1),
         "final_rss_mb": round(rss, 1),
-        "watcher_import_mb": round(watcher_mb, 1),
-        "estimated_all_roles_mb": round(hwm + watcher_mb, 1),
+        "telegram_calls": len(telegram.calls),
         "bar_mb": 300,
         "redis_used_mb": round(redis_mb, 1),
         "seconds": round(time.monotonic() - started, 1),
@@ -168,7 +198,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--roles", default="triage,bot", help="roles in the measured process")
+    parser.add_argument(
+        "--roles", default="watcher,triage,bot", help="roles in the measured process"
+    )
     parser.add_argument("--watches", type=int, default=10_000)
     parser.add_argument("--channels", type=int, default=500)
     parser.add_argument("--analysts", type=int, default=100)

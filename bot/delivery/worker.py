@@ -49,6 +49,7 @@ from bot.delivery.digest import send_due_digests
 from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.render import render_alert, render_notice
 from bot.storage import keys
+from bot.storage.connection import raise_if_cancelled
 from bot.storage.mutes import MuteRepository
 from bot.storage.streams import StreamConsumer, StreamEntry, append
 from bot.storage.users import (
@@ -162,6 +163,7 @@ class DeliveryWorker:
                     count=max(1, min(self.config.read_count, free)),
                     block_ms=self.config.read_block_ms,
                 )
+                raise_if_cancelled()
                 for entry in entries:
                     self._dispatch(entry)
                 redelivered = {e.id for e in entries if e.deliveries > 1}
@@ -214,6 +216,7 @@ class DeliveryWorker:
         queue = self._queues[chat]
         try:
             while queue:
+                raise_if_cancelled()
                 item = queue[0]
                 try:
                     await self._process(item)
@@ -416,6 +419,7 @@ class DeliveryWorker:
         while True:
             async with self._gate:
                 granted, wait = await self.limiter.try_acquire(chat)
+            raise_if_cancelled()
             if wait > 0:
                 await asyncio.sleep(wait)
             if granted:
@@ -512,7 +516,7 @@ class DeliveryWorker:
 
     async def _release_loop(self) -> None:
         last_digest_check = 0.0
-        while True:
+        while not self._stopping:
             try:
                 await self.release_due()
                 if time.monotonic() - last_digest_check >= self.config.digest_check_s:
@@ -520,12 +524,13 @@ class DeliveryWorker:
                     await send_due_digests(self.redis, self.users, datetime.now(UTC))
             except aioredis.RedisError:
                 log.exception("delivery: releasing held alerts failed")
+            raise_if_cancelled()
             await asyncio.sleep(self.config.held_check_s)
 
     async def _keepalive_loop(self) -> None:
         """Keep our queued entries from looking idle, so no other worker reclaims them."""
         interval = self.config.claim_idle_ms / 1000 / 3
-        while True:
+        while not self._stopping:
             await asyncio.sleep(interval)
             ids: list[Any] = list(self._in_flight)
             for i in range(0, len(ids), 500):
@@ -538,3 +543,4 @@ class DeliveryWorker:
                         message_ids=ids[i : i + 500],
                         justid=True,
                     )
+            raise_if_cancelled()

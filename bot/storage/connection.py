@@ -231,3 +231,15 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
         await client.aclose()
         if server is not None:
             await asyncio.to_thread(server.stop_if_last_sync)
+
+
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation that a Redis call swallowed.
+
+    redis-py can lose a CancelledError that lands while a command is in flight (the task keeps
+    running with the cancel request pending; redis-py issues 2028, 2579): a loop that is
+    stopped by cancelling its task calls this after its Redis calls, or it never stops.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

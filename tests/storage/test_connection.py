@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Settings
-from bot.storage.connection import EmbeddedRedis, open_redis
+from bot.storage.connection import EmbeddedRedis, open_redis, raise_if_cancelled
 
 
 def settings_for(data_dir: Path) -> Settings:
@@ -77,3 +78,22 @@ def test_unstartable_server_reports_the_log(tmp_path: Path) -> None:
     target.write_text("x")
     with pytest.raises(OSError):
         EmbeddedRedis(target / "data").start_sync()
+
+
+async def test_a_cancellation_a_call_swallowed_is_raised_again() -> None:
+    """The delivery loops stop even when redis-py loses the CancelledError of their task."""
+
+    async def swallowing_call() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # what redis-py sometimes does
+            await asyncio.sleep(10)
+
+    async def loop() -> None:
+        while True:
+            await swallowing_call()
+            raise_if_cancelled()
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 2)
