@@ -2,8 +2,9 @@
 Telegram (the real Telethon client, over TCP): `vigil run` without a session says to log in;
 `vigil login` asks for the phone, the code and the 2FA password and writes a 0600 session file;
 `vigil channel add` lists a channel; `vigil run` (every role) resolves and joins it, a live post
-reaches the analyst as an alert; posts made while the service is down arrive after the restart,
-once each; a second watcher on the same session is refused."""
+reaches the analyst as an alert, its edit and deletion follow the alert up; posts made and
+edited while the service is down arrive after the restart, once each; a second watcher on the
+same session is refused."""
 
 from __future__ import annotations
 
@@ -139,6 +140,9 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
         assert "Frontier news" in deleted.text and "Watch #1" in deleted.text
         assert "мигрантов" in deleted.spans("bold")
 
+        later = await telegram.post(channel, "Губернатор: мигрантов выслать к лету")
+        await bot_api.wait_for(lambda m: m.chat_id == ANALYST and "к лету" in m.text, timeout=30)
+
         # The same session cannot be run twice.
         second = await _run(env, cwd, "run", "--role", "watcher")
         assert second.returncode != 0
@@ -149,9 +153,10 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
     finally:
         assert await asyncio.to_thread(stop_service, service) == 0, log.read_text()
 
-    # Down: posts keep coming, and Telegram will not push them to a client that is away.
+    # Down: posts keep coming and get edited, and Telegram pushes nothing to a client away.
     missed = await telegram.post(channel, "Пока вы спали: мигранты на границе", push=False)
     await telegram.post(channel, "Прогноз погоды", push=False)
+    await telegram.edit(channel, later.id, "Губернатор: мигрантов выслать к осени", push=False)
 
     service = start_service("watcher,triage,bot", env, cwd, log)
     try:
@@ -159,6 +164,10 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
             lambda m: m.chat_id == ANALYST and "Пока вы спали" in m.text, timeout=60
         )
         assert ("Open", f"https://t.me/frontier_news/{missed.id}") in caught.buttons()
+        edit = await bot_api.wait_for(
+            lambda m: m.chat_id == ANALYST and "к осени" in m.text, timeout=60, edits=True
+        )
+        assert "edited" in edit.text
         await asyncio.sleep(2.0)  # Telethon's own catch-up may see it too: still one alert
     finally:
         assert await asyncio.to_thread(stop_service, service) == 0, log.read_text()
