@@ -124,8 +124,10 @@ async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    from watchers.client import NotLoggedInError
+    from watchers.client import NotLoggedInError, TelegramUnreachableError
     from watchers.lock import SessionLockedError
+
+    refusals = (NotLoggedInError, SessionLockedError, TelegramUnreachableError)
 
     try:
         async with open_redis(settings) as redis, asyncio.TaskGroup() as tasks:
@@ -147,12 +149,12 @@ async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
                         stop,
                         run_watcher(settings, redis, stop=stop),
                         "watcher",
-                        (NotLoggedInError, SessionLockedError),
+                        refusals,
                         alone=roles == ("watcher",),
                         running=running,
                     )
                 )
-    except* (NotLoggedInError, SessionLockedError) as group:
+    except* refusals as group:
         raise StartError("; ".join(str(e) for e in group.exceptions)) from None
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

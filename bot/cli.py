@@ -83,10 +83,14 @@ async def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_login(args: argparse.Namespace, settings: Settings) -> int:
-    from watchers.login import login
+    from watchers.login import LoginError, login
 
     settings.require_for(("watcher",))
-    await login(settings, args.name)
+    try:
+        await login(settings, args.name)
+    except LoginError as exc:
+        print(f"vigil login: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ same session is refused."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import stat
 import subprocess
 from pathlib import Path
@@ -46,8 +47,9 @@ def _env(bot_api: BotApiServer, telegram: MTProtoServer, data_dir: Path) -> dict
 
 
 async def _run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """A `vigil` command to its end, off the event loop that serves the MTProto server."""
-    return await asyncio.to_thread(vigil, *args, env=env, cwd=cwd, timeout=60)
+    """A `vigil` command to its end, off the event loop that serves the MTProto server; its
+    stdin is empty (a prompt reads end of file, never the terminal running the tests)."""
+    return await asyncio.to_thread(vigil, *args, env=env, cwd=cwd, timeout=60, stdin="")
 
 
 async def _login(telegram: MTProtoServer, env: dict[str, str], cwd: Path) -> str:
@@ -186,3 +188,44 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
     assert "Traceback" not in text
     assert TEST_API_HASH not in text and TOKEN.split(":")[1] not in text
     assert not telegram.unimplemented, telegram.unimplemented
+
+
+async def test_login_and_run_refusals_say_what_happened(
+    bot_api: BotApiServer, telegram: MTProtoServer, data_dir: Path
+) -> None:
+    env = _env(bot_api, telegram, data_dir)
+    cwd = data_dir.parent
+
+    # The prompts get no answer (stdin closed): refused in a sentence, not a traceback.
+    quit_early = await _run(env, cwd, "login")
+    assert quit_early.returncode == 1
+    assert "vigil login: login cancelled" in quit_early.stderr
+    assert "Traceback" not in quit_early.stderr
+
+    # A phone number Telegram has no account for.
+    unknown = await start_interactive("login", env=env, cwd=cwd)
+    assert unknown.stdin is not None
+    unknown.stdin.write(b"+15550001111\n")
+    await unknown.stdin.drain()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not telegram.codes:
+        assert loop.time() < deadline, "vigil login never asked Telegram for a code"
+        await asyncio.sleep(0.05)
+    unknown.stdin.write(f"{telegram.login_code('+15550001111')}\n".encode())
+    _out, err = await asyncio.wait_for(unknown.communicate(), 60)
+    assert unknown.returncode == 1
+    assert "Telegram knows no account with that phone number" in err.decode()
+
+    # Telegram unreachable: login and the watcher say so and exit; systemd may retry.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    away = {**env, "TG_SERVER": f"127.0.0.1:{port}"}
+    login = await _run(away, cwd, "login")
+    assert login.returncode == 1
+    assert f"cannot reach Telegram at 127.0.0.1:{port}" in login.stderr
+    run = await _run(away, cwd, "run", "--role", "watcher")
+    assert run.returncode == 2
+    assert "cannot reach Telegram" in run.stderr and "Traceback" not in run.stderr

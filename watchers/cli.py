@@ -1,4 +1,4 @@
-"""What `vigil channel add|list|remove` and `vigil login` do; the lead's bot/cli.py calls these.
+"""What `vigil channel add|list|remove` do; bot/cli.py calls these.
 
 Each prints its result for a person at a terminal and returns the process exit code.
 """
@@ -13,7 +13,6 @@ import redis.asyncio as aioredis
 
 from bot.config import Settings
 from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
-from watchers.login import login
 
 Out = Callable[[str], None]
 
@@ -71,11 +70,6 @@ async def channel_remove(redis: aioredis.Redis, refs: Sequence[str], *, out: Out
             out(f"{ref}: no such channel in the list")
             missing += 1
     return 1 if missing else 0
-
-
-async def login_command(settings: Settings, name: str | None) -> int:
-    await login(settings, name)
-    return 0
 
 
 async def channel_command(settings: Settings, action: str, ref: str | None) -> int:

@@ -33,6 +33,17 @@ class NotLoggedInError(RuntimeError):
         super().__init__(f"Telegram session {name!r} {detail}: run `{hint}` first.")
 
 
+class TelegramUnreachableError(RuntimeError):
+    """Telegram's servers (or TG_SERVER) did not answer when the watcher started."""
+
+    def __init__(self, name: str, where: str, detail: str) -> None:
+        self.name = name
+        super().__init__(
+            f"Telegram session {name!r} cannot reach Telegram{where}: {detail}. Check the "
+            "network; under systemd (Restart=on-failure) the service tries again."
+        )
+
+
 def session_names(settings: Settings) -> list[str]:
     """TG_SESSION: one name or several, comma-separated (one account each)."""
     names = [n.strip() for n in settings.tg_session.split(",") if n.strip()]
@@ -103,7 +114,12 @@ def _use_server(client: Any, server: str, key_path: Path | None) -> None:
 
 async def connect_authorised(client: Any, name: str) -> None:
     """Connect and make sure the session is logged in; never prompts."""
-    await client.connect()
+    try:
+        await client.connect()
+    except (ConnectionError, OSError) as exc:
+        session = client.session
+        where = f" at {session.server_address}:{session.port}"
+        raise TelegramUnreachableError(name, where, str(exc)) from None
     if not await client.is_user_authorized():
         await client.disconnect()
         raise NotLoggedInError(name)
