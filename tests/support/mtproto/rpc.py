@@ -428,18 +428,7 @@ def get_channel_difference(
         latest = channel.sorted_posts()[-limit:]
         top = latest[-1].id if latest else 0
         return types.updates.ChannelDifferenceTooLong(
-            dialog=types.Dialog(
-                peer=types.PeerChannel(channel.id),
-                top_message=top,
-                read_inbox_max_id=top,
-                read_outbox_max_id=0,
-                unread_count=0,
-                unread_mentions_count=0,
-                unread_reactions_count=0,
-                unread_poll_votes_count=0,
-                notify_settings=types.PeerNotifySettings(),
-                pts=channel.pts,
-            ),
+            dialog=_dialog(channel, top),
             messages=[channel.post_tl(p) for p in reversed(latest)],
             chats=chats,
             users=[],
@@ -737,20 +726,7 @@ def get_dialogs(call: Call, request: functions.messages.GetDialogsRequest) -> An
     for channel in channels[: max(request.limit, 0) or 100]:
         posts = channel.sorted_posts()
         top = posts[-1] if posts else None
-        dialogs.append(
-            types.Dialog(
-                peer=types.PeerChannel(channel.id),
-                top_message=top.id if top else 0,
-                read_inbox_max_id=top.id if top else 0,
-                read_outbox_max_id=0,
-                unread_count=0,
-                unread_mentions_count=0,
-                unread_reactions_count=0,
-                unread_poll_votes_count=0,
-                notify_settings=types.PeerNotifySettings(),
-                pts=channel.pts,
-            )
-        )
+        dialogs.append(_dialog(channel, top.id if top else 0))
         if top is not None:
             messages.append(channel.post_tl(top))
     return types.messages.Dialogs(
@@ -758,4 +734,20 @@ def get_dialogs(call: Call, request: functions.messages.GetDialogsRequest) -> An
         messages=messages,
         chats=[c.to_tl(viewer=me.user_id) for c in channels],
         users=[me.to_tl(viewer=me.user_id)],
+    )
+
+
+def _dialog(channel: WorldChannel, top: int) -> types.Dialog:
+    """A channel's dialog as the account sees it: everything read up to `top`."""
+    return types.Dialog(
+        peer=types.PeerChannel(channel.id),
+        top_message=top,
+        read_inbox_max_id=top,
+        read_outbox_max_id=0,
+        unread_count=0,
+        unread_mentions_count=0,
+        unread_reactions_count=0,
+        unread_poll_votes_count=0,
+        notify_settings=types.PeerNotifySettings(),
+        pts=channel.pts,
     )
