@@ -18,7 +18,6 @@ ACCOUNT_STALE_S = 180.0  # a watcher account republishes its state every minute
 
 
 async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str, Any]:
-    now = time.time()
     info: Any = await redis.info("server")
     memory: Any = await redis.info("memory")
     streams = []
@@ -35,6 +34,24 @@ async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str,
                 "dead_letters": s.dead_letters,
             }
         )
+    health = await watcher_health(redis)
+    return {
+        "redis": {
+            "where": describe(settings),
+            "version": info.get("redis_version"),
+            "memory": memory.get("used_memory_human"),
+        },
+        "streams": streams,
+        "watches": int(await redis.scard(keys.WATCHES_ALL)),
+        "analysts": int(await redis.scard(keys.USERS_ALL)),
+        **health,
+    }
+
+
+async def watcher_health(redis: aioredis.Redis) -> dict[str, Any]:
+    """Roles alive, channel states, flood waits, watcher accounts, silent channels: the part
+    of the snapshot the admin System view shows too (it needs no Settings)."""
+    now = time.time()
     beats: Any = await redis.hgetall(keys.HEALTH_ROLES)
     roles = [
         {
@@ -68,20 +85,32 @@ async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str,
         for a in await accounts(redis)
     ]
     return {
-        "redis": {
-            "where": describe(settings),
-            "version": info.get("redis_version"),
-            "memory": memory.get("used_memory_human"),
-        },
-        "streams": streams,
         "roles": roles,
-        "watches": int(await redis.scard(keys.WATCHES_ALL)),
-        "analysts": int(await redis.scard(keys.USERS_ALL)),
         "channels": channel_states,
         "flood_waits_s": flood_waits,
         "accounts": watcher_accounts,
         "silent_channels": silent,
     }
+
+
+def health_lines(health: dict[str, Any]) -> list[str]:
+    """`watcher_health` as plain-text lines (escape them for HTML)."""
+    lines: list[str] = []
+    if health["roles"]:
+        for role in health["roles"]:
+            mark = "alive" if role["alive"] else "SILENT"
+            lines.append(f"role {role['role']}: {mark} (last beat {role['last_seen_s']}s ago)")
+    else:
+        lines.append("roles: none running (start them with `vigil run`)")
+    chans = health["channels"]
+    chan_text = ", ".join(f"{n} {state}" for state, n in sorted(chans.items())) or "none"
+    lines.append(f"channels: {chan_text}")
+    lines.extend(account_line(a) for a in health["accounts"])
+    for session, left in health["flood_waits_s"].items():
+        lines.append(f"flood wait: session {session} waits {left}s more")
+    if health["silent_channels"]:
+        lines.append("silent for too long: " + ", ".join(health["silent_channels"]))
+    return lines
 
 
 def account_line(account: dict[str, Any]) -> str:
@@ -110,19 +139,6 @@ def format_status(status: dict[str, Any]) -> str:
             f"{lag_text:>8}{s['dead_letters']:>6}"
         )
     lines.append("")
-    if status["roles"]:
-        for role in status["roles"]:
-            mark = "alive" if role["alive"] else "SILENT"
-            lines.append(f"role {role['role']}: {mark} (last beat {role['last_seen_s']}s ago)")
-    else:
-        lines.append("roles: none running (start them with `vigil run`)")
-    chans = status["channels"]
-    chan_text = ", ".join(f"{n} {state}" for state, n in sorted(chans.items())) or "none"
-    lines.append(f"channels: {chan_text}")
     lines.append(f"watches: {status['watches']}   analysts: {status['analysts']}")
-    lines.extend(account_line(a) for a in status["accounts"])
-    for session, left in status["flood_waits_s"].items():
-        lines.append(f"flood wait: session {session} waits {left}s more")
-    if status["silent_channels"]:
-        lines.append("silent for too long: " + ", ".join(status["silent_channels"]))
+    lines.extend(health_lines(status))
     return "\n".join(lines)

@@ -320,8 +320,11 @@ def analyst_card(user_id: int, name: str, username: str | None, role: str, activ
     )
 
 
-def system_view(stream_lines: list[str], channel_lines: list[str]) -> str:
+def system_view(stream_lines: list[str], health_lines: list[str], channel_lines: list[str]) -> str:
+    """health_lines: plain text (roles, accounts, flood waits, silent channels), escaped here."""
     text = "<b>System</b>\n" + "\n".join(stream_lines)
+    if health_lines:
+        text += "\n\n" + "\n".join(escape(line) for line in health_lines)
     if channel_lines:
         text += "\n\n<b>Last post per channel</b>\n" + "\n".join(channel_lines)
     return text

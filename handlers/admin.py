@@ -16,6 +16,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import keyboards, texts
 from bot.callback_data import AdminAction, AdminCB, channel_token
+from bot.status import health_lines, watcher_health
 from bot.storage import keys
 from bot.storage.audit import AuditLog
 from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
@@ -297,8 +298,11 @@ async def _system(
         f"{_when(c.last_post_at) or 'never'}"
         for c in listed[:30]
     ]
+    health = health_lines(await watcher_health(redis))
     await _show(
-        query, texts.system_view(lines, channel_lines), keyboards.admin_system_keyboard(dead_total)
+        query,
+        texts.system_view(lines, health, channel_lines),
+        keyboards.admin_system_keyboard(dead_total),
     )
 
 

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import time
+
 from bot import texts
 from bot.storage import keys
 from tests.bot.harness import ADMIN, BotApp
+from watchers.health import AccountState, publish_account
 
 
 async def test_admin_menu_channels(app: BotApp) -> None:
@@ -88,9 +91,20 @@ async def test_admin_menu_analysts_and_system(app: BotApp) -> None:
             "_at": "1700000000",
         },
     )
+    # ... and the health `vigil status` shows: roles, watcher accounts, flood waits.
+    now = time.time()
+    await app.redis.hset(keys.HEALTH_ROLES, "triage@box:1", str(now))
+    await app.redis.hset(keys.FLOOD_WAITS, "main <&>", str(now + 120))
+    await publish_account(
+        app.redis,
+        AccountState("main <&>", alive=True, connected=False, cap=500, channels=3, at=now),
+    )
     menu = await app.say(ADMIN, "/admin")
     _a, system = await app.press(ADMIN, menu, "System")
     assert system is not None and "alerts" in system.text and "1 dead letters" in system.text
+    assert "role triage@box:1: alive" in system.text
+    assert "account main <&>: DISCONNECTED, 3/500 channels" in system.text
+    assert "flood wait: session main <&> waits 1" in system.text  # 119 or 120 s
     _a, dead = await app.press(ADMIN, system, "Dead letters (1)")
     assert dead is not None and "boom <&>" in dead.text
     answer, dead = await app.press(ADMIN, dead, "Retry")
