@@ -192,7 +192,7 @@ _CYRILLIC_RE = re.compile(f"[{_CYRILLIC_LETTERS}]")
 
 _URL_END = r"[^\s<>\"«»“”'.,;:!?)\]}…]"
 _URL = rf"(?:https?://|www\.|(?:t|telegram)\.me/|tg://)(?:[^\s<>\"«»“”]*{_URL_END})?"
-_MENTION = r"(?<![\w@.])@[a-z0-9_]{2,32}(?![\w@])"
+_MENTION = r"(?<![\w@.])@[a-z0-9_]{2,32}(?![\w@]|'[\w])"  # not a word's start: @mg'm
 
 
 @cache
