@@ -174,6 +174,9 @@ class Joiner:
 
     async def _join(self, channel: Channel) -> JoinOutcome:
         key = channel.key
+        # Before the join call: a post published between the join and the reconciler's first
+        # look is newer than this, so the first catch-up keeps it (see Reconciler._start_point).
+        joining_at = self._clock()
         if self._usable_hash(channel):
             assert channel.channel_id is not None and channel.access_hash is not None
             peer = types.InputChannel(channel.channel_id, channel.access_hash)
@@ -196,7 +199,7 @@ class Joiner:
             if invite is None and getattr(chat, "left", True):
                 peer = types.InputChannel(chat.id, chat.access_hash)
                 await self._client(functions.channels.JoinChannelRequest(peer))
-        await self._channels.mark_joined(key, self._session)
+        await self._channels.mark_joined(key, self._session, joining_at)
         log.info("joined channel %s on %s", key, self._session)
         return JoinOutcome(key, "joined")
 

@@ -38,6 +38,8 @@ EDIT_WINDOW_S = 48 * 3600.0  # edits of posts younger than this are looked for
 EDIT_SWEEP_LIMIT = 100  # one messages.getHistory call: Telegram returns at most 100
 ALBUM_SETTLE_S = 30.0  # a trailing album younger than this may still be arriving
 MAX_PER_PASS = 3000  # messages fetched for one channel in one pass (the rest next pass)
+START_LOOKBACK = 50  # newest messages read at first sight, for those posted since the join
+JOIN_CLOCK_SLACK_S = 60.0  # Telegram's clock and ours may differ by this much
 MAX_FLOOD_RETRIES = 5
 
 # Only move forward: the reconciler of another account may have gone further.
@@ -144,12 +146,22 @@ class Reconciler:
         return added
 
     async def _start_point(self, channel: Channel, peer: Any) -> int:
-        """First sight of a channel: start at its newest message (plus an optional backfill)."""
+        """First sight of a channel: start at its newest message, keeping what was posted since
+        the account joined (the live handler may not have known the channel yet) and an
+        optional backfill."""
         assert channel.channel_id is not None
-        limit = max(1, self._backfill)
+        limit = max(1, self._backfill, START_LOOKBACK if channel.joined_at else 1)
         latest = [m async for m in self._client.iter_messages(peer, limit=limit)]
-        if self._backfill and latest:
-            await self._enqueue(channel, latest)
+        keep = latest[: self._backfill]
+        if channel.joined_at is not None:
+            since = channel.joined_at - JOIN_CLOCK_SLACK_S
+            keep += [
+                m
+                for m in latest[self._backfill :]
+                if isinstance(m.date, datetime) and m.date.timestamp() >= since
+            ]
+        if keep:
+            await self._enqueue(channel, sorted(keep, key=lambda m: int(m.id)))
         top = max((int(m.id) for m in latest), default=0)
         await self._move_checkpoint(channel.channel_id, top)
         return top

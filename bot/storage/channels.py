@@ -79,6 +79,7 @@ class Channel:
     next_try_at: float | None = None  # the joiner leaves the entry alone until then
     rhythm_s: float | None = None  # moving average of the gap between posts (health)
     resolved_by: str | None = None  # account whose access hash is kept (hashes are per account)
+    joined_at: float | None = None  # when the current account joined (its start point's date)
 
     @property
     def resolved(self) -> bool:
@@ -127,6 +128,7 @@ class Channel:
             "next_try_at": opt(self.next_try_at),
             "rhythm_s": opt(self.rhythm_s),
             "resolved_by": opt(self.resolved_by),
+            "joined_at": opt(self.joined_at),
         }
 
     @classmethod
@@ -157,6 +159,7 @@ class Channel:
             next_try_at=opt_float("next_try_at"),
             rhythm_s=opt_float("rhythm_s"),
             resolved_by=data.get("resolved_by") or None,
+            joined_at=opt_float("joined_at"),
         )
 
 
@@ -445,13 +448,20 @@ class ChannelRepository:
             await pipe.execute()
         return merged
 
-    async def mark_joined(self, key: str, account: str) -> Channel | None:
+    async def mark_joined(self, key: str, account: str, at: float | None = None) -> Channel | None:
+        """Joined by `account` at `at` (the reconciler's first catch-up keeps posts from then)."""
         channel = await self.get(key)
         if channel is None:
             return None
         state = "paused" if channel.state == "paused" else "joined"
         return await self._update(
-            channel.key, state=state, account=account, reason=None, attempts=0, next_try_at=None
+            channel.key,
+            state=state,
+            account=account,
+            reason=None,
+            attempts=0,
+            next_try_at=None,
+            joined_at=at,
         )
 
     async def mark_failed(self, key: str, reason: str) -> Channel | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from tests.support.mtproto import MTProtoServer
 from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID
 from tests.support.mtproto.world import Account
 from watchers.client import connect_authorised, make_client
-from watchers.joiner import JoinPolicy
+from watchers.joiner import Joiner, JoinPolicy
 from watchers.reconciler import Reconciler
 from watchers.service import Intervals, WatcherService
 
@@ -242,3 +242,34 @@ async def _fresh(repo: ChannelRepository, channel: Channel) -> Channel:
     current = await repo.get(channel.key)
     assert current is not None
     return current
+
+
+async def test_a_post_made_just_after_the_join_is_not_lost(
+    telegram: MTProtoServer, redis: aioredis.Redis, data_dir: Path
+) -> None:
+    """Between the join and the first catch-up the live handler does not know the channel
+    yet; the first catch-up keeps what was posted since the join, and nothing older."""
+    settings = _settings(telegram, data_dir, "vigil")
+    await _log_in(telegram, settings, "vigil", "+447700900004")
+    world = telegram.add_channel("fresh_news", title="Fresh news")
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    await telegram.post(world, "old news before the join", date=an_hour_ago, push=False)
+    repo = ChannelRepository(redis)
+    await repo.add("@fresh_news", added_by=ADMIN)
+    await repo.set_account("@fresh_news", "vigil")  # what the service's assignment does
+    client = make_client(settings, "vigil")
+    await connect_authorised(client, "vigil")
+    try:
+        joiner = Joiner(redis, client, repo, session="vigil", policy=JoinPolicy(spacing_s=0))
+        outcome = await joiner.step()
+        assert outcome is not None and outcome.state == "joined"
+        fresh = await telegram.post(world, "posted right after the join", push=False)
+        channel = await repo.get(outcome.key)
+        assert channel is not None
+        assert channel.joined_at is not None
+        reconciler = Reconciler(redis, client, repo, session="vigil", request_gap_s=0.0)
+        first = await reconciler.catch_up(channel)
+    finally:
+        await client.disconnect()
+    assert [p.text for p in await _posts(redis)] == ["posted right after the join"]
+    assert first.checkpoint == fresh.id
