@@ -42,7 +42,7 @@ from bot.storage.watches import WatchRepository  # noqa: E402
 from tests.support.botapi import BotApiServer, Limits  # noqa: E402
 from tests.support.mtproto import MTProtoServer  # noqa: E402
 from tests.support.mtproto.crypto import new_server_key  # noqa: E402
-from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID  # noqa: E402
+from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID, sign_in  # noqa: E402
 from watchers.client import make_client  # noqa: E402
 
 ADMIN = 9000
@@ -68,9 +68,7 @@ async def log_in(telegram: MTProtoServer, data_dir: Path) -> dict[str, str]:
     }
     settings = Settings(_env_file=None, VIGIL_DATA_DIR=str(data_dir), **env)  # type: ignore[arg-type]
     client = make_client(settings, "vigil", create=True)
-    await client.connect()
-    await client.send_code_request(PHONE)
-    await client.sign_in(phone=PHONE, code=telegram.login_code(PHONE))
+    await sign_in(telegram, client, PHONE)
     await client.disconnect()
     return env
 

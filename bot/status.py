@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
@@ -11,6 +11,9 @@ from bot.config import Settings
 from bot.storage import keys
 from bot.storage.connection import describe
 from bot.storage.streams import LAG_COUNT_CAP, stream_stats
+
+if TYPE_CHECKING:
+    from bot.storage.channels import Channel
 
 HEARTBEAT_S = 15
 ALIVE_WITHIN_S = 3 * HEARTBEAT_S
@@ -48,9 +51,12 @@ async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str,
     }
 
 
-async def watcher_health(redis: aioredis.Redis) -> dict[str, Any]:
+async def watcher_health(
+    redis: aioredis.Redis, channels: list[Channel] | None = None
+) -> dict[str, Any]:
     """Roles alive, channel states, flood waits, watcher accounts, silent channels: the part
-    of the snapshot the admin System view shows too (it needs no Settings)."""
+    of the snapshot the admin System view shows too (it needs no Settings). `channels`: the
+    channel list, if the caller has read it already."""
     now = time.time()
     beats: Any = await redis.hgetall(keys.HEALTH_ROLES)
     roles = [
@@ -68,7 +74,9 @@ async def watcher_health(redis: aioredis.Redis) -> dict[str, Any]:
 
     channel_states: dict[str, int] = {}
     silent = []
-    for channel in await ChannelRepository(redis).list():
+    if channels is None:
+        channels = await ChannelRepository(redis).list()
+    for channel in channels:
         channel_states[channel.state] = channel_states.get(channel.state, 0) + 1
         if is_silent(channel, now):
             silent.append(channel.label)

@@ -292,13 +292,14 @@ async def _system(
                 name, stats.length, stats.pending, stats.lag, stats.consumers, stats.dead_letters
             )
         )
-    listed = sorted(await channels.list(), key=lambda c: c.last_post_at or 0)
+    everything = await channels.list()
+    listed = sorted(everything, key=lambda c: c.last_post_at or 0)
     channel_lines = [
         f"{STATE_MARKERS.get(c.state, '')} {texts.channel_line(c.label, None, c.state)[2:]}: "
         f"{_when(c.last_post_at) or 'never'}"
         for c in listed[:30]
     ]
-    health = health_lines(await watcher_health(redis))
+    health = health_lines(await watcher_health(redis, everything))
     await _show(
         query,
         texts.system_view(lines, health, channel_lines),

@@ -12,11 +12,12 @@ import asyncio
 import socket
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.botapi import BotApiServer
-from tests.support.mtproto import MTProtoServer, WorldChannel
-from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID
+from tests.support.mtproto import MTProtoServer
+from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID, eventually
 from tests.support.service import (
     approve_analyst,
     start_interactive,
@@ -52,33 +53,29 @@ async def _run(env: dict[str, str], cwd: Path, *args: str) -> subprocess.Complet
     return await asyncio.to_thread(vigil, *args, env=env, cwd=cwd, timeout=60, stdin="")
 
 
-async def _login(telegram: MTProtoServer, env: dict[str, str], cwd: Path) -> str:
-    """`vigil login`, answering its prompts as a person would: phone, a mistyped code, the
-    code Telegram "sent", the 2FA password."""
+async def _login(
+    telegram: MTProtoServer,
+    env: dict[str, str],
+    cwd: Path,
+    phone: str,
+    after_code: Callable[[str], str],
+) -> tuple[int | None, str]:
+    """`vigil login` answered as a person would: the phone, then, once Telegram has "sent"
+    the code, `after_code(code)` (the lines typed next). Returns the exit code and output."""
     login = await start_interactive("login", env=env, cwd=cwd)
     assert login.stdin is not None
-    login.stdin.write(f"{PHONE}\n".encode())
+    login.stdin.write(f"{phone}\n".encode())
     await login.stdin.drain()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while not any(sent.phone == "447700900456" for sent in telegram.codes):
-        assert loop.time() < deadline, "vigil login never asked Telegram for a code"
-        assert login.returncode is None, await login.communicate()
-        await asyncio.sleep(0.05)
-    code = telegram.login_code(PHONE)
-    wrong = "00000" if code != "00000" else "11111"
-    login.stdin.write(f"{wrong}\n{code}\n{PASSWORD}\n".encode())
+    digits = "".join(ch for ch in phone if ch.isdigit())
+
+    def asked() -> bool:
+        assert login.returncode is None, "vigil login ended before asking for the code"
+        return any(sent.phone == digits for sent in telegram.codes)
+
+    await eventually(asked, 30, "vigil login asking Telegram for a code")
+    login.stdin.write(after_code(telegram.login_code(phone)).encode())
     out, err = await asyncio.wait_for(login.communicate(), 60)
-    assert login.returncode == 0, err.decode()
-    return out.decode() + err.decode()
-
-
-async def _joined(telegram: MTProtoServer, channel: WorldChannel, user_id: int) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while user_id not in channel.participants:
-        assert loop.time() < deadline, "the watcher did not join the channel"
-        await asyncio.sleep(0.1)
+    return login.returncode, out.decode() + err.decode()
 
 
 def _alerts(bot_api: BotApiServer, needle: str) -> list[str]:
@@ -101,7 +98,12 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
     assert refused.returncode != 0
     assert "vigil login" in refused.stderr
 
-    said = await _login(telegram, env, cwd)
+    def mistype_then_type(code: str) -> str:
+        wrong = "00000" if code != "00000" else "11111"
+        return f"{wrong}\n{code}\n{PASSWORD}\n"
+
+    code, said = await _login(telegram, env, cwd, PHONE, mistype_then_type)
+    assert code == 0, said
     assert "That code is not right" in said
     assert "Logged in as Vigil @vw" in said
     session = data_dir / "sessions" / "vigil.session"
@@ -117,7 +119,9 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
         after = len(bot_api.sent)
         await bot_api.send_text(ANALYST, "/watch мигрант")
         await bot_api.wait_for(lambda m: m.chat_id == ANALYST, after=after)
-        await _joined(telegram, channel, account.user_id)
+        await eventually(
+            lambda: account.user_id in channel.participants, 30, "the watcher joining"
+        )
 
         live = await telegram.post(channel, "Депутат: выслать всех мигрантов <сейчас> & навсегда")
         alert = await bot_api.wait_for(
@@ -174,13 +178,6 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
     finally:
         assert await asyncio.to_thread(stop_service, service) == 0, log.read_text()
 
-    print(
-        "\n=====\n".join(
-            f"{m.method}: {m.text}"
-            for m in [*bot_api.sent, *bot_api.edits]
-            if m.chat_id == ANALYST
-        )
-    )
     assert len(_alerts(bot_api, "Пока вы спали")) == 1
     assert len(_alerts(bot_api, "выслать всех мигрантов <сейчас>")) == 1
     assert _alerts(bot_api, "Прогноз погоды") == []
@@ -203,19 +200,9 @@ async def test_login_and_run_refusals_say_what_happened(
     assert "Traceback" not in quit_early.stderr
 
     # A phone number Telegram has no account for.
-    unknown = await start_interactive("login", env=env, cwd=cwd)
-    assert unknown.stdin is not None
-    unknown.stdin.write(b"+15550001111\n")
-    await unknown.stdin.drain()
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while not telegram.codes:
-        assert loop.time() < deadline, "vigil login never asked Telegram for a code"
-        await asyncio.sleep(0.05)
-    unknown.stdin.write(f"{telegram.login_code('+15550001111')}\n".encode())
-    _out, err = await asyncio.wait_for(unknown.communicate(), 60)
-    assert unknown.returncode == 1
-    assert "Telegram knows no account with that phone number" in err.decode()
+    code, said = await _login(telegram, env, cwd, "+15550001111", lambda c: f"{c}\n")
+    assert code == 1
+    assert "Telegram knows no account with that phone number" in said
 
     # Telegram unreachable: login and the watcher say so and exit; systemd may retry.
     closed = socket.socket()

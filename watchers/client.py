@@ -39,8 +39,8 @@ class TelegramUnreachableError(RuntimeError):
     def __init__(self, name: str, where: str, detail: str) -> None:
         self.name = name
         super().__init__(
-            f"Telegram session {name!r} cannot reach Telegram{where}: {detail}. Check the "
-            "network; under systemd (Restart=on-failure) the service tries again."
+            f"Telegram session {name!r} cannot reach Telegram{where}: {detail}. "
+            "Check the network (and TG_SERVER, if set)."
         )
 
 
@@ -112,14 +112,19 @@ def _use_server(client: Any, server: str, key_path: Path | None) -> None:
         current.set_dc(dc, host, port)
 
 
-async def connect_authorised(client: Any, name: str) -> None:
-    """Connect and make sure the session is logged in; never prompts."""
+async def connect(client: Any, name: str) -> None:
+    """Connect, or raise TelegramUnreachableError naming the address tried."""
     try:
         await client.connect()
     except (ConnectionError, OSError) as exc:
         session = client.session
         where = f" at {session.server_address}:{session.port}"
         raise TelegramUnreachableError(name, where, str(exc)) from None
+
+
+async def connect_authorised(client: Any, name: str) -> None:
+    """Connect and make sure the session is logged in; never prompts."""
+    await connect(client, name)
     if not await client.is_user_authorized():
         await client.disconnect()
         raise NotLoggedInError(name)

@@ -10,7 +10,13 @@ from typing import Any
 from telethon import errors
 
 from bot.config import Settings
-from watchers.client import make_client, session_names, session_path
+from watchers.client import (
+    TelegramUnreachableError,
+    connect,
+    make_client,
+    session_names,
+    session_path,
+)
 
 
 class LoginError(RuntimeError):
@@ -37,10 +43,9 @@ async def login(settings: Settings, name: str | None) -> str:
     client = make_client(settings, name, create=True)
     path = session_path(settings, name)
     try:
-        await client.connect()
-    except (ConnectionError, OSError) as exc:
-        where = f" at {settings.tg_server} (TG_SERVER)" if settings.tg_server else ""
-        raise LoginError(f"cannot reach Telegram{where}: {exc}. Check the network.") from None
+        await connect(client, name)
+    except TelegramUnreachableError as exc:
+        raise LoginError(str(exc)) from None
     try:
         me = await _sign_in(client)
     except (EOFError, KeyboardInterrupt):

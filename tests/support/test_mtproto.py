@@ -13,18 +13,17 @@ from telethon.tl import functions, types
 
 from bot.config import Settings
 from tests.support.mtproto import MTProtoServer
-from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID, make_client
+from tests.support.mtproto.fixtures import (
+    TEST_API_HASH,
+    TEST_API_ID,
+    eventually,
+    make_client,
+    sign_in,
+)
 from tests.support.mtproto.world import Account, Forward
 
 PHONE = "+44 7700 900123"
 PASSWORD = "correct horse battery staple"
-
-
-async def log_in(telegram: MTProtoServer, client: TelegramClient, phone: str = PHONE) -> Any:
-    """The code flow as `vigil login` drives it (no 2FA)."""
-    await client.connect()
-    await client.send_code_request(phone)
-    return await client.sign_in(phone=phone, code=telegram.login_code(phone))
 
 
 @pytest.fixture
@@ -51,14 +50,6 @@ def new_client(
         return client
 
     return factory
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:  # noqa: ASYNC109 (a polling helper, not a cancellable wait)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 # ---------------------------------------------------------------------------- login
@@ -128,7 +119,7 @@ async def test_session_file_authorises_the_next_process(
 ) -> None:
     account = telegram.add_account(PHONE)
     first = new_client("shared")
-    await log_in(telegram, first)
+    await sign_in(telegram, first, PHONE)
     await first.disconnect()
 
     second = new_client("shared")  # a new process on the same session file
@@ -157,7 +148,7 @@ async def test_production_hook_points_the_client_at_the_server(
     )
     client = vigil_client(settings, "vigil", create=True)
     clients.append(client)
-    await log_in(telegram, client)
+    await sign_in(telegram, client, PHONE)
     await client.disconnect()
 
     again = vigil_client(settings, "vigil")
@@ -179,7 +170,7 @@ async def logged_in(
 ) -> tuple[Account, TelegramClient]:
     account = telegram.add_account(PHONE)
     client = new_client(**kwargs)
-    await log_in(telegram, client)
+    await sign_in(telegram, client, PHONE)
     return account, client
 
 
@@ -347,11 +338,13 @@ async def test_pushed_post_edit_and_delete_reach_event_handlers(
     client.add_event_handler(on_new, events.NewMessage(chats=[channel.id]))
 
     post = await telegram.post(channel, "breaking: first")
-    await wait_until(lambda: texts == ["breaking: first"])
+    await eventually(lambda: texts == ["breaking: first"], 3.0)
     await telegram.edit(channel, post.id, "breaking: first (updated)")
-    await wait_until(lambda: any(isinstance(u, types.UpdateEditChannelMessage) for u in seen))
+    await eventually(lambda: any(isinstance(u, types.UpdateEditChannelMessage) for u in seen), 3.0)
     await telegram.delete(channel, post.id)
-    await wait_until(lambda: any(isinstance(u, types.UpdateDeleteChannelMessages) for u in seen))
+    await eventually(
+        lambda: any(isinstance(u, types.UpdateDeleteChannelMessages) for u in seen), 3.0
+    )
 
     edit = next(u for u in seen if isinstance(u, types.UpdateEditChannelMessage))
     delete = next(u for u in seen if isinstance(u, types.UpdateDeleteChannelMessages))
@@ -372,11 +365,11 @@ async def test_dropped_update_is_recovered_through_channel_difference(
 
     client.add_event_handler(on_new, events.NewMessage(chats=[channel.id]))
     await telegram.post(channel, "one")
-    await wait_until(lambda: texts == ["one"])
+    await eventually(lambda: texts == ["one"], 3.0)
 
     await telegram.post(channel, "two (dropped)", push=False)
     await telegram.post(channel, "three")
-    await wait_until(lambda: len(texts) == 3)
+    await eventually(lambda: len(texts) == 3, 3.0)
 
     assert sorted(texts) == ["one", "three", "two (dropped)"]
     assert telegram.count("updates.getChannelDifference") == 1
@@ -390,7 +383,7 @@ async def test_catch_up_after_a_restart_finds_posts_made_while_offline(
     telegram.join(channel, account)
     texts: list[str] = []
     await telegram.post(channel, "before")
-    await wait_until(lambda: channel.id in client._message_box.map)
+    await eventually(lambda: channel.id in client._message_box.map, 3.0)
     await client.disconnect()
 
     await telegram.post(channel, "while away")
@@ -401,7 +394,7 @@ async def test_catch_up_after_a_restart_finds_posts_made_while_offline(
 
     restarted.add_event_handler(on_new, events.NewMessage(chats=[channel.id]))
     await restarted.connect()
-    await wait_until(lambda: texts == ["while away"])
+    await eventually(lambda: texts == ["while away"], 3.0)
     assert "updates.getDifference" in telegram.methods(account)
 
 

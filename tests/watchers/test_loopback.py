@@ -6,9 +6,8 @@ with a FloodWait half-way."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from bot.storage import keys
 from bot.storage.channels import Channel, ChannelRepository
 from bot.storage.posts import PostQueue
 from tests.support.mtproto import MTProtoServer
-from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID
+from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID, eventually, sign_in
 from tests.support.mtproto.world import Account
 from watchers.client import connect_authorised, make_client
 from watchers.joiner import Joiner, JoinPolicy
@@ -59,24 +58,9 @@ async def _log_in(telegram: MTProtoServer, settings: Settings, name: str, phone:
     """What `vigil login --name NAME` leaves behind: a logged-in session file."""
     account = telegram.add_account(phone, first_name=name)
     client = make_client(settings, name, create=True)
-    await client.connect()
-    await client.send_code_request(phone)
-    await client.sign_in(phone=phone, code=telegram.login_code(phone))
+    await sign_in(telegram, client, phone)
     await client.disconnect()
     return account
-
-
-async def _until(check: Callable[[], object], timeout: float = 15.0) -> None:  # noqa: ASYNC109
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def _notices(redis: aioredis.Redis) -> list[str]:
@@ -134,7 +118,7 @@ async def test_two_accounts_join_every_kind_of_reference_and_survive_a_revocatio
     async def settled() -> bool:
         return not await repo.with_state("pending")
 
-    await _until(settled)
+    await eventually(settled)
     channels = {c.title or c.ref: c for c in await repo.list()}
     assert {k: (c.state, c.reason) for k, c in channels.items()} == {
         "Frontier news": ("joined", None),
@@ -153,16 +137,16 @@ async def test_two_accounts_join_every_kind_of_reference_and_survive_a_revocatio
 
     # Live posts of a joined channel reach the posts stream.
     await telegram.post(news, "Live: мигранты на границе")
-    await _until(lambda: _has_text(redis, "Live: мигранты"))
+    await eventually(lambda: _has_text(redis, "Live: мигранты"))
 
     # Account one is revoked: the admins hear of it, its channels move to two, two joins them.
     telegram.revoke(one)
-    await _until(lambda: _notice_about(redis, "Telegram session one stopped working"))
-    await _until(lambda: _all_on(repo, "two", 3))
+    await eventually(lambda: _notice_about(redis, "Telegram session one stopped working"))
+    await eventually(lambda: _all_on(repo, "two", 3))
     for channel in (news, wire, closed):
         assert two.user_id in channel.participants
     await telegram.post(wire, "После отзыва: граница закрыта")
-    await _until(lambda: _has_text(redis, "После отзыва"))
+    await eventually(lambda: _has_text(redis, "После отзыва"))
     assert service.accounts["one"].alive is False and service.accounts["two"].alive
     assert not telegram.unimplemented, telegram.unimplemented
 

@@ -10,7 +10,9 @@ async def test_something(telegram: MTProtoServer, tmp_path: Path) -> None:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import inspect
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,32 @@ def make_client(server: MTProtoServer, session: Path | str, **kwargs: Any) -> Te
     client = TelegramClient(str(session), **kwargs)
     client.session.set_dc(server.dc_id, server.host, server.port)
     return client
+
+
+async def sign_in(server: MTProtoServer, client: Any, phone: str) -> Any:
+    """The code flow `vigil login` drives (no 2FA), for a test's client; it stays connected."""
+    await client.connect()
+    await client.send_code_request(phone)
+    return await client.sign_in(phone=phone, code=server.login_code(phone))
+
+
+async def eventually(
+    check: Callable[[], object],
+    timeout: float = 15.0,  # noqa: ASYNC109 -- a deadline for the test, polled
+    what: str = "condition",
+) -> None:
+    """Poll `check` (a plain or an async callable) until it is truthy, or fail."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} not met within {timeout}s")
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
