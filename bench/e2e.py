@@ -36,6 +36,7 @@ from bot.models import Post  # noqa: E402
 from bot.storage.connection import EmbeddedRedis  # noqa: E402
 from bot.storage.mutes import MuteRepository  # noqa: E402
 from bot.storage.posts import PostQueue  # noqa: E402
+from bot.storage.repos import Repositories  # noqa: E402
 from bot.storage.users import UserRepository  # noqa: E402
 from bot.storage.watches import WatchRepository  # noqa: E402
 from bot.triage.engine import TriageEngine  # noqa: E402
@@ -76,7 +77,9 @@ async def run(
         await users.request_access(uid, str(uid), None)
         await users.approve(uid)
         await watches.add(uid, f"={_word(i)}")
-    triage = TriageWorker(redis, TriageEngine(make_detector()), watches, consumer="bench-t")
+    triage = TriageWorker.over(
+        Repositories.build(redis), TriageEngine(make_detector()), consumer="bench-t"
+    )
     delivery = DeliveryWorker(
         redis,
         bot,

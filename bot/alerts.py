@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.models import Post, PostFormatError
+from bot.triage.priority import PRIORITIES
 
 # "also": a copy of an already-alerted story appeared elsewhere; `post` is the FIRST post (only
 # its ids matter) and `also_in` the links of every copy so far. Delivery edits the first alert.
 ALERT_KINDS = frozenset({"new", "edit", "delete", "also"})
-PRIORITIES = ("urgent", "high", "normal", "low")
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,13 +14,19 @@ import signal
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 
 from bot.config import Role, Settings
+from bot.instance import claim_instance
 from bot.status import HEARTBEAT_S
 from bot.storage import keys
 from bot.storage.connection import open_redis
+from bot.storage.repos import Repositories, Retention
+
+if TYPE_CHECKING:
+    from bot.triage_worker import TriageWorker
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +36,38 @@ class StartError(Exception):
 
 
 def instance_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """This process's name while no instance slot is held (one-off commands, tests)."""
+    return f"{socket.gethostname()}-p{os.getpid()}"
+
+
+def build_repositories(settings: Settings, redis: aioredis.Redis) -> Repositories:
+    """Every repository, once per process (see bot.storage.repos for what each owns)."""
+    return Repositories.build(
+        redis,
+        admins=settings.admins,
+        retention=Retention(
+            archive_s=settings.archive_ttl_days * 86400,
+            ledger_s=settings.archive_ttl_days * 86400,
+            maxlen=settings.stream_maxlen,
+        ),
+    )
 
 
 async def build_triage_worker(
-    settings: Settings, redis: aioredis.Redis, *, consumer: str | None = None
-) -> tuple[object, Callable[[asyncio.Event], Awaitable[None]]]:
+    settings: Settings,
+    repos: Repositories | aioredis.Redis,
+    *,
+    consumer: str | None = None,
+) -> tuple[TriageWorker, Callable[[asyncio.Event], Awaitable[None]]]:
     """The triage worker with its engine; returns (worker, run)."""
-    from bot.storage.channels import ChannelRepository
-    from bot.storage.watches import WatchRepository
     from bot.triage.engine import TriageEngine
     from bot.triage.language import make_detector
     from bot.triage_worker import TriageWorker
 
+    if not isinstance(repos, Repositories):
+        repos = build_repositories(settings, repos)
     weights: dict[int, str] = {}
-    channels = ChannelRepository(redis)
+    channels = repos.channels
 
     async def refresh_weights() -> None:
         for channel in await channels.list():
@@ -55,23 +78,22 @@ async def build_triage_worker(
         make_detector(settings.language_detector),
         channel_weights=lambda channel_id: weights.get(channel_id, "normal"),
     )
-    worker = TriageWorker(
-        redis,
+    worker = TriageWorker.over(
+        repos,
         engine,
-        WatchRepository(redis),
         consumer=consumer or f"triage-{instance_name()}",
-        archive_ttl_s=settings.archive_ttl_days * 86400,
         max_deliveries=settings.max_deliveries,
         claim_idle_ms=int(settings.claim_idle_s * 1000),
-        maxlen=settings.stream_maxlen,
         channel_weights=refresh_weights,
     )
     return worker, worker.run
 
 
-async def _heartbeat(redis: aioredis.Redis, roles: set[str], stop: asyncio.Event) -> None:
+async def _heartbeat(
+    redis: aioredis.Redis, roles: set[str], stop: asyncio.Event, instance: str
+) -> None:
     """Every HEARTBEAT_S, mark the roles still running (`roles` shrinks when one ends)."""
-    names = {role: f"{role}@{instance_name()}" for role in roles}
+    names = {role: f"{role}@{instance}" for role in roles}
     try:
         while not stop.is_set():
             now = str(time.time())
@@ -130,33 +152,55 @@ async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
     refusals = (NotLoggedInError, SessionLockedError, TelegramUnreachableError)
 
     try:
-        async with open_redis(settings) as redis, asyncio.TaskGroup() as tasks:
-            log.info("vigil: starting roles %s", ",".join(roles))
-            running: set[str] = set(roles)
-            tasks.create_task(_heartbeat(redis, running, stop))
-            if "triage" in roles:
-                _worker, run = await build_triage_worker(settings, redis)
-                tasks.create_task(_until_stopped(stop, run(stop), "triage"))
-            if "bot" in roles:
-                from bot.botapp import run_bot_role
-
-                tasks.create_task(_until_stopped(stop, run_bot_role(settings, redis, stop), "bot"))
-            if "watcher" in roles:
-                from watchers.service import run_watcher
-
-                tasks.create_task(
-                    _until_stopped(
-                        stop,
-                        run_watcher(settings, redis, stop=stop),
-                        "watcher",
-                        refusals,
-                        alone=roles == ("watcher",),
-                        running=running,
-                    )
-                )
+        with claim_instance(settings.data_dir) as instance:
+            await _run_roles(settings, roles, stop, instance.name, refusals)
     except* refusals as group:
         raise StartError("; ".join(str(e) for e in group.exceptions)) from None
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
         log.info("vigil: stopped")
+
+
+async def _run_roles(
+    settings: Settings,
+    roles: tuple[Role, ...],
+    stop: asyncio.Event,
+    instance: str,
+    refusals: tuple[type[Exception], ...],
+) -> None:
+    """The roles under one TaskGroup; consumers are named after this process's stable
+    `instance`, so a restart resumes its own pending entries at once."""
+    async with open_redis(settings) as redis, asyncio.TaskGroup() as tasks:
+        log.info("vigil: starting roles %s as %s", ",".join(roles), instance)
+        repos = build_repositories(settings, redis)
+        running: set[str] = set(roles)
+        tasks.create_task(_heartbeat(redis, running, stop, instance))
+        if "triage" in roles:
+            _worker, run = await build_triage_worker(
+                settings, repos, consumer=f"triage-{instance}"
+            )
+            tasks.create_task(_until_stopped(stop, run(stop), "triage"))
+        if "bot" in roles:
+            from bot.botapp import run_bot_role
+
+            tasks.create_task(
+                _until_stopped(
+                    stop,
+                    run_bot_role(settings, repos, stop, consumer=f"delivery-{instance}"),
+                    "bot",
+                )
+            )
+        if "watcher" in roles:
+            from watchers.service import run_watcher
+
+            tasks.create_task(
+                _until_stopped(
+                    stop,
+                    run_watcher(settings, redis, stop=stop),
+                    "watcher",
+                    refusals,
+                    alone=roles == ("watcher",),
+                    running=running,
+                )
+            )

@@ -27,6 +27,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.mutes import MuteRepository
+from bot.storage.repos import Repositories
 from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import UserRepository
 from bot.storage.watches import WatchRepository
@@ -175,9 +176,12 @@ def build_delivery_worker(
     return DeliveryWorker(redis, bot, limiter, users, MuteRepository(redis), config)
 
 
-async def run_bot_role(settings: Settings, redis: aioredis.Redis, stop: asyncio.Event) -> None:
+async def run_bot_role(
+    settings: Settings, repos: Repositories, stop: asyncio.Event, *, consumer: str | None = None
+) -> None:
     """Everything the bot role does, until `stop`: polling and delivery in one process."""
-    users = UserRepository(redis, settings.admins)
+    redis = repos.redis
+    users = repos.users
     await users.ensure_admins()
     bot = make_bot(settings)
     try:
@@ -192,7 +196,7 @@ async def run_bot_role(settings: Settings, redis: aioredis.Redis, stop: asyncio.
             detector=LazyDetector(lambda: make_detector(settings.language_detector)),
         )
         await register_commands(bot, users)
-        worker = build_delivery_worker(settings, redis, bot, users)
+        worker = build_delivery_worker(settings, redis, bot, users, consumer=consumer)
 
         async def until_stopped(role: asyncio.Future[None] | asyncio.Task[None]) -> None:
             try:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from bot import __version__
 from bot.config import ROLES, ConfigError, Role, Settings
+from bot.triage.priority import PRIORITIES
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     wadd = wsub.add_parser("add", help="add a watch for an analyst")
     wadd.add_argument("owner", type=int, help="the analyst's Telegram user id")
     wadd.add_argument("query", nargs="+", help="the watch query")
-    wadd.add_argument("--priority", default="normal", choices=("urgent", "high", "normal", "low"))
+    wadd.add_argument("--priority", default="normal", choices=PRIORITIES)
     wlist = wsub.add_parser("list", help="list watches")
     wlist.add_argument("--owner", type=int, help="only this analyst's")
     wrm = wsub.add_parser("remove", help="remove a watch")

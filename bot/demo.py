@@ -101,8 +101,8 @@ async def run_demo(settings: Settings, *, keep: bool = False) -> int:
         again = await ingest_file(sample, queue, channel="@severny_vestnik_demo")
         print(f"Ingest again: enqueued {again.enqueued}, duplicate {again.duplicates}", file=out)
         worker, _run = await build_triage_worker(demo_settings, redis, consumer="demo")
-        await worker.drain()  # type: ignore[attr-defined]
-        stats: Any = worker.stats  # type: ignore[attr-defined]
+        await worker.drain()
+        stats = worker.stats
         entries: Any = await redis.xrange(keys.ALERTS_STREAM)
         names = {a: w for a, w, _q, _p in SAMPLE_WATCHES}
         print(f"\n{'=' * 72}", file=out)

@@ -26,12 +26,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.alerts import PRIORITIES
 from bot.models import Post, PostFormatError
 from bot.storage import keys
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.watches import WatchRepository
+from bot.triage.priority import PRIORITIES
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,18 @@
 """The triage worker: posts stream → archive → match → one alert entry per (post, analyst).
 
-Consumes `keys.POSTS_STREAM` in group `triage`. For each batch it archives every post, runs the
-pure `TriageEngine`, and appends alert entries through a Lua script that checks and records the
-(post, analyst, version) ledger in the same step, so a batch redelivered after a crash yields no
-second alert. Entries are acknowledged only after all of that is in Redis.
+Consumes the posts stream in group `triage`. For each batch it runs the pure `TriageEngine` on
+every post and does its Redis work in a constant number of round trips, whatever the batch
+holds (`bot.storage.triage_store`): one lookup (archived versions of edited and deleted posts,
+who was alerted on them, story fingerprints), one for story origins when the batch has copies,
+one write (archive, fingerprint claims, copy links), and one ledger-checked append of every
+alert. The entries are acknowledged only after all of that is in Redis, so a batch redelivered
+after a crash adds no alert.
 
 Edits: a post edited into matching alerts as an edit; an analyst already alerted on the post
 gets the edit as a follow-up. Deletions: analysts alerted on the post are told, with the
 archived text. Copies of a story already alerted (forwards, near-duplicates in other channels)
-do not alert the same analyst again; the copy's link is recorded on the first post's story.
+do not alert the same analyst again; the copy's link is recorded on the first post's story. Two
+copies in one batch are one story: the batch is checked in memory before Redis is.
 """
 
 from __future__ import annotations
@@ -22,38 +26,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import redis.asyncio as aioredis
-
-from bot.alerts import PRIORITIES, AlertJob
+from bot.alerts import AlertJob
 from bot.models import Post, PostFormatError
-from bot.storage import keys
-from bot.storage.streams import DEFAULT_MAXLEN, StreamConsumer, StreamEntry
+from bot.storage.outbox import Emission, EmitMode
+from bot.storage.repos import Repositories
+from bot.storage.stories import parse_ref, post_ref
+from bot.storage.streams import StreamConsumer, StreamEntry
+from bot.storage.triage_store import TriageStore
 from bot.storage.watches import WatchRepository
 from bot.triage.dedup import required_overlap, story_fingerprints
 from bot.triage.engine import TriageEngine, TriageResult, WatchSpec
 from bot.triage.normalise import normalise
+from bot.triage.priority import Priority
 from bot.triage.query import QueryError
 
 log = logging.getLogger(__name__)
 
-STORY_TTL_S = 3 * 24 * 3600
 WEIGHTS_REFRESH_S = 30.0
 
-# KEYS[1] alerts_made hash of the post, KEYS[2] alerts stream
-# ARGV[1] analyst, ARGV[2] version, ARGV[3] maxlen, ARGV[4] ttl, ARGV[5] mode, ARGV[6..] fields
-# mode 'first': only if the analyst was never alerted on this post (new posts)
-# mode 'newer': only if the recorded version is older (edits, deletions)
-_EMIT = """
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if ARGV[5] == 'first' and cur then return 0 end
-if cur and tonumber(cur) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
-local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(fields))
-return 1
-"""
+PostKey = tuple[int, int]
+# Per analyst: (matching watch ids, best priority, reasons, spans, query of the best watch).
+Best = dict[int, tuple[tuple[int, ...], str, tuple[str, ...], tuple[tuple[int, int], ...], str]]
 
 
 @dataclass
@@ -62,51 +55,61 @@ class TriageStats:
     alerts: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    batches: int = 0
     by_language: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Planned:
     post: Post
     result: TriageResult | None
     archived: Post | None  # what the archive held before this entry (edits, deletions)
+    fingerprints: tuple[str, ...] = ()
 
 
 class TriageWorker:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        store: TriageStore,
+        stream: StreamConsumer,
         engine: TriageEngine,
         watches: WatchRepository,
         *,
-        consumer: str,
-        archive_ttl_s: int = 30 * 24 * 3600,
-        max_deliveries: int = 5,
-        claim_idle_ms: int = 60_000,
-        maxlen: int = DEFAULT_MAXLEN,
         channel_weights: Callable[[], Any] | None = None,
     ) -> None:
-        self._redis = redis
+        self._store = store
         self._engine = engine
         self._watches = watches
-        self._archive_ttl_s = archive_ttl_s
-        self._maxlen = maxlen
-        self._emit: Any = redis.register_script(_EMIT)
-        self._stream = StreamConsumer(
-            redis,
-            keys.POSTS_STREAM,
-            keys.TRIAGE_GROUP,
-            consumer,
-            keys.POSTS_DEAD,
-            max_deliveries=max_deliveries,
-            claim_idle_ms=claim_idle_ms,
-        )
+        self._stream = stream
         self._cursor = "0-0"
         self._ready = False  # the index holds every active watch
-        self._loaded: set[int] = set()
-        self._queries: dict[int, str] = {}
+        self._loaded: dict[int, str] = {}  # watch id -> query, of the watches in the index
         self._load_weights = channel_weights
         self.stats = TriageStats()
+
+    @classmethod
+    def over(
+        cls,
+        repos: Repositories,
+        engine: TriageEngine,
+        *,
+        consumer: str,
+        max_deliveries: int = 5,
+        claim_idle_ms: int = 60_000,
+        channel_weights: Callable[[], Any] | None = None,
+    ) -> TriageWorker:
+        """A worker over a repository bundle (what bot/app.py, tests and benchmarks use)."""
+        stream = repos.posts_consumer(
+            consumer, max_deliveries=max_deliveries, claim_idle_ms=claim_idle_ms
+        )
+        return cls(
+            repos.triage_store(), stream, engine, repos.watches, channel_weights=channel_weights
+        )
+
+    @property
+    def round_trips(self) -> int:
+        """Redis round trips of the batch path so far (lookups, writes, alert appends)."""
+        return self._store.round_trips
 
     # --- watches ----------------------------------------------------------------------------
 
@@ -143,16 +146,13 @@ class TriageWorker:
     def _add(self, watch_id: int, owner: int, query: str, priority: str) -> None:
         try:
             self._engine.add_watch(WatchSpec(watch_id, owner, query, priority))
-            self._loaded.add(watch_id)
-            self._queries[watch_id] = query
+            self._loaded[watch_id] = query
         except QueryError as exc:  # stored before a parser change made it invalid
             log.warning("triage: watch %d no longer parses (%s); skipped", watch_id, exc)
 
     def _remove(self, watch_id: int) -> None:
-        if watch_id in self._loaded:
+        if self._loaded.pop(watch_id, None) is not None:
             self._engine.remove_watch(watch_id)
-            self._loaded.discard(watch_id)
-            self._queries.pop(watch_id, None)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -198,88 +198,61 @@ class TriageWorker:
                 await self._stream.dead_letter(entry, f"malformed post: {exc}")
         if not posts:
             return
-        archived = await self._archived([p for _e, p in posts])
-        planned: list[_Planned] = []
-        for (_entry, post), before in zip(posts, archived, strict=True):
-            if post.event == "delete":
-                if before is None:
-                    planned.append(_Planned(post, None, None))
-                    continue
-                post = replace(before, event="delete", edit_date=post.edit_date)
-                # The kept text is triaged again, so the notice shows its language, its matched
-                # words and the watch, like the alert it follows up.
-                planned.append(_Planned(post, self._engine.triage(before), before))
-                continue
-            planned.append(_Planned(post, self._engine.triage(post), before))
-        await self._archive(planned)
+        self.stats.batches += 1
+        planned = [self._triage(post) for _e, post in posts]
+        followed = sorted({_key(p.post) for p in planned if p.post.event != "new"})
+        fingerprints = sorted({f for p in planned for f in p.fingerprints})
+        found = await self._store.lookup(followed, fingerprints)
+        batch = _Batch(found.alerted, found.story_owners)
         for item in planned:
-            await self._route(item)
+            self._plan(item, found.archived, batch)
+        origins = await self._store.origins(sorted(batch.origins - batch.first_here))
+        await self._store.record(batch.archive, batch.claims, batch.copies)
+        emissions = [self._emission(e, batch, origins.alerted, origins.copies) for e in batch.jobs]
+        sent = await self._store.outbox.emit_many([e for e in emissions if e is not None])
+        self.stats.alerts += sum(sent)
         await self._stream.ack(*(e.id for e, _p in posts))
 
-    # --- archive ----------------------------------------------------------------------------
+    # --- one post, in memory ----------------------------------------------------------------
 
-    async def _archived(self, posts: list[Post]) -> list[Post | None]:
-        wanted = [p for p in posts if p.event != "new"]
-        if not wanted:
-            return [None] * len(posts)
-        raw: Any = await self._redis.mget(
-            [keys.archive_post(p.channel_id, p.message_id) for p in wanted]
-        )
-        found = {
-            (p.channel_id, p.message_id): Post.from_json(r)
-            for p, r in zip(wanted, raw, strict=True)
-            if r
-        }
-        return [
-            found.get((p.channel_id, p.message_id)) if p.event != "new" else None for p in posts
-        ]
+    def _triage(self, post: Post) -> _Planned:
+        if post.event == "delete":
+            return _Planned(post, None, None)
+        result = self._engine.triage(post)
+        fingerprints: tuple[str, ...] = ()
+        if result.matches and post.event == "new" and not _forward_origin(post):
+            tokens = [t.text for t in (result.normalised or normalise(post.text)).tokens]
+            fingerprints = tuple(story_fingerprints(tokens))
+        return _Planned(post, result, None, fingerprints)
 
-    async def _archive(self, planned: list[_Planned]) -> None:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for item in planned:
-                post = item.post
-                if post.event == "delete" and item.archived is None:
-                    continue  # deletion of a post we never saw: nothing to keep
-                pipe.set(
-                    keys.archive_post(post.channel_id, post.message_id),
-                    post.to_json(),
-                    ex=self._archive_ttl_s,
-                )
-                pipe.zadd(
-                    keys.archive_index(post.channel_id),
-                    {str(post.message_id): post.date.timestamp()},
-                )
-                pipe.zremrangebyscore(
-                    keys.archive_index(post.channel_id), 0, time.time() - self._archive_ttl_s
-                )
-                pipe.sadd(keys.ARCHIVE_CHANNELS, str(post.channel_id))
-            await pipe.execute()
-
-    # --- routing ----------------------------------------------------------------------------
-
-    async def _route(self, item: _Planned) -> None:
+    def _plan(self, item: _Planned, archived: dict[PostKey, Post], batch: _Batch) -> None:
+        """Decide what one post becomes, given what Redis and the batch so far hold."""
         post = item.post
+        key = _key(post)
         self.stats.posts += 1
-        if post.event == "delete" and item.archived is None:
+        before = batch.archived_here.get(key) or archived.get(key)
+        if post.event == "delete":
+            if before is None:
+                return  # deletion of a post we never saw: nothing to keep or tell
+            post = replace(before, event="delete", edit_date=post.edit_date)
+            # The kept text is triaged again, so the notice shows its language, its matched
+            # words and the watch, like the alert it follows up.
+            kept = self._engine.triage(before)
+            batch.keep(post)
+            batch.follow_up(post, "delete", _best(kept, self._loaded), kept, only_alerted=True)
             return
         result = item.result
         assert result is not None
-        best = _best_match_per_owner(result, self._queries)
-        if post.event == "delete":
-            await self._follow_up(post, "delete", best, result, only_alerted=True)
-            return
+        batch.keep(post)
         self.stats.by_language[result.language.code] += 1
+        best = _best(result, self._loaded)
         if post.event == "edit":
-            await self._follow_up(post, "edit", best, result)
+            batch.follow_up(post, "edit", best, result)
             return
         if not best:
             return
-        first = await self._story_origin(post, result)
+        first = batch.story_origin(post, item.fingerprints)
         for owner, (match_ids, priority, reasons, spans, query) in best.items():
-            if first is not None and await self._already_alerted(first, owner):
-                self.stats.duplicates += 1
-                await self._join_first(first, owner, post, match_ids[0], query, priority)
-                continue
             job = AlertJob(
                 analyst_id=owner,
                 post=post,
@@ -291,58 +264,33 @@ class TriageWorker:
                 language=result.language.code,
                 language_confidence=result.language.confidence,
             )
-            await self._send(job, mode="first")
+            batch.jobs.append(_Job(job, EmitMode.FIRST, first))
+            batch.alerted.setdefault(key, set()).add(owner)
 
-    async def _follow_up(
+    def _emission(
         self,
-        post: Post,
-        kind: str,
-        best: dict[
-            int, tuple[tuple[int, ...], str, tuple[str, ...], tuple[tuple[int, int], ...], str]
-        ],
-        result: TriageResult,
-        *,
-        only_alerted: bool = False,
-    ) -> None:
-        """Edits and deletions: everyone alerted on the post hears of it; an edit that now
-        matches alerts its new analysts too (a deletion only those alerted). Watch 0 stands for
-        "no longer matches any of your watches"."""
-        made: Any = await self._redis.hgetall(keys.alerts_made(post.channel_id, post.message_id))
-        recipients = {int(a) for a in made} | (set() if only_alerted else set(best))
-        for owner in sorted(recipients):
-            match = best.get(owner)
-            job = AlertJob(
-                analyst_id=owner,
-                post=post,
-                watch_id=match[0][0] if match else 0,
-                watch_query=match[4] if match else "",
-                priority=match[1] if match else "normal",
-                reasons=match[2] if match else (),
-                spans=match[3] if match else (),
-                language=result.language.code,
-                language_confidence=result.language.confidence,
-                kind=kind,
-            )
-            await self._send(job, mode="newer")
-
-    async def _join_first(
-        self,
-        first: tuple[int, int],
-        owner: int,
-        copy: Post,
-        watch_id: int,
-        query: str,
-        priority: str,
-    ) -> None:
-        """Tell delivery to add this copy's link to the analyst's first alert of the story."""
-        links: Any = await self._redis.smembers(keys.story_also(*first))
-        origin = Post(channel_id=first[0], message_id=first[1], date=copy.date)
-        job = AlertJob(
+        planned: _Job,
+        batch: _Batch,
+        alerted: dict[PostKey, set[int]],
+        copies: dict[PostKey, set[str]],
+    ) -> Emission | None:
+        job, first = planned.job, planned.first
+        ledger = (job.post.channel_id, job.post.message_id, job.post.version)
+        if first is None:
+            return Emission(job, planned.mode, ledger)
+        owner = job.analyst_id
+        if owner not in alerted.get(first, set()) and owner not in batch.alerted.get(first, ()):
+            # This analyst never had the first post: the copy is their first alert.
+            return Emission(job, planned.mode, ledger)
+        self.stats.duplicates += 1
+        links = copies.get(first, set()) | batch.links.get(first, set())
+        origin = Post(channel_id=first[0], message_id=first[1], date=job.post.date)
+        also = AlertJob(
             analyst_id=owner,
             post=origin,
-            watch_id=watch_id,
-            watch_query=query,
-            priority=priority,
+            watch_id=job.watch_id,
+            watch_query=job.watch_query,
+            priority=job.priority,
             reasons=(),
             spans=(),
             language="und",
@@ -350,68 +298,118 @@ class TriageWorker:
             kind="also",
             also_in=tuple(sorted(links)),
         )
-        await self._send(job, mode="first", ledger_post=copy)
+        return Emission(also, EmitMode.FIRST, ledger)
 
-    async def _send(self, job: AlertJob, *, mode: str, ledger_post: Post | None = None) -> None:
-        """Append the job unless the (post, analyst, version) ledger says it was; `ledger_post`
-        keys the ledger when it is not the job's own post (a copy joining its first alert)."""
-        fields = job.to_fields()
-        flat = [x for kv in fields.items() for x in kv]
-        made = ledger_post or job.post
-        sent = await self._emit(
-            keys=[keys.alerts_made(made.channel_id, made.message_id), keys.ALERTS_STREAM],
-            args=[job.analyst_id, made.version, self._maxlen, self._archive_ttl_s, mode, *flat],
-        )
-        if sent:
-            self.stats.alerts += 1
 
-    async def _story_origin(self, post: Post, result: TriageResult) -> tuple[int, int] | None:
+@dataclass(frozen=True, slots=True)
+class _Job:
+    job: AlertJob
+    mode: EmitMode
+    first: PostKey | None  # the story's first post when this post is a copy
+
+
+class _Batch:
+    """What one batch decides, in memory, before it is written."""
+
+    def __init__(self, alerted: dict[PostKey, set[int]], owners: dict[str, str]) -> None:
+        self.alerted = {k: set(v) for k, v in alerted.items()}
+        self.owners = dict(owners)  # fingerprint -> first post's ref (Redis, then this batch)
+        self.archive: list[Post] = []
+        self.archived_here: dict[PostKey, Post] = {}
+        self.claims: list[tuple[tuple[str, ...], str]] = []
+        self.copies: list[tuple[PostKey, str]] = []
+        self.links: dict[PostKey, set[str]] = defaultdict(set)
+        self.origins: set[PostKey] = set()
+        self.first_here: set[PostKey] = set()  # origins that are posts of this very batch
+        self.jobs: list[_Job] = []
+
+    def keep(self, post: Post) -> None:
+        self.archive.append(post)
+        self.archived_here[_key(post)] = post
+
+    def follow_up(
+        self,
+        post: Post,
+        kind: str,
+        best: Best,
+        result: TriageResult,
+        *,
+        only_alerted: bool = False,
+    ) -> None:
+        """Edits and deletions: everyone alerted on the post hears of it; an edit that now
+        matches alerts its new analysts too (a deletion only those alerted). Watch 0 stands for
+        "no longer matches any of your watches"."""
+        made = self.alerted.get(_key(post), set())
+        recipients = made | (set() if only_alerted else set(best))
+        for owner in sorted(recipients):
+            match = best.get(owner)
+            job = AlertJob(
+                analyst_id=owner,
+                post=post,
+                watch_id=match[0][0] if match else 0,
+                watch_query=match[4] if match else "",
+                priority=match[1] if match else Priority.NORMAL,
+                reasons=match[2] if match else (),
+                spans=match[3] if match else (),
+                language=result.language.code,
+                language_confidence=result.language.confidence,
+                kind=kind,
+            )
+            self.jobs.append(_Job(job, EmitMode.NEWER, None))
+            self.alerted.setdefault(_key(post), set()).add(owner)
+
+    def story_origin(self, post: Post, fingerprints: tuple[str, ...]) -> PostKey | None:
         """The first post of this story in another channel, if any; records this one."""
-        me = f"{post.channel_id}:{post.message_id}"
-        fingerprints: list[str] = []
-        fwd = post.forward
-        if fwd is not None and fwd.channel_id is not None and fwd.message_id is not None:
-            fingerprints.append(f"fwd:{fwd.channel_id}:{fwd.message_id}")
-            origin = (fwd.channel_id, fwd.message_id)
-            await self._redis.sadd(keys.story_also(*origin), post.link)
+        origin = _forward_origin(post)
+        if origin is not None:
+            self._copy(origin, post)
             return origin
-        normalised = result.normalised or normalise(post.text)
-        tokens = [t.text for t in normalised.tokens]
-        fingerprints.extend(story_fingerprints(tokens))
         if not fingerprints:
             return None
-        seen: Any = await self._redis.mget([keys.story(f) for f in fingerprints])
+        me = post_ref(post.channel_id, post.message_id)
         votes: dict[str, int] = defaultdict(int)
-        for owner in seen:
+        for f in fingerprints:
+            owner = self.owners.get(f)
             if owner and owner != me:
                 votes[owner] += 1
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for f in fingerprints:
-                pipe.set(keys.story(f), me, nx=True, ex=STORY_TTL_S)
-            await pipe.execute()
-        need = required_overlap(fingerprints)
+        self.claims.append((fingerprints, me))
+        for f in fingerprints:
+            self.owners.setdefault(f, me)
+        need = required_overlap(list(fingerprints))
         for owner, n in sorted(votes.items(), key=lambda kv: -kv[1]):
-            channel_id, message_id = (int(x) for x in owner.split(":"))
-            if n >= need and channel_id != post.channel_id:
-                await self._redis.sadd(keys.story_also(channel_id, message_id), post.link)
-                return channel_id, message_id
+            first = parse_ref(owner)
+            if first is not None and n >= need and first[0] != post.channel_id:
+                self._copy(first, post)
+                return first
         return None
 
-    async def _already_alerted(self, origin: tuple[int, int], analyst: int) -> bool:
-        return bool(await self._redis.hexists(keys.alerts_made(*origin), str(analyst)))
+    def _copy(self, first: PostKey, post: Post) -> None:
+        self.copies.append((first, post.link))
+        self.links[first].add(post.link)
+        self.origins.add(first)
+        if first in self.archived_here:
+            self.first_here.add(first)
 
 
-def _best_match_per_owner(
-    result: TriageResult, queries: dict[int, str]
-) -> dict[int, tuple[tuple[int, ...], str, tuple[str, ...], tuple[tuple[int, int], ...], str]]:
+def _key(post: Post) -> PostKey:
+    return post.channel_id, post.message_id
+
+
+def _forward_origin(post: Post) -> PostKey | None:
+    fwd = post.forward
+    if fwd is not None and fwd.channel_id is not None and fwd.message_id is not None:
+        return fwd.channel_id, fwd.message_id
+    return None
+
+
+def _best(result: TriageResult, queries: dict[int, str]) -> Best:
     """One alert per analyst: the highest priority among their matching watches, all spans."""
-    rank = {p: i for i, p in enumerate(PRIORITIES)}
     grouped: dict[int, list[Any]] = defaultdict(list)
     for match in result.matches:
         grouped[match.owner_id].append(match)
-    best = {}
+    best: Best = {}
     for owner, matches in grouped.items():
-        matches.sort(key=lambda m: (rank.get(m.priority, 9), m.watch_id))
+        matches.sort(key=lambda m: (-Priority(m.priority).rank, m.watch_id))
         top = matches[0]
         spans = _merge([s for m in matches for s in m.spans])
         best[owner] = (

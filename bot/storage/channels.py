@@ -22,9 +22,10 @@ from urllib.parse import parse_qs, urlsplit
 import redis.asyncio as aioredis
 
 from bot.storage import keys
+from bot.triage.priority import PRIORITIES
 
 STATES = ("pending", "joined", "failed", "paused")
-WEIGHTS = ("urgent", "high", "normal", "low")
+WEIGHTS = PRIORITIES
 # Failure reasons the joiner records (others are free text, e.g. an unexpected RPC error).
 REASONS = ("private", "banned", "invite expired", "too many channels", "not a channel")
 

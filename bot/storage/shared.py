@@ -18,9 +18,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.alerts import PRIORITIES
 from bot.storage import keys
 from bot.storage.watches import Watch, WatchRepository, canonical_query
+from bot.triage.priority import PRIORITIES
 
 MAX_NAME = 60
 IN_FLIGHT = "0"  # a subscriber whose linked watch is being made

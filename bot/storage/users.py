@@ -23,10 +23,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import redis.asyncio as aioredis
 
 from bot.storage import keys
+from bot.triage.priority import Priority
 
 ROLES = ("stranger", "pending", "denied", "analyst", "admin", "revoked")
 ANALYST_ROLES = frozenset({"analyst", "admin"})
-PRIORITY_ORDER = {"urgent": 3, "high": 2, "normal": 1, "low": 0}
+PRIORITY_ORDER = {p.value: p.rank for p in Priority}
 DIGEST_MODES = ("off", "hourly", "daily")
 HOLD_REASONS = ("quiet", "blocked", "digest")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")

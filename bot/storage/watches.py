@@ -18,8 +18,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.alerts import PRIORITIES
 from bot.storage import keys
+from bot.triage.priority import PRIORITIES
 
 MAX_WATCHES_PER_ANALYST = 200
 CHANGES_MAXLEN = 10_000

@@ -23,6 +23,7 @@ import re2
 
 from bot.triage.inflection import word_keys
 from bot.triage.normalise import NormalisedText
+from bot.triage.priority import PRIORITIES
 from bot.triage.query import (
     And,
     Channel,
@@ -43,7 +44,6 @@ from bot.triage.query import (
 
 log = logging.getLogger(__name__)
 
-PRIORITIES = ("urgent", "high", "normal", "low")
 # Above this many regex watches, one RE2 set pass picks the regexes worth running.
 _REGEX_SET_MIN = 8
 

@@ -10,6 +10,7 @@ result never leaves the four levels. The default model changes nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,7 +19,29 @@ if TYPE_CHECKING:
     from bot.triage.index import WatchMatch
     from bot.triage.language import LanguageGuess
 
-LEVELS = ("low", "normal", "high", "urgent")  # ascending
+
+class Priority(StrEnum):
+    """The four alert levels, the one vocabulary for watches, channel weights, thresholds and
+    alerts. Iterating gives them from the most to the least urgent."""
+
+    URGENT = "urgent"
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        """0 for low … 3 for urgent (sorting alerts, comparing with thresholds)."""
+        return _RANK[self.value]
+
+    @classmethod
+    def parse(cls, value: str) -> Priority:
+        """The level named by `value` (any case); PriorityError for anything else."""
+        return cls(check_priority(value))
+
+
+PRIORITIES: tuple[str, ...] = tuple(p.value for p in Priority)  # most urgent first
+LEVELS: tuple[str, ...] = tuple(reversed(PRIORITIES))  # ascending
 _RANK = {name: rank for rank, name in enumerate(LEVELS)}
 _CHANNEL_STEP = {"urgent": 2, "high": 1, "normal": 0, "low": -1}
 # A match this strong raises the priority one step.
@@ -67,7 +90,9 @@ class NeutralRelevance:
 
 
 @dataclass(frozen=True, slots=True)
-class Priority:
+class Prioritised:
+    """The level an alert gets, and the reasons for it in words."""
+
     level: str
     reasons: tuple[str, ...]
 
@@ -79,7 +104,7 @@ def prioritise(
     terms_matched: int = 1,
     watches_matched: int = 1,
     relevance: Relevance | None = None,
-) -> Priority:
+) -> Prioritised:
     """Combine the watch priority, channel weight, match strength and relevance."""
     steps, reason = (relevance.steps, relevance.reason) if relevance is not None else (0, None)
     return _prioritise(
@@ -100,7 +125,7 @@ def _prioritise(
     watches_matched: int,
     steps: int,
     reason: str | None,
-) -> Priority:
+) -> Prioritised:
     level = _RANK[watch_priority]
     reasons = [f"watch priority {watch_priority}"]
     step = _CHANNEL_STEP[channel_weight]
@@ -116,4 +141,4 @@ def _prioritise(
     if steps:
         level += steps
         reasons.append(reason or f"relevance {steps:+d}")
-    return Priority(LEVELS[min(max(level, 0), len(LEVELS) - 1)], tuple(reasons))
+    return Prioritised(LEVELS[min(max(level, 0), len(LEVELS) - 1)], tuple(reasons))

@@ -8,6 +8,7 @@ from bot import texts
 from bot.models import Forward, Post
 from bot.storage.mutes import channel_target
 from bot.storage.posts import PostQueue
+from bot.storage.repos import Repositories
 from bot.triage.engine import TriageEngine
 from bot.triage.language import make_detector
 from bot.triage_worker import TriageWorker
@@ -66,7 +67,9 @@ async def test_ingested_post_reaches_exactly_the_matching_analysts(app: BotApp) 
     await app.watches.add(ANN, "мигрант*")
     await app.watches.add(BOB, "погода")
     await app.watches.add(CAT, "=Дугин")
-    triage = TriageWorker(app.redis, TriageEngine(make_detector()), app.watches, consumer="t1")
+    triage = TriageWorker.over(
+        Repositories.build(app.redis), TriageEngine(make_detector()), consumer="t1"
+    )
     queue = PostQueue(app.redis)
 
     def post(msg: int, text: str) -> Post:
@@ -105,7 +108,9 @@ async def test_copies_in_other_channels_join_the_first_alert(app: BotApp) -> Non
     instead of alerting again."""
     await app.make_analyst(ANN)
     await app.watches.add(ANN, "выслать мигрант")
-    triage = TriageWorker(app.redis, TriageEngine(make_detector()), app.watches, consumer="t1")
+    triage = TriageWorker.over(
+        Repositories.build(app.redis), TriageEngine(make_detector()), consumer="t1"
+    )
     queue = PostQueue(app.redis)
     story = (
         "Губернатор заявил сегодня утром, что область должна выслать всех нелегальных "

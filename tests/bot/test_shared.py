@@ -22,6 +22,7 @@ from bot.callback_data import (
 from bot.models import Post
 from bot.storage import watches as watches_module
 from bot.storage.posts import PostQueue
+from bot.storage.repos import Repositories
 from bot.triage.engine import TriageEngine
 from bot.triage.language import make_detector
 from bot.triage_worker import TriageWorker
@@ -45,7 +46,9 @@ def admin(action: AdminAction, ref: str = "", arg: str = "") -> str:
 
 @contextlib.asynccontextmanager
 async def triage_running(app: BotApp) -> AsyncIterator[None]:
-    triage = TriageWorker(app.redis, TriageEngine(make_detector()), app.watches, consumer="t1")
+    triage = TriageWorker.over(
+        Repositories.build(app.redis), TriageEngine(make_detector()), consumer="t1"
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(triage.run(stop, block_ms=50))
     try:

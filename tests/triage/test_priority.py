@@ -12,7 +12,7 @@ from bot.triage.index import WatchMatch
 from bot.triage.language import LanguageGuess, make_detector
 from bot.triage.priority import (
     NeutralRelevance,
-    Priority,
+    Prioritised,
     PriorityError,
     Relevance,
     check_priority,
@@ -71,14 +71,14 @@ def test_priority_table(
         watches_matched=watches,
         relevance=Relevance(steps),
     )
-    assert result == Priority(level, reasons)
+    assert result == Prioritised(level, reasons)
 
 
 def test_relevance_reason_is_kept_and_neutral_changes_nothing() -> None:
     result = prioritise(
         watch_priority="normal", relevance=Relevance(1, "analysts found similar posts relevant")
     )
-    assert result == Priority(
+    assert result == Prioritised(
         "high", ("watch priority normal", "analysts found similar posts relevant")
     )
     match = WatchMatch(1, 2, ("x",), ((0, 1),))

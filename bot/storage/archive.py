@@ -1,0 +1,86 @@
+"""The archive: posts kept for `/test`, digests, follow-ups and "also in" edits.
+
+Keys: `keys.archive_post` (the post's JSON, expiring after the archive window), one sorted set
+per channel `keys.archive_index` (message id -> post date) for time-ranged scans, and the set of
+channels that have an archive. Every read and write takes a whole batch in one round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot.models import Post, PostFormatError
+from bot.storage import keys
+
+log = logging.getLogger(__name__)
+
+PostKey = tuple[int, int]  # (channel id, message id)
+
+
+class ArchiveRepository:
+    def __init__(self, redis: aioredis.Redis, *, ttl_s: int = 30 * 86400) -> None:
+        self._redis = redis
+        self.ttl_s = ttl_s
+
+    async def get_many(self, ids: Sequence[PostKey]) -> dict[PostKey, Post]:
+        """The archived posts among `ids` (one MGET); unreadable ones are left out."""
+        if not ids:
+            return {}
+        raw: Any = await self._redis.mget([keys.archive_post(c, m) for c, m in ids])
+        return {key: post for key, r in zip(ids, raw, strict=True) if (post := _parse(r, key))}
+
+    async def get(self, channel_id: int, message_id: int) -> Post | None:
+        return (await self.get_many([(channel_id, message_id)])).get((channel_id, message_id))
+
+    def put_commands(self, pipe: Any, posts: Iterable[Post], *, now: float | None = None) -> None:
+        """Queue the writes that archive `posts` on a caller's pipeline (so a worker can
+        archive and record in the same round trip)."""
+        cutoff = (now if now is not None else time.time()) - self.ttl_s
+        trimmed: set[int] = set()
+        for post in posts:
+            pipe.set(
+                keys.archive_post(post.channel_id, post.message_id), post.to_json(), ex=self.ttl_s
+            )
+            pipe.zadd(
+                keys.archive_index(post.channel_id), {str(post.message_id): post.date.timestamp()}
+            )
+            if post.channel_id not in trimmed:
+                trimmed.add(post.channel_id)
+                pipe.zremrangebyscore(keys.archive_index(post.channel_id), 0, cutoff)
+                pipe.sadd(keys.ARCHIVE_CHANNELS, str(post.channel_id))
+
+    async def put_many(self, posts: Iterable[Post]) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            self.put_commands(pipe, posts)
+            await pipe.execute()
+
+    async def recent(self, since: float, limit: int) -> list[Post]:
+        """Up to `limit` archived posts dated after `since`, newest first per channel."""
+        channel_ids: Any = await self._redis.smembers(keys.ARCHIVE_CHANNELS)
+        posts: list[Post] = []
+        for channel_id in sorted(int(c) for c in channel_ids):
+            if len(posts) >= limit:
+                break
+            ids: Any = await self._redis.zrevrangebyscore(
+                keys.archive_index(channel_id), "+inf", since, start=0, num=limit - len(posts)
+            )
+            if not ids:
+                continue
+            found = await self.get_many([(channel_id, int(i)) for i in ids])
+            posts.extend(found[(channel_id, int(i))] for i in ids if (channel_id, int(i)) in found)
+        return posts
+
+
+def _parse(raw: Any, key: PostKey) -> Post | None:
+    if not raw:
+        return None
+    try:
+        return Post.from_json(str(raw))
+    except PostFormatError:
+        log.warning("archive: unreadable post %s:%s", *key)
+        return None

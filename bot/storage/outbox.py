@@ -1,0 +1,124 @@
+"""The alert outbox: the one way anything is appended to the alerts stream.
+
+Alerts go through one Lua script per batch that checks and records the (post, analyst, version)
+ledger (`keys.alerts_made`, a hash per post) in the same step as the XADD, so a batch
+redelivered after a crash adds nothing. Notices to a person (admins told of a blocked analyst,
+a silent channel, a revoked session; digests) and held alerts released after quiet hours go
+through the same stream, so every message to a person is durable and rate-limited alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot.alerts import AlertJob, Notice
+from bot.storage import keys
+from bot.storage.streams import DEFAULT_MAXLEN
+
+# KEYS[1] the alerts stream, KEYS[2..] the ledger hash of each job's post.
+# ARGV[1] maxlen, ARGV[2] ttl, then per job: analyst, version, mode, n, and n field strings.
+# mode 'first': only if the analyst was never alerted on this post (new posts, copies);
+# mode 'newer': only if the recorded version is older (edits, deletions). Returns 1/0 per job.
+_EMIT_MANY = """
+local out = {}
+local a = 3
+for k = 2, #KEYS do
+  local analyst, version, mode, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  local cur = redis.call('HGET', KEYS[k], analyst)
+  local ok = 1
+  if mode == 'first' and cur then ok = 0 end
+  if cur and tonumber(cur) >= tonumber(version) then ok = 0 end
+  if ok == 1 then
+    redis.call('HSET', KEYS[k], analyst, version)
+    redis.call('EXPIRE', KEYS[k], ARGV[2])
+    local fields = {}
+    for i = a + 4, a + 3 + n do fields[#fields + 1] = ARGV[i] end
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+  end
+  out[#out + 1] = ok
+  a = a + 4 + n
+end
+return out
+"""
+MAX_JOBS_PER_CALL = 200  # one script call blocks Redis for its length: keep it to milliseconds
+
+
+class EmitMode(StrEnum):
+    FIRST = "first"
+    NEWER = "newer"
+
+
+@dataclass(frozen=True, slots=True)
+class Emission:
+    """One alert to append unless the ledger of `ledger_post` (channel, message, version) says
+    the analyst already had it."""
+
+    job: AlertJob
+    mode: EmitMode
+    ledger_post: tuple[int, int, int]
+
+
+class AlertOutbox:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        maxlen: int = DEFAULT_MAXLEN,
+        ledger_ttl_s: int = 30 * 86400,
+    ) -> None:
+        self._redis = redis
+        self._maxlen = maxlen
+        self.ledger_ttl_s = ledger_ttl_s
+        self._emit: Any = redis.register_script(_EMIT_MANY)
+
+    async def emit_many(self, emissions: Sequence[Emission]) -> list[bool]:
+        """Append each alert its ledger allows, in order; True per job appended."""
+        out: list[bool] = []
+        for start in range(0, len(emissions), MAX_JOBS_PER_CALL):
+            chunk = emissions[start : start + MAX_JOBS_PER_CALL]
+            args: list[Any] = [self._maxlen, self.ledger_ttl_s]
+            for e in chunk:
+                flat = [x for kv in e.job.to_fields().items() for x in kv]
+                args += [e.job.analyst_id, e.ledger_post[2], str(e.mode), len(flat), *flat]
+            result = await self._emit(
+                keys=[keys.ALERTS_STREAM, *(keys.alerts_made(*e.ledger_post[:2]) for e in chunk)],
+                args=args,
+            )
+            out.extend(bool(int(r)) for r in result)
+        return out
+
+    def alerted_commands(self, pipe: Any, posts: Iterable[tuple[int, int]]) -> None:
+        """Queue, per post, the read of who was alerted on it (see `alerted_replies`)."""
+        for channel_id, message_id in posts:
+            pipe.hkeys(keys.alerts_made(channel_id, message_id))
+
+    async def alerted(self, channel_id: int, message_id: int) -> set[int]:
+        """The analysts alerted on a post."""
+        raw: Any = await self._redis.hkeys(keys.alerts_made(channel_id, message_id))
+        return {int(a) for a in raw}
+
+    async def tell(self, recipients: Iterable[int], text: str, *, html: bool = False) -> int:
+        """Queue one notice to each recipient. Returns how many."""
+        return await self.notify(Notice(r, text, html) for r in recipients)
+
+    async def notify(self, notices: Iterable[Notice]) -> int:
+        """Queue notices to people (one round trip). Returns how many."""
+        return await self.append_raw(n.to_fields() for n in notices)
+
+    async def append_raw(self, entries: Iterable[Mapping[str, str]]) -> int:
+        """Put entries that were on the stream before back on it (held alerts released,
+        dead letters retried): they were checked when first emitted."""
+        batch = list(entries)
+        if not batch:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for fields in batch:
+                payload: dict[Any, Any] = dict(fields)
+                pipe.xadd(keys.ALERTS_STREAM, payload, maxlen=self._maxlen, approximate=True)
+            await pipe.execute()
+        return len(batch)

@@ -1,0 +1,118 @@
+"""Every repository, built once per process over one Redis client (`Repositories.build`).
+
+`bot/app.py` builds the bundle; handlers and workers receive repositories from it, never the
+Redis client. What each owns:
+
+- `users`: analysts, admins, access requests, settings; `watches`: watches and their change
+  feed; `shared`: team-wide watches and subscriptions; `channels`: the channel registry and
+  reconciler checkpoints; `mutes`; `feedback`: 👍 / 👎 verdicts; `audit`: the admin log.
+- `posts`: the posts stream's idempotent producer; `archive`: posts kept for `/test`, digests
+  and follow-ups; `stories`: fingerprints and copies; `outbox`: the one way onto the alerts
+  stream (alerts with their ledger, notices to people, released held alerts).
+- `ledger`: the delivery ledger (sent marks, what "also in" edits re-render from, the stream
+  of alerts each analyst received); `held`: alerts held for quiet hours, digests and blocked
+  analysts; `dead`: dead letters (listing and retry); `health`: heartbeats, flood waits,
+  watcher accounts and counters, one-per-period notices; `streams`: consumers and stats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+
+from bot.storage import keys
+from bot.storage.archive import ArchiveRepository
+from bot.storage.audit import AuditLog
+from bot.storage.channels import ChannelRepository
+from bot.storage.feedback import FeedbackRepository
+from bot.storage.mutes import MuteRepository
+from bot.storage.outbox import AlertOutbox
+from bot.storage.posts import PostQueue
+from bot.storage.shared import SharedWatchRepository
+from bot.storage.stories import StoryRepository
+from bot.storage.streams import DEFAULT_MAXLEN, StreamConsumer
+from bot.storage.triage_store import TriageStore
+from bot.storage.users import UserRepository
+from bot.storage.watches import WatchRepository
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long things are kept (seconds)."""
+
+    archive_s: int = 30 * 86400
+    ledger_s: int = 30 * 86400
+    maxlen: int = DEFAULT_MAXLEN
+
+
+@dataclass(frozen=True)
+class Repositories:
+    redis: aioredis.Redis  # for the wiring in bot/app.py and the storage package only
+    retention: Retention
+    users: UserRepository
+    watches: WatchRepository
+    shared: SharedWatchRepository
+    channels: ChannelRepository
+    mutes: MuteRepository
+    feedback: FeedbackRepository
+    audit: AuditLog
+    posts: PostQueue
+    archive: ArchiveRepository
+    stories: StoryRepository
+    outbox: AlertOutbox
+
+    @classmethod
+    def build(
+        cls,
+        redis: aioredis.Redis,
+        *,
+        admins: frozenset[int] = frozenset(),
+        retention: Retention | None = None,
+    ) -> Repositories:
+        keep = retention or Retention()
+        watches = WatchRepository(redis)
+        return cls(
+            redis=redis,
+            retention=keep,
+            users=UserRepository(redis, admins),
+            watches=watches,
+            shared=SharedWatchRepository(redis, watches),
+            channels=ChannelRepository(redis),
+            mutes=MuteRepository(redis),
+            feedback=FeedbackRepository(redis),
+            audit=AuditLog(redis),
+            posts=PostQueue(redis, maxlen=keep.maxlen),
+            archive=ArchiveRepository(redis, ttl_s=keep.archive_s),
+            stories=StoryRepository(redis),
+            outbox=AlertOutbox(redis, maxlen=keep.maxlen, ledger_ttl_s=keep.ledger_s),
+        )
+
+    def triage_store(self) -> TriageStore:
+        return TriageStore(self.redis, self.archive, self.stories, self.outbox)
+
+    def posts_consumer(
+        self, consumer: str, *, max_deliveries: int = 5, claim_idle_ms: int = 60_000
+    ) -> StreamConsumer:
+        return StreamConsumer(
+            self.redis,
+            keys.POSTS_STREAM,
+            keys.TRIAGE_GROUP,
+            consumer,
+            keys.POSTS_DEAD,
+            max_deliveries=max_deliveries,
+            claim_idle_ms=claim_idle_ms,
+        )
+
+    def alerts_consumer(
+        self, consumer: str, *, max_deliveries: int = 5, claim_idle_ms: int = 60_000
+    ) -> StreamConsumer:
+        return StreamConsumer(
+            self.redis,
+            keys.ALERTS_STREAM,
+            keys.DELIVERY_GROUP,
+            consumer,
+            keys.ALERTS_DEAD,
+            max_deliveries=max_deliveries,
+            claim_idle_ms=claim_idle_ms,
+        )
