@@ -21,7 +21,7 @@ from typing import Any
 import ahocorasick
 import re2
 
-from bot.triage.inflection import word_keys
+from bot.triage.inflection import post_word_keys
 from bot.triage.normalise import NormalisedText
 from bot.triage.priority import PRIORITIES
 from bot.triage.query import (
@@ -118,7 +118,7 @@ class PostView:
                 positions.append(i)
         key_pos: dict[str, list[int]] = {}
         for form, positions in form_pos.items():
-            for key in word_keys(form):  # cached by the inflection module
+            for key in post_word_keys(form, language):  # cached by the inflection module
                 known = key_pos.get(key)
                 if known is None:
                     key_pos[key] = positions

@@ -51,7 +51,10 @@ from collections.abc import Callable
 from functools import cache, lru_cache
 from typing import Any
 
-__all__ = ["LEMMA_PREFIX", "word_keys"]
+from bot.triage.translit import cyrillic_readings
+from bot.triage.turkic import TURKIC_LANGUAGES, admits, turkic_stem
+
+__all__ = ["LEMMA_PREFIX", "post_word_keys", "query_word_keys", "word_keys"]
 
 # Dictionary lemmas and stems are different kinds of key: a lemma key is marked so that a stem
 # never meets a lemma by accident (the stem 'стал' of 'сталь' is not the lemma 'стал').
@@ -189,7 +192,15 @@ def _cyrillic_keys(word: str, letters: frozenset[str]) -> set[str]:
     if letters & _SERBIAN_CYR:
         return {_stemmer("serbian")(word)}
     if letters & _OTHER_CYR:
-        return {word}
+        # Kazakh, Kyrgyz, Uzbek, Azerbaijani letters: every Turkic stemmer whose alphabet has
+        # them all (ә ұ і: Kazakh; ң ө ү: Kazakh or Kyrgyz; ў қ ғ ҳ: Uzbek or Kazakh).
+        turkic = {
+            key
+            for language in _CYRILLIC_TURKIC
+            if admits(language, word)
+            for key in _turkic_keys(word, language)
+        }
+        return turkic or {word}
     if letters & _UK_ONLY:
         languages: tuple[str, ...] = ("uk",)
     elif letters & _RU_ONLY:
@@ -225,6 +236,8 @@ def _latin_keys(word: str, letters: frozenset[str]) -> set[str]:
         _stem_to_fixpoint(language, word) if language == "turkish" else _stemmer(language)(word)
         for language in dict.fromkeys(languages)
     }
+    if "ə" in letters and admits("az", word):
+        keys |= _turkic_keys(word, "az")
     if "turkish" in languages and _TURKIC_SIN.search(word) is not None:
         keys.add(_stem_to_fixpoint("turkish", word[:-2]))  # Məclis+in, not Məcli+sin
     head, apostrophe, tail = word.rpartition("'")
@@ -264,3 +277,97 @@ def word_keys(word: str) -> frozenset[str]:
     """
     keys = {key for key in _reduce(word) if key}
     return frozenset(keys) if keys else frozenset((word,))
+
+
+# Turkic languages by the script a word of theirs may be written in.
+_LATIN_TURKIC = ("tr", "az", "uz")
+_CYRILLIC_TURKIC = ("kk", "ky", "uz", "az")
+_SCRIPT_TURKIC = {"latin": _LATIN_TURKIC, "cyrillic": _CYRILLIC_TURKIC}
+# Languages whose posts are written in Cyrillic: a Latin word inside one is read back into
+# Cyrillic (migrantov → мигрантов) if the Russian dictionary knows the reading.
+_CYRILLIC_LANGUAGES = frozenset(("ru", "uk", "be", "bg", "sr", "mk", "kk", "ky", "tg"))
+# pymorphy3 tags of a proper name: foreign text spells these in Latin (Dugin, Moskva).
+_NAME_TAGS = frozenset(("Surn", "Name", "Patr", "Geox"))
+
+
+def _single_script(word: str) -> str | None:
+    scripts = {_script(ch) for ch in word if ch.isalpha()}
+    return scripts.pop() if len(scripts) == 1 else None
+
+
+def _turkic_keys(word: str, language: str) -> set[str]:
+    """Keys of `word` read as `language` (a Turkic language), namespaced by language so that
+    a Turkic stem meets only stems of the same language (both scripts of az and uz)."""
+    if language == "tr":
+        head, apostrophe, _ = word.partition("'")
+        base = head if apostrophe and len(head) >= 2 else word
+        own = {"tr:" + stem for stem in turkic_stem("tr", word)}
+        return {"tr:" + _stem_to_fixpoint("turkish", base), *own}
+    return {f"{language}:{stem}" for stem in turkic_stem(language, word)}
+
+
+def _by_language(word: str, language: str) -> set[str] | None:
+    """Keys of `word` in a post detected as `language`, where that language decides (a Turkic
+    language whose alphabet has every letter of the word); None where the letters decide."""
+    if language not in TURKIC_LANGUAGES:
+        return None
+    script = _single_script(word)
+    if script is None or language not in _SCRIPT_TURKIC.get(script, ()):
+        return None
+    if not admits(language, word):
+        return None  # an English or Russian word quoted inside the post: its letters decide
+    return _turkic_keys(word, language)
+
+
+def _transliterated(word: str, *, names_only: bool) -> set[str]:
+    """Russian lemma keys of the Cyrillic readings of a Latin word the dictionary knows
+    (with `names_only`, only readings that are names: Dugin, Moskva, not most → мост)."""
+    readings = cyrillic_readings(word)
+    if not readings:
+        return set()
+    morph = _morph("ru")
+    keys: set[str] = set()
+    for reading in readings:
+        if not morph.word_is_known(reading):
+            continue
+        if names_only and not any(
+            _NAME_TAGS & parse.tag.grammemes for parse in morph.parse(reading)
+        ):
+            continue
+        keys |= _known_lemmas("ru", reading) or set()
+    return keys
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def post_word_keys(word: str, language: str) -> frozenset[str]:
+    """Match keys of one normalised word of a post detected as `language`.
+
+    Where the letters allow several languages, the post's language decides: in a Kazakh post
+    ``адам`` is Kazakh (адам, адамдар, адамның), not the Russian ``ад`` in the dative plural.
+    A Latin word in a Cyrillic post, and a Latin name in any post, also gets the Russian
+    lemma keys of its Cyrillic reading (``migrantov``, ``Dugina``).
+    """
+    keys = _by_language(word, language)
+    if keys is None:
+        keys = set(word_keys(word))
+    if word.isascii() and language not in _LATIN_TURKIC:
+        keys |= _transliterated(word, names_only=language not in _CYRILLIC_LANGUAGES)
+    return frozenset(keys)
+
+
+@lru_cache(maxsize=16_384)
+def query_word_keys(word: str) -> frozenset[str]:
+    """Match keys of one normalised query word: reduced by every language it could be in.
+
+    The letters' own reduction (`word_keys`), every Turkic language whose alphabet has the
+    word's letters, and for a Latin name its Russian reading (``Dugin`` finds ``Дугин``).
+    A post word meets the query word iff `post_word_keys` meets these.
+    """
+    keys = set(word_keys(word))
+    script = _single_script(word)
+    for language in _SCRIPT_TURKIC.get(script or "", ()):
+        if admits(language, word):
+            keys |= _turkic_keys(word, language)
+    if word.isascii():
+        keys |= _transliterated(word, names_only=True)
+    return frozenset(keys)

@@ -12,7 +12,7 @@ Grammar, loosest binding first (NOT > NEAR > AND > OR)::
 
 Words are read the way post text is read (`normalise`): case, `ё/е`, homoglyphs and invisible
 characters do not matter, and a word with inner punctuation (`северо-запад`) is the phrase of
-its parts. A plain word matches any inflection (`word_keys`), `=word` only that form, `word*`
+its parts. A plain word matches any inflection (`query_word_keys`), `=word` only that form, `word*`
 any word starting so. `a NEAR/5 b`: an occurrence of each, at most 5 word positions apart
 (adjacent words are 1 apart). Regexes run in RE2 (linear time) over the normalised text,
 ignoring case.
@@ -30,7 +30,7 @@ from typing import Any
 
 import re2
 
-from bot.triage.inflection import word_keys
+from bot.triage.inflection import query_word_keys
 from bot.triage.normalise import normalise
 
 MAX_QUERY_CHARS = 500
@@ -77,7 +77,7 @@ class Node:
 
 @dataclass(frozen=True, slots=True)
 class Word(Node):
-    """A word in any inflection: matches a token whose `word_keys` meet `keys`."""
+    """A word in any inflection: matches a token whose `post_word_keys` meet `keys`."""
 
     text: str
     keys: frozenset[str] = field(compare=False, repr=False)
@@ -486,7 +486,7 @@ class _Parser:
             return [Prefix(words[0])]
         if exact:
             return [Exact(w) for w in words]
-        return [Word(w, word_keys(w)) for w in words]
+        return [Word(w, query_word_keys(w)) for w in words]
 
     def phrase(self, lex: _Lexeme) -> Node:
         units: list[Unit] = []

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.triage.index import WatchIndex, WatchMatch, WatchSpec, merge_spans, triggers_of
-from bot.triage.inflection import word_keys
+from bot.triage.inflection import post_word_keys, query_word_keys
 from bot.triage.normalise import NormalisedText, Token, normalise
 from bot.triage.query import (
     And,
@@ -56,31 +56,31 @@ def highlighted(text: str, m: WatchMatch) -> list[str]:
 # --- a slow reference evaluator: the AST straight over the tokens, no index --------------------
 
 
-def _unit_at(unit: Node, token: Token) -> bool:
+def _unit_at(unit: Node, token: Token, language: str) -> bool:
     if isinstance(unit, Word):
-        return bool(word_keys(token.text) & unit.keys)
+        return bool(post_word_keys(token.text, language) & unit.keys)
     if isinstance(unit, Exact):
         return token.text == unit.text
     assert isinstance(unit, Prefix)
     return token.text.startswith(unit.text)
 
 
-def ref_occurrences(node: Node, tokens: tuple[Token, ...]) -> set[tuple[int, int]]:
+def ref_occurrences(node: Node, tokens: tuple[Token, ...], language: str) -> set[tuple[int, int]]:
     if isinstance(node, Word | Exact | Prefix):
-        return {(i, i + 1) for i, t in enumerate(tokens) if _unit_at(node, t)}
+        return {(i, i + 1) for i, t in enumerate(tokens) if _unit_at(node, t, language)}
     if isinstance(node, Phrase):
         k = len(node.units)
         return {
             (i, i + k)
             for i in range(len(tokens) - k + 1)
-            if all(_unit_at(u, tokens[i + j]) for j, u in enumerate(node.units))
+            if all(_unit_at(u, tokens[i + j], language) for j, u in enumerate(node.units))
         }
     if isinstance(node, Or):
-        return set().union(*(ref_occurrences(c, tokens) for c in node.children))
+        return set().union(*(ref_occurrences(c, tokens, language) for c in node.children))
     assert isinstance(node, Near)
     out = set()
-    for a in ref_occurrences(node.left, tokens):
-        for b in ref_occurrences(node.right, tokens):
+    for a in ref_occurrences(node.left, tokens, language):
+        for b in ref_occurrences(node.right, tokens, language):
             first, second = sorted([a, b])
             overlap = first[1] > second[0]
             gap = 0 if overlap else second[0] - first[1] + 1
@@ -106,7 +106,7 @@ def ref_holds(
         return language == node.code
     if isinstance(node, Regex):
         return any(m.end() > m.start() for m in node.compiled.finditer(nt.text))
-    return bool(ref_occurrences(node, nt.tokens))
+    return bool(ref_occurrences(node, nt.tokens, language))
 
 
 # --- behaviour -----------------------------------------------------------------------------
@@ -168,7 +168,7 @@ def test_negated_terms_never_make_a_watch_a_candidate() -> None:
     triggers = triggers_of(query.root)
     assert triggers is not None
     assert {kind for kind, _ in triggers} == {"k"}
-    assert all(key in word_keys("мигрант") for _, key in triggers)
+    assert all(key in query_word_keys("мигрант") for _, key in triggers)
 
 
 def test_add_replaces_and_remove_forgets() -> None:
