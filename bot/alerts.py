@@ -48,9 +48,25 @@ class AlertJob:
             "also_in": json.dumps(list(self.also_in)),
         }
 
+    def compact(self) -> tuple[str, str]:
+        """(post JSON, everything else as one JSON object): how the outbox appends an alert,
+        so a batch sends each post once however many analysts it alerts."""
+        fields = self.to_fields()
+        post = fields.pop("post")
+        return post, json.dumps(fields, ensure_ascii=False)
+
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> AlertJob:
-        """Parse a stream entry; ValueError (with the field) on anything malformed."""
+        """Parse a stream entry (either shape); ValueError (with the field) on anything
+        malformed."""
+        if "job" in fields:
+            try:
+                rest = json.loads(fields["job"])
+                if not isinstance(rest, dict):
+                    raise ValueError("malformed alert entry: 'job' is not an object")
+                fields = {**{str(k): str(v) for k, v in rest.items()}, "post": fields["post"]}
+            except (KeyError, json.JSONDecodeError) as exc:
+                raise ValueError(f"malformed alert entry: {exc}") from exc
         try:
             post = Post.from_json(fields["post"])
             kind = fields.get("kind", "new")

@@ -43,6 +43,7 @@ from bot.triage.query import QueryError
 log = logging.getLogger(__name__)
 
 WEIGHTS_REFRESH_S = 30.0
+TRIM_EVERY_S = 60.0
 
 PostKey = tuple[int, int]
 # Per analyst: (matching watch ids, best priority, reasons, spans, query of the best watch).
@@ -76,7 +77,9 @@ class TriageWorker:
         watches: WatchRepository,
         *,
         channel_weights: Callable[[], Any] | None = None,
+        stream_max_age_s: float = 3 * 86400,
     ) -> None:
+        self._stream_max_age_s = stream_max_age_s
         self._store = store
         self._engine = engine
         self._watches = watches
@@ -165,7 +168,13 @@ class TriageWorker:
         gc.collect()
         gc.freeze()
         last_weights = 0.0
+        last_trim = 0.0
         while not stop.is_set():
+            if time.monotonic() - last_trim > TRIM_EVERY_S:
+                # Acknowledged posts older than the window leave the stream (memory bounded by
+                # age, not only by STREAM_MAXLEN); any worker may do it, it is idempotent.
+                await self._stream.trim_acknowledged(self._stream_max_age_s)
+                last_trim = time.monotonic()
             if self._load_weights and time.monotonic() - last_weights > WEIGHTS_REFRESH_S:
                 await self._load_weights()
                 last_weights = time.monotonic()

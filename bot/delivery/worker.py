@@ -84,6 +84,7 @@ class DeliveryConfig:
     ledger_ttl_s: int = 30 * 86400
     drain_timeout_s: float = 15.0
     redis_concurrency: int = 32
+    stream_max_age_s: float = 3 * 86400  # acknowledged alerts older than this are trimmed
 
 
 @dataclass
@@ -516,9 +517,13 @@ class DeliveryWorker:
 
     async def _release_loop(self) -> None:
         last_digest_check = 0.0
+        last_trim = 0.0
         while not self._stopping:
             try:
                 await self.release_due()
+                if time.monotonic() - last_trim >= 60.0:
+                    last_trim = time.monotonic()
+                    await self.consumer.trim_acknowledged(self.config.stream_max_age_s)
                 if time.monotonic() - last_digest_check >= self.config.digest_check_s:
                     last_digest_check = time.monotonic()
                     await send_due_digests(self.redis, self.users, datetime.now(UTC))

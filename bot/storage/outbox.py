@@ -21,14 +21,16 @@ from bot.storage import keys
 from bot.storage.streams import DEFAULT_MAXLEN
 
 # KEYS[1] the alerts stream, KEYS[2..] the ledger hash of each job's post.
-# ARGV[1] maxlen, ARGV[2] ttl, then per job: analyst, version, mode, n, and n field strings.
+# ARGV[1] maxlen, ARGV[2] ttl, ARGV[3] number of posts P, ARGV[4 .. 3+P] the posts' JSON, then
+# per job: analyst, version, mode, post index (1-based), the job's other fields as JSON.
 # mode 'first': only if the analyst was never alerted on this post (new posts, copies);
 # mode 'newer': only if the recorded version is older (edits, deletions). Returns 1/0 per job.
 _EMIT_MANY = """
 local out = {}
-local a = 3
+local posts = tonumber(ARGV[3])
+local a = 4 + posts
 for k = 2, #KEYS do
-  local analyst, version, mode, n = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3])
+  local analyst, version, mode = ARGV[a], ARGV[a + 1], ARGV[a + 2]
   local cur = redis.call('HGET', KEYS[k], analyst)
   local ok = 1
   if mode == 'first' and cur then ok = 0 end
@@ -36,12 +38,12 @@ for k = 2, #KEYS do
   if ok == 1 then
     redis.call('HSET', KEYS[k], analyst, version)
     redis.call('EXPIRE', KEYS[k], ARGV[2])
-    local fields = {}
-    for i = a + 4, a + 3 + n do fields[#fields + 1] = ARGV[i] end
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+      'type', 'alert', 'analyst', analyst, 'post', ARGV[3 + tonumber(ARGV[a + 3])],
+      'job', ARGV[a + 4])
   end
   out[#out + 1] = ok
-  a = a + 4 + n
+  a = a + 5
 end
 return out
 """
@@ -81,10 +83,13 @@ class AlertOutbox:
         out: list[bool] = []
         for start in range(0, len(emissions), MAX_JOBS_PER_CALL):
             chunk = emissions[start : start + MAX_JOBS_PER_CALL]
-            args: list[Any] = [self._maxlen, self.ledger_ttl_s]
+            posts: dict[str, int] = {}
+            jobs: list[Any] = []
             for e in chunk:
-                flat = [x for kv in e.job.to_fields().items() for x in kv]
-                args += [e.job.analyst_id, e.ledger_post[2], str(e.mode), len(flat), *flat]
+                post, rest = e.job.compact()
+                index = posts.setdefault(post, len(posts) + 1)
+                jobs += [e.job.analyst_id, e.ledger_post[2], str(e.mode), index, rest]
+            args: list[Any] = [self._maxlen, self.ledger_ttl_s, len(posts), *posts, *jobs]
             result = await self._emit(
                 keys=[keys.ALERTS_STREAM, *(keys.alerts_made(*e.ledger_post[:2]) for e in chunk)],
                 args=args,

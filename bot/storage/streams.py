@@ -115,6 +115,29 @@ class StreamConsumer:
             return await self._screen(entries)
         return []
 
+    async def trim_acknowledged(self, max_age_s: float, *, now: float | None = None) -> int:
+        """Trim entries older than `max_age_s` that every group of the stream has
+        acknowledged (XTRIM MINID): never an entry a group still holds or has not read.
+        Returns how many entries were removed."""
+        cutoff_ms = int(((now if now is not None else time.time()) - max_age_s) * 1000)
+        floor = cutoff_ms
+        try:
+            groups: Any = await self.redis.xinfo_groups(self.stream)
+        except ResponseError:  # no stream yet
+            return 0
+        for g in groups:
+            last = str(g.get("last-delivered-id", "0-0"))
+            floor = min(floor, int(last.split("-")[0]) + 1 if last != "0-0" else 0)
+            if int(g.get("pending", 0)):
+                summary: Any = await self.redis.xpending(self.stream, str(g.get("name")))
+                oldest = summary.get("min") if isinstance(summary, dict) else None
+                if oldest:
+                    floor = min(floor, int(str(oldest).split("-")[0]))
+        if floor <= 0:
+            return 0
+        removed: Any = await self.redis.xtrim(self.stream, minid=f"{floor}-0", approximate=False)
+        return int(removed or 0)
+
     async def ack(self, *entry_ids: str) -> None:
         if entry_ids:
             await self.redis.xack(self.stream, self.group, *entry_ids)

@@ -96,3 +96,32 @@ async def test_stream_length_is_bounded(redis: aioredis.Redis) -> None:
     await append(redis, STREAM, {"n": "last"}, maxlen=1000)
     length = await redis.xlen(STREAM)
     assert 1000 <= length < 1500  # approximate trimming works in whole nodes
+
+
+async def test_trim_by_age_keeps_what_a_group_still_holds_or_has_not_read(
+    redis: aioredis.Redis,
+) -> None:
+    """Old acknowledged entries go; the oldest pending entry, and everything after it, stay;
+    so do entries the group has not read yet, however old."""
+    c = consumer(redis, "a")
+    await c.ensure_group()
+    old_ms = 1_000_000_000_000  # 2001: far older than any window
+    for i in range(6):
+        await redis.xadd(STREAM, {"n": str(i)}, id=f"{old_ms + i}-0")
+    batch = await c.read(count=4, block_ms=100)  # reads 0..3; 4 and 5 stay unread
+    await c.ack(*(e.id for e in batch[:2]))  # 2 and 3 stay pending
+    removed = await c.trim_acknowledged(3600)
+    left = [f["n"] for _i, f in await redis.xrange(STREAM)]
+    assert (removed, left) == (2, ["2", "3", "4", "5"])
+    await c.ack(*(e.id for e in batch[2:]))
+    await c.trim_acknowledged(3600)
+    assert [f["n"] for _i, f in await redis.xrange(STREAM)] == ["4", "5"]  # unread stays
+    rest = await c.read(count=10, block_ms=100)
+    await c.ack(*(e.id for e in rest))
+    await c.trim_acknowledged(3600)
+    assert await redis.xlen(STREAM) == 0
+    await append(redis, STREAM, {"n": "new"})  # a fresh entry is inside the window
+    got = await c.read(count=10, block_ms=100)
+    await c.ack(*(e.id for e in got))
+    assert await c.trim_acknowledged(3600) == 0
+    assert await redis.xlen(STREAM) == 1
