@@ -33,10 +33,12 @@ class AlertJob:
     also_in: tuple[str, ...] = ()
 
     def to_fields(self) -> dict[str, str]:
+        return {"post": self.post.to_json(), **self._rest()}
+
+    def _rest(self) -> dict[str, str]:
         return {
             "type": "alert",
             "analyst": str(self.analyst_id),
-            "post": self.post.to_json(),
             "watch": str(self.watch_id),
             "query": self.watch_query,
             "priority": self.priority,
@@ -51,9 +53,11 @@ class AlertJob:
     def compact(self) -> tuple[str, str]:
         """(post JSON, everything else as one JSON object): how the outbox appends an alert,
         so a batch sends each post once however many analysts it alerts."""
-        fields = self.to_fields()
-        post = fields.pop("post")
-        return post, json.dumps(fields, ensure_ascii=False)
+        return self.post.to_json(), self.compact_rest()
+
+    def compact_rest(self) -> str:
+        """Everything but the post, as one JSON object (the `job` field)."""
+        return json.dumps(self._rest(), ensure_ascii=False)
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> AlertJob:

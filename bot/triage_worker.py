@@ -174,6 +174,7 @@ class TriageWorker:
                 # Acknowledged posts older than the window leave the stream (memory bounded by
                 # age, not only by STREAM_MAXLEN); any worker may do it, it is idempotent.
                 await self._stream.trim_acknowledged(self._stream_max_age_s)
+                await self._store.archive.trim()
                 last_trim = time.monotonic()
             if self._load_weights and time.monotonic() - last_weights > WEIGHTS_REFRESH_S:
                 await self._load_weights()

@@ -26,6 +26,7 @@ class ArchiveRepository:
     def __init__(self, redis: aioredis.Redis, *, ttl_s: int = 30 * 86400) -> None:
         self._redis = redis
         self.ttl_s = ttl_s
+        self._known: set[int] = set()  # channels this process has put in ARCHIVE_CHANNELS
 
     async def get_many(self, ids: Sequence[PostKey]) -> dict[PostKey, Post]:
         """The archived posts among `ids` (one MGET); unreadable ones are left out."""
@@ -37,11 +38,10 @@ class ArchiveRepository:
     async def get(self, channel_id: int, message_id: int) -> Post | None:
         return (await self.get_many([(channel_id, message_id)])).get((channel_id, message_id))
 
-    def put_commands(self, pipe: Any, posts: Iterable[Post], *, now: float | None = None) -> None:
+    def put_commands(self, pipe: Any, posts: Iterable[Post]) -> None:
         """Queue the writes that archive `posts` on a caller's pipeline (so a worker can
-        archive and record in the same round trip)."""
-        cutoff = (now if now is not None else time.time()) - self.ttl_s
-        trimmed: set[int] = set()
+        archive and record in the same round trip). Index entries past the window are
+        removed by `trim`, not here, so a batch costs two commands a post."""
         for post in posts:
             pipe.set(
                 keys.archive_post(post.channel_id, post.message_id), post.to_json(), ex=self.ttl_s
@@ -49,10 +49,22 @@ class ArchiveRepository:
             pipe.zadd(
                 keys.archive_index(post.channel_id), {str(post.message_id): post.date.timestamp()}
             )
-            if post.channel_id not in trimmed:
-                trimmed.add(post.channel_id)
-                pipe.zremrangebyscore(keys.archive_index(post.channel_id), 0, cutoff)
+            if post.channel_id not in self._known:
+                self._known.add(post.channel_id)
                 pipe.sadd(keys.ARCHIVE_CHANNELS, str(post.channel_id))
+
+    async def trim(self, *, now: float | None = None) -> int:
+        """Drop index entries dated before the window (their posts have expired). Returns
+        how many."""
+        cutoff = (now if now is not None else time.time()) - self.ttl_s
+        channel_ids: Any = await self._redis.smembers(keys.ARCHIVE_CHANNELS)
+        if not channel_ids:
+            return 0
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel_id in channel_ids:
+                pipe.zremrangebyscore(keys.archive_index(int(channel_id)), 0, cutoff)
+            removed: list[Any] = await pipe.execute()
+        return sum(int(r) for r in removed)
 
     async def put_many(self, posts: Iterable[Post]) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:

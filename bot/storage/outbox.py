@@ -84,9 +84,13 @@ class AlertOutbox:
         for start in range(0, len(emissions), MAX_JOBS_PER_CALL):
             chunk = emissions[start : start + MAX_JOBS_PER_CALL]
             posts: dict[str, int] = {}
+            by_post: dict[int, str] = {}  # id() of a Post -> its JSON, encoded once
             jobs: list[Any] = []
             for e in chunk:
-                post, rest = e.job.compact()
+                post = by_post.get(id(e.job.post))
+                if post is None:
+                    post = by_post[id(e.job.post)] = e.job.post.to_json()
+                rest = e.job.compact_rest()
                 index = posts.setdefault(post, len(posts) + 1)
                 jobs += [e.job.analyst_id, e.ledger_post[2], str(e.mode), index, rest]
             args: list[Any] = [self._maxlen, self.ledger_ttl_s, len(posts), *posts, *jobs]
