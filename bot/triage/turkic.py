@@ -46,6 +46,13 @@ class _Spec:
     soften: dict[str, str]  # final letter (or digraph) → its hard form
     alphabet: frozenset[str]
     transliterate: dict[str, str] | None = None  # from the other script, before stemming
+    # Consonant assimilation: a suffix starting with one of `hard_initials` follows only a
+    # voiceless consonant, one starting with `soft_initials` never does (Kazakh өлкө is not
+    # өл+кө: after л the dative is -ге/-гө).
+    voiceless: frozenset[str] = frozenset()
+    hard_initials: frozenset[str] = frozenset()
+    soft_initials: frozenset[str] = frozenset()
+    unharmonised: frozenset[str] = frozenset()  # suffixes that keep their vowel (Kazakh -мен)
 
 
 def _classes(*groups: str) -> tuple[tuple[tuple[str, bool], ...], ...]:
@@ -68,7 +75,7 @@ _AZ = _Spec(
         # case, including the forms after a 3rd person possessive (kitabı+nda)
         "ın in un ün ~nın ~nin ~nun ~nün ı i u ü ~nı ~ni ~nu ~nü a ə ~ya ~yə "
         "da də ta tə dan dən tan tən ~nda ~ndə ~ndan ~ndən ~na ~nə "
-        "la lə ~yla ~ylə dakı dəki ~ndakı ~ndəki ca cə",
+        "la lə ~yla ~ylə dakı dəki ~ndakı ~ndəki",
         # possessive
         "ım im um üm ın in un ün ı i u ü ~sı ~si ~su ~sü "
         "ımız imiz umuz ümüz ~mız ~miz ~muz ~müz ınız iniz unuz ünüz ~nız ~niz ~nuz ~nüz "
@@ -114,6 +121,9 @@ _TR = _Spec(
     harmony=True,
     soften={"ğ": "k", "b": "p", "c": "ç", "d": "t"},
     alphabet=frozenset("abcçdefgğhıijklmnoöprsştuüvyzâîû'"),
+    voiceless=frozenset("çfhkpsşt"),
+    hard_initials=frozenset("t"),
+    soft_initials=frozenset("d"),
 )
 
 _KK = _Spec(
@@ -121,16 +131,20 @@ _KK = _Spec(
     front=frozenset("әеөүіэ"),
     vowels=frozenset("аоұыяәеөүіэиуюё"),
     classes=_classes(
-        "мын мін бын бін пын пін мыз міз быз біз пыз піз сың сің сыз сіз",
+        "мын мін бын бін пын пін мыз міз быз біз пыз піз",
         "ның нің дың дің тың тің ны ні ды ді ты ті ға ге қа ке а е ~на ~не "
-        "да де та те ~нда ~нде дан ден тан тен ~нан ~нен ~ндан ~нден мен бен пен "
-        "дағы дегі тағы тегі ~ндағы ~ндегі ша ше",
-        "ым ім ың ің ыңыз іңіз ~ңыз ~ңіз ы і ~сы ~сі ымыз іміз ~мыз ~міз",
+        "да де та те ~нда ~нде дан ден тан тен нан нен ~ндан ~нден мен бен пен "
+        "дағы дегі тағы тегі ~ндағы ~ндегі",
+        "ым ім ың ің ыңыз іңіз ~ңыз ~ңіз ы і ~сы ~сі ын ін ~сын ~сін ымыз іміз ~мыз ~міз",
         "лар лер дар дер тар тер",
     ),
     harmony=True,
     soften={"ғ": "қ", "г": "к", "б": "п"},
     alphabet=frozenset("аәбвгғдеёжзийкқлмнңоөпрстуұүфхһцчшщъыіьэюя"),
+    voiceless=frozenset("пфктсшщхцчқ"),
+    hard_initials=frozenset("ктқп"),
+    soft_initials=frozenset("дгғб"),
+    unharmonised=frozenset(("мен", "бен", "пен")),
 )
 
 _KY = _Spec(
@@ -146,12 +160,17 @@ _KY = _Spec(
         "дан ден дон дөн тан тен тон төн ~нан ~нен ~нон ~нөн ~ндан ~нден ~ндон ~ндөн "
         "менен ~менен ~нен дагы деги дагы догу дөгү тагы теги ~ндагы ~ндеги",
         "ым им ум үм ың иң уң үң ыңыз иңиз уңуз үңүз ~ңыз ~ңиз ~ңуз ~ңүз "
-        "ы и у ү ~сы ~си ~су ~сү ыбыз ибиз убуз үбүз ~быз ~биз ~буз ~бүз",
+        "ы и у ү ~сы ~си ~су ~сү ын ин ун үн ~сын ~син ~сун ~сүн "
+        "ыбыз ибиз убуз үбүз ~быз ~биз ~буз ~бүз",
         "лар лер лор лөр дар дер дор дөр тар тер тор төр",
     ),
     harmony=True,
     soften={"г": "к", "б": "п"},
     alphabet=frozenset("абвгдеёжзийклмнңоөпрстуүфхцчшщъыьэюя"),
+    voiceless=frozenset("пфктсшщхцч"),
+    hard_initials=frozenset("ктп"),
+    soft_initials=frozenset("дгб"),
+    unharmonised=frozenset(("менен",)),
 )
 
 _UZ_CYRILLIC = {
@@ -223,7 +242,7 @@ def _last_vowel(stem: str, spec: _Spec) -> str | None:
 
 
 def _harmonises(stem: str, suffix: str, spec: _Spec) -> bool:
-    if not spec.harmony:
+    if not spec.harmony or suffix in spec.unharmonised:
         return True
     suffix_vowel = next((ch for ch in suffix if ch in spec.back or ch in spec.front), None)
     stem_vowel = _last_vowel(stem, spec)
@@ -243,6 +262,10 @@ def _strippable(stem: str, suffix: str, after_vowel: bool, spec: _Spec) -> bool:
     if after_vowel and not ends_in_vowel:
         return False
     if suffix[0] in spec.vowels and ends_in_vowel:
+        return False
+    if suffix[0] in spec.hard_initials and stem[-1] not in spec.voiceless:
+        return False
+    if suffix[0] in spec.soft_initials and stem[-1] in spec.voiceless:
         return False
     return _harmonises(stem, suffix, spec)
 
