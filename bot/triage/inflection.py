@@ -407,6 +407,55 @@ def _transliterated(word: str, *, names_only: bool) -> set[str]:
     return keys
 
 
+# Spelling tricks read at the word level (the normaliser keeps the word as written):
+# digits for letters, letters repeated for effect, a whole word in look-alike Latin capitals.
+_DIGIT_TO_CYR = {"0": "о", "3": ("з", "е"), "4": "а", "6": "б", "1": ("и", "і"), "9": "д"}
+_DIGIT_TO_LAT = {"0": "o", "1": ("i", "l"), "3": "e", "4": "a", "5": "s", "7": "t", "8": "b"}
+_LOOKALIKE_CAPITALS = str.maketrans("aoecpxykmthb", "аоесрхукмтнв")
+_LOOKALIKE_LETTERS = frozenset("aoecpxykmthb")
+_REPEATED_RE = re.compile(r"(\w)\1{2,}")
+_MAX_READINGS = 4
+
+
+def _digit_readings(word: str) -> list[str]:
+    """A word with digits among its letters (мигр4нты, m1grants) read with letters."""
+    cyrillic = sum(1 for ch in word if _script(ch) == "cyrillic")
+    latin = sum(1 for ch in word if ch.isascii() and ch.isalpha())
+    if not cyrillic and not latin:
+        return []
+    table = _DIGIT_TO_CYR if cyrillic >= latin else _DIGIT_TO_LAT
+    readings = [""]
+    for ch in word:
+        options = table.get(ch, ch) if ch.isdigit() else ch
+        choices = (options,) if isinstance(options, str) else options
+        readings = [r + c for r in readings for c in choices][:_MAX_READINGS]
+    return [r for r in readings if not any(ch.isdigit() for ch in r)]
+
+
+def _disguised(word: str, language: str) -> set[str]:
+    """Keys of the readings of a disguised word (none for a plain one)."""
+    readings: list[str] = []
+    has_digit = any(ch.isdigit() for ch in word)
+    if has_digit and sum(ch.isalpha() for ch in word) >= 2:
+        readings += _digit_readings(word)
+    if _REPEATED_RE.search(word) is not None:
+        readings += [_REPEATED_RE.sub(r"\1", word), _REPEATED_RE.sub(r"\1\1", word)]
+    if (
+        language in _CYRILLIC_LANGUAGES
+        and word.isascii()
+        and len(word) > 2
+        and frozenset(word) <= _LOOKALIKE_LETTERS
+    ):
+        cyrillic = word.translate(_LOOKALIKE_CAPITALS)  # AXMAT → ахмат, CBO → сво
+        if len(cyrillic) <= 4 or _morph("ru").word_is_known(cyrillic):
+            readings.append(cyrillic)
+    keys: set[str] = set()
+    for reading in readings:
+        if reading != word:
+            keys |= _by_language(reading, language) or word_keys(reading)
+    return keys
+
+
 @lru_cache(maxsize=_CACHE_SIZE)
 def post_word_keys(word: str, language: str) -> frozenset[str]:
     """Match keys of one normalised word of a post detected as `language`.
@@ -414,11 +463,14 @@ def post_word_keys(word: str, language: str) -> frozenset[str]:
     Where the letters allow several languages, the post's language decides: in a Kazakh post
     ``адам`` is Kazakh (адам, адамдар, адамның), not the Russian ``ад`` in the dative plural.
     A Latin word in a Cyrillic post, and a Latin name in any post, also gets the Russian
-    lemma keys of its Cyrillic reading (``migrantov``, ``Dugina``).
+    lemma keys of its Cyrillic reading (``migrantov``, ``Dugina``). A disguised word also gets
+    the keys of what it reads as: digits for letters (``мигр4нты``), letters repeated
+    (``миграаанты``), a whole word in look-alike Latin capitals in a Cyrillic post (``AXMAT``).
     """
     keys = _by_language(word, language)
     if keys is None:
         keys = set(word_keys(word))
+    keys |= _disguised(word, language)
     if word.isascii() and language not in _LATIN_TURKIC:
         keys |= _transliterated(word, names_only=language not in _CYRILLIC_LANGUAGES)
     return frozenset(keys)

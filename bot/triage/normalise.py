@@ -117,7 +117,8 @@ _new_token = _token_factory()
 
 # Characters removed outright: zero-width space/non-joiner/joiner, LRM/RLM, bidi embeddings
 # and isolates, word joiner and invisible operators, BOM, soft hyphen, combining grapheme
-# joiner, Arabic letter mark, Mongolian vowel separator, variation selectors, tag characters.
+# joiner, Arabic letter mark, Mongolian vowel separator, Hangul fillers (letters to Unicode,
+# so a filler inside a word kept it one token), variation selectors, tag characters.
 _INVISIBLE_CHARS = (
     "\u00ad\u034f\u061c\u180e"
     "\u200b\u200c\u200d\u200e\u200f"
@@ -125,6 +126,8 @@ _INVISIBLE_CHARS = (
     "\u2060\u2061\u2062\u2063\u2064"
     "\u2066\u2067\u2068\u2069"
     "\ufeff"
+    # Hangul fillers (ㅤ and its half-width and Jamo forms): blank, and letters to \w
+    "\u115f\u1160\u3164\uffa0"
     + "".join(chr(c) for c in range(0xFE00, 0xFE10))
     + "".join(chr(c) for c in range(0xE0000, 0xE0080))
 )
@@ -155,6 +158,15 @@ _LAT_TO_CYR = {
     "ë": "е",
     "ï": "ї",
     "ə": "ә",
+    # accented look-alikes: мигрáнты with a Latin á reads as мигранты
+    "á": "а",
+    "à": "а",
+    "ó": "о",
+    "ò": "о",
+    "é": "е",
+    "è": "е",
+    "ý": "у",
+    "í": "і",
 }
 # Cyrillic look-alikes inside a Latin word become Latin.
 _CYR_TO_LAT = {
@@ -179,15 +191,42 @@ _CYR_TO_LAT = {
     "ї": "ï",
     "ә": "ə",
 }
+# Greek look-alikes (after casefolding: capital Β Η Μ casefold to β η μ) inside a Cyrillic or
+# Latin word: мигрαнты with a Greek alpha.
+_GREEK_TO_CYR = {
+    "α": "а",
+    "ο": "о",
+    "ε": "е",
+    "ρ": "р",
+    "κ": "к",
+    "τ": "т",
+    "χ": "х",
+    "υ": "у",
+    "ι": "і",
+    "β": "в",
+    "η": "н",
+    "μ": "м",
+    "ό": "о",
+    "ά": "а",
+    "έ": "е",
+}
+_GREEK_TO_LAT = {"α": "a", "ο": "o", "ε": "e", "ρ": "p", "κ": "k", "τ": "t", "χ": "x"}
+_GREEK_TO_LAT |= {"υ": "u", "ι": "i", "β": "b", "η": "n", "μ": "m", "ν": "v"}
 _LAT_TO_CYR_TABLE = str.maketrans(_LAT_TO_CYR)
 _CYR_TO_LAT_TABLE = str.maketrans(_CYR_TO_LAT)
+_GREEK_TO_CYR_TABLE = str.maketrans(_GREEK_TO_CYR)
+_GREEK_TO_LAT_TABLE = str.maketrans(_GREEK_TO_LAT)
 _LATIN_LETTERS = "a-z\u00df-\u00f6\u00f8-\u024f\u0259"
 _CYRILLIC_LETTERS = "\u0400-\u052f"
-# RE2 scans a whole post for a Latin-Cyrillic pair 3x faster than `re`.
+_GREEK_LETTERS = "\u0370-\u03ff"
+_NON_GREEK = _LATIN_LETTERS + _CYRILLIC_LETTERS
+# RE2 scans a whole post for a Latin-Cyrillic (or Greek-other) pair 3x faster than `re`.
 _MIXED_RE = re2.compile(
     f"[{_LATIN_LETTERS}][{_CYRILLIC_LETTERS}]|[{_CYRILLIC_LETTERS}][{_LATIN_LETTERS}]"
+    f"|[{_GREEK_LETTERS}][{_NON_GREEK}]|[{_NON_GREEK}][{_GREEK_LETTERS}]"
 )
 _LATIN_RE = re.compile(f"[{_LATIN_LETTERS}]")
+_GREEK_RE = re.compile(f"[{_GREEK_LETTERS}]")
 _CYRILLIC_RE = re.compile(f"[{_CYRILLIC_LETTERS}]")
 
 _URL_END = r"[^\s<>\"«»“”'.,;:!?)\]}…]"
@@ -232,6 +271,8 @@ def _fold_simple(s: str) -> str:
     if s.isascii():
         return s.lower().replace("`", "'")
     s = s.replace("İ", "i").casefold().replace("ё", "е")
+    if "ѝ" in s or "ѐ" in s:  # grave stress that NFKC composed: ѝ → ѝ, ѐ → ѐ
+        s = s.replace("ѝ", "и").replace("ѐ", "е")
     for apostrophe in _APOSTROPHES:
         s = s.replace(apostrophe, "'")
     return s
@@ -336,7 +377,14 @@ def _fold_with_map(text: str, first: Any) -> tuple[str, _Mapper]:
 
 
 def _fold_homoglyphs(word: str) -> str:
-    """Fold look-alike letters of a word mixing Latin and Cyrillic into its majority script."""
+    """Fold look-alike letters of a word mixing Latin and Cyrillic into its majority script;
+    Greek look-alikes inside a Cyrillic or Latin word into that script first."""
+    greek = _GREEK_RE.findall(word)
+    if greek and len(greek) < len(word):
+        if _CYRILLIC_RE.search(word) and all(ch in _GREEK_TO_CYR for ch in greek):
+            word = word.translate(_GREEK_TO_CYR_TABLE)
+        elif _LATIN_RE.search(word) and all(ch in _GREEK_TO_LAT for ch in greek):
+            word = word.translate(_GREEK_TO_LAT_TABLE)
     latin = _LATIN_RE.findall(word)
     cyrillic = _CYRILLIC_RE.findall(word)
     if not latin or not cyrillic:
