@@ -2,12 +2,14 @@
 
 SPEC §8: after a crash at any moment and a restart, 0 alerts lost and at most 1 duplicate per
 crash. This runs the real service (`python -m bot run --role triage,bot`) as a child process
-against the loopback Bot API server (tests/support/botapi.py, in this process) and an embedded
+against the loopback Bot API server (tests/support/botapi/, in this process) and an embedded
 Redis that outlives the child. Posts are ingested while the service runs; the child is killed
 with SIGKILL at random times (`--crashes`), restarted each time, and finally left to finish.
 Each post matches exactly one analyst's watch, so every (analyst, post) should arrive once.
 
-Prints one JSON line: expected, delivered, lost, duplicates, crashes, seconds.
+Prints one JSON line: expected, delivered, lost, duplicates, crashes, `resume_s` (the
+longest time from a restart to the next alert delivered, with the default settings: no
+shortened claim timeout), seconds.
 Run from the repository root: `.venv/bin/python bench/crash.py`.
 """
 
@@ -66,18 +68,18 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         BOT_TOKEN=TOKEN,
         BOT_API_URL=api.base_url,
         ADMIN_IDS=str(ADMIN),
-        STREAM_CLAIM_IDLE_S="2",
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL="INFO" if args.log else "WARNING",
     )
 
     def spawn() -> subprocess.Popen[bytes]:
-        return start_service("triage,bot", env, data_dir.parent)
+        return start_service("triage,bot", env, data_dir.parent, log=args.log)
 
     queue = PostQueue(redis)
     started = time.monotonic()
     child = spawn()
     expected: Counter[tuple[int, int]] = Counter()
     crashes = 0
+    restarts: list[float] = []  # time.monotonic() of each restart after a kill
     next_kill = time.monotonic() + rng.uniform(1.0, 4.0)
     for n in range(args.posts):
         i = rng.randrange(len(analysts))
@@ -96,6 +98,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
             child.send_signal(signal.SIGKILL)
             child.wait()
             crashes += 1
+            restarts.append(time.monotonic())
             child = spawn()
             next_kill = time.monotonic() + rng.uniform(1.0, 4.0)
     while crashes < args.crashes:  # the remaining crashes happen while it delivers
@@ -103,6 +106,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         child.send_signal(signal.SIGKILL)
         child.wait()
         crashes += 1
+        restarts.append(time.monotonic())
         child = spawn()
 
     def delivered() -> Counter[tuple[int, int]]:
@@ -125,6 +129,12 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     except subprocess.TimeoutExpired:
         child.kill()
     got = delivered()
+    # From each restart to the next alert delivered (restarts after which nothing was left to
+    # deliver do not count).
+    sends = sorted(
+        m.received_at for m in api.sent if m.method == "sendMessage" and MARK.search(m.text or "")
+    )
+    resumes = [next(t for t in sends if t > r) - r for r in restarts if any(t > r for t in sends)]
     lost = sum(1 for key in expected if key not in got)
     duplicates = sum(n - 1 for n in got.values() if n > 1)
     await api.stop()
@@ -141,6 +151,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "crashes": crashes,
         "duplicates_per_crash": round(duplicates / crashes, 2) if crashes else 0.0,
         "bar_ok": lost == 0 and duplicates <= crashes,
+        "resume_s": round(max(resumes), 2) if resumes else None,
+        "resumes_s": [round(r, 2) for r in resumes],
+        "resume_bar_ok": bool(resumes) and max(resumes) <= 5.0,
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -153,4 +166,5 @@ if __name__ == "__main__":
     parser.add_argument("--crashes", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=180.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--log", type=Path, default=None, help="append the service's log here")
     print(json.dumps(asyncio.run(main(parser.parse_args()))))

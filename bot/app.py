@@ -75,7 +75,7 @@ async def build_triage_worker(
                 weights[channel.channel_id] = channel.weight
 
     engine = TriageEngine(
-        make_detector(settings.language_detector),
+        await asyncio.to_thread(make_detector, settings.language_detector),
         channel_weights=lambda channel_id: weights.get(channel_id, "normal"),
     )
     worker = TriageWorker.over(
@@ -176,11 +176,6 @@ async def _run_roles(
         repos = build_repositories(settings, redis)
         running: set[str] = set(roles)
         tasks.create_task(_heartbeat(redis, running, stop, instance))
-        if "triage" in roles:
-            _worker, run = await build_triage_worker(
-                settings, repos, consumer=f"triage-{instance}"
-            )
-            tasks.create_task(_until_stopped(stop, run(stop), "triage"))
         if "bot" in roles:
             from bot.botapp import run_bot_role
 
@@ -191,6 +186,13 @@ async def _run_roles(
                     "bot",
                 )
             )
+        if "triage" in roles:
+            # After the bot role has started: delivery resumes while the language model loads
+            # (in a thread, so the loop keeps serving), which is most of a restart's time.
+            _worker, run = await build_triage_worker(
+                settings, repos, consumer=f"triage-{instance}"
+            )
+            tasks.create_task(_until_stopped(stop, run(stop), "triage"))
         if "watcher" in roles:
             from watchers.service import run_watcher
 
