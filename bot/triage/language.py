@@ -284,6 +284,72 @@ def _automaton_depth(nextmove: npt.NDArray[Any], rowbase: npt.NDArray[np.intp]) 
     return depth - 1
 
 
+# Letters that a Cyrillic alphabet has or lacks, for the label the letters contradict.
+_AZ_CYRILLIC = frozenset("ҹҝј")  # Azerbaijani Cyrillic (1958): ҹ = c, ҝ = g, ј = y
+_TURKIC_CYRILLIC = frozenset("әөүһғ")
+_SERBIAN_ONLY = frozenset("ђћљњџ")
+_NOT_AZ_CYRILLIC = frozenset("құңіҗҙҫҡщцьъюяёэ")  # kk, tt, ba and Russian letters
+_UK_LETTERS = frozenset("іїєґ")
+_RU_ONLY_LETTERS = frozenset("ыэъё")
+_BE_LETTERS = frozenset("ўыэё")
+_KK_ONLY = frozenset("құ")  # Kazakh, not Kyrgyz, Bashkir or Tatar
+_KK_NOT_KY = frozenset("әғқұһі")  # Kazakh letters the Kyrgyz alphabet lacks
+_BULGARIAN_LACKS = frozenset("ыэё")
+# Words that only Russian (or only Ukrainian) writes, for a one-liner without a letter of its
+# own: "Азербайджанцев — на фронт!" (Ukrainian would be Азербайджанців).
+_RU_MARKER_RE = re.compile(
+    r"(?<!\w)(?:что|это|как|его|если|только|уже|всех|было|будет|они|нет|\w{3,}(?:ов|ев|тся))(?!\w)"
+)
+_UK_MARKER_RE = re.compile(
+    r"(?<!\w)(?:що|це|як|та|й|або|але|від|зі|щоб|вже|\w{2,}(?:ться|ння|ив|ав))(?!\w)"
+)
+# A label chosen by its letters, not by the model's probability: reported with this confidence.
+_CORRECTED_CONFIDENCE = 0.9
+
+
+def letter_correction(code: str, text: str) -> str:
+    """The label the letters of a Cyrillic text demand where the model's label contradicts
+    them; otherwise `code`.
+
+    py3langid has never seen Azerbaijani in Cyrillic (it says ba or tt), and on one-liners it
+    mixes up the East Slavic languages by their shared words ("Азербайджанцев — на фронт!" as
+    uk, "Всім мігрантам — на фронт!" as be). The alphabets settle these: ҹ ҝ ј beside ә ө ү
+    are Azerbaijani, and so is ə; қ ұ are Kazakh; Serbian has ј љ њ ћ ђ џ, Bulgarian none of
+    those nor ы э ё; Belarusian has no и, Ukrainian no ы э ъ ё, Russian no і ї є ґ; and where
+    a one-liner has no letter of its own, a word only Russian writes decides.
+    """
+    letters = frozenset(text.lower())
+    if letters & _AZ_CYRILLIC and letters & _TURKIC_CYRILLIC and not letters & _SERBIAN_ONLY:
+        return "az"
+    if "ә" in letters and not letters & _NOT_AZ_CYRILLIC:
+        return "az"  # ә without a letter of Kazakh, Tatar or Bashkir
+    if "ə" in letters:
+        return "az"  # no other language of the region writes ə (Turkish, Crimean Tatar: no)
+    if code == "ky" and letters & _KK_NOT_KY:
+        return "kk"
+    if code in ("ky", "ba", "tt") and (
+        letters & _KK_ONLY or ("і" in letters and letters & _TURKIC_CYRILLIC)
+    ):
+        return "kk"
+    if code == "bg" and letters & (_SERBIAN_ONLY | {"ј"}):
+        return "sr"
+    if code == "bg" and letters & _BULGARIAN_LACKS:
+        return "ru"
+    if code == "be" and "и" in letters:
+        return "uk" if letters & _UK_LETTERS and not letters & _RU_ONLY_LETTERS else "ru"
+    if code == "be" and letters & _UK_LETTERS and not letters & _BE_LETTERS:
+        return "uk"  # "Всім мігрантам — на фронт!": no ў ы э ё, so not Belarusian
+    if code == "uk" and letters & _RU_ONLY_LETTERS:
+        return "be" if "ў" in letters else "ru"
+    if code == "uk" and not letters & _UK_LETTERS:
+        lowered = text.lower()
+        if _RU_MARKER_RE.search(lowered) and not _UK_MARKER_RE.search(lowered):
+            return "ru"
+    if code == "ru" and letters & _UK_LETTERS and not letters & _RU_ONLY_LETTERS:
+        return "be" if "ў" in letters else "uk"
+    return code
+
+
 @cache
 def _py3langid_model() -> Py3langidModel:
     """py3langid's model, loaded once per process (~1 s)."""
@@ -316,6 +382,9 @@ class Py3langidDetector:
         code = self._codes[best]
         if code == UNDETERMINED:
             return LanguageGuess(UNDETERMINED, 0.0)
+        corrected = letter_correction(code, cleaned)
+        if corrected != code:
+            return LanguageGuess(corrected, _CORRECTED_CONFIDENCE)
         merged = self._merged.get(code)
         probability = float(probabilities[best if merged is None else merged].sum())
         return LanguageGuess(code, round(min(probability, 1.0), 4))

@@ -171,3 +171,43 @@ def test_langdetect_backend_is_selectable_and_seeded() -> None:
 def test_unknown_backend_is_refused() -> None:
     with pytest.raises(UnknownDetectorError, match="fasttext"):
         make_detector("fasttext")  # type: ignore[arg-type]
+
+
+# --- one-liners and Azerbaijani in Cyrillic (issue 11) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Азербайджанцев — на фронт!", "ru"),
+        ("Всім мігрантам — на фронт!", "uk"),
+        ("Милли Мәҹлисин депутатлары гәрар верди", "az"),
+        ("Азәрбајҹан Республикасынын Президенти", "az"),
+        ("Milli Məclis qərar verdi", "az"),
+    ],
+)
+def test_one_liners_and_azerbaijani_cyrillic(text: str, code: str) -> None:
+    from bot.triage.language import make_detector
+
+    assert make_detector().detect(text).code == code
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "expected"),
+    [
+        ("uk", "Азербайджанцев — на фронт!", "ru"),
+        ("uk", "Медведев заявив про це", "uk"),  # a Ukrainian word: stays
+        ("uk", "Это был мой выбор", "ru"),  # ы э
+        ("be", "Всім мігрантам — на фронт!", "uk"),
+        ("be", "Усім ўдзельнікам дзякуй", "be"),
+        ("ru", "Ці знаєте ви", "uk"),
+        ("ky", "Қазақстан", "kk"),
+        ("bg", "Његов отац", "sr"),
+        ("sr", "Всё <b>&amp;</b> 🔥", "sr"),  # no rule: the model's label stays
+        ("en", "", "en"),
+    ],
+)
+def test_letter_correction(code: str, text: str, expected: str) -> None:
+    from bot.triage.language import letter_correction
+
+    assert letter_correction(code, text) == expected
