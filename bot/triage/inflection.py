@@ -336,7 +336,8 @@ def _reduce(word: str) -> set[str]:
     return {word}
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
+# post_word_keys caches what posts need, so this cache serves its misses and the queries.
+@lru_cache(maxsize=8192)
 def word_keys(word: str) -> frozenset[str]:
     """Match keys (stems or lemmas) of one normalised word; never empty.
 
@@ -467,16 +468,19 @@ def post_word_keys(word: str, language: str) -> frozenset[str]:
     the keys of what it reads as: digits for letters (``мигр4нты``), letters repeated
     (``миграаанты``), a whole word in look-alike Latin capitals in a Cyrillic post (``AXMAT``).
     """
-    keys = _by_language(word, language)
-    if keys is None:
-        keys = set(word_keys(word))
-    keys |= _disguised(word, language)
+    own = _by_language(word, language)
+    extra = _disguised(word, language)
     if word.isascii() and language not in _LATIN_TURKIC:
-        keys |= _transliterated(word, names_only=language not in _CYRILLIC_LANGUAGES)
-    return frozenset(keys)
+        extra |= _transliterated(word, names_only=language not in _CYRILLIC_LANGUAGES)
+    if own is None:
+        letters = word_keys(word)
+        # The same object as word_keys' cache entry where nothing is added (most words):
+        # two caches of 50,000 entries would otherwise hold two copies.
+        return letters if extra <= letters else letters | extra
+    return frozenset(own | extra)
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=4096)  # a Word node keeps its keys: this only spares repeated words
 def query_word_keys(word: str) -> frozenset[str]:
     """Match keys of one normalised query word: reduced by every language it could be in.
 

@@ -72,7 +72,7 @@ _SINGLE = {
 }
 
 
-@lru_cache(maxsize=16_384)
+@lru_cache(maxsize=2048)  # its caller caches its own answer per word
 def cyrillic_readings(word: str) -> tuple[str, ...]:
     """The Cyrillic spellings a lower-case ASCII word may stand for (none if it is not one)."""
     if not word.isascii() or not word.replace("'", "").isalpha() or len(word) < 3:

@@ -307,7 +307,8 @@ def _soften(stem: str, spec: _Spec) -> str:
     return stem
 
 
-@lru_cache(maxsize=50_000)
+# The callers cache their keys per word: this cache only spares the query side and repeats.
+@lru_cache(maxsize=4096)
 def turkic_stem(language: str, word: str) -> frozenset[str]:
     """The stems of one normalised word of `language` ('az', 'tr', 'kk', 'ky' or 'uz'):
     usually one; two readings of its suffixes give two."""
