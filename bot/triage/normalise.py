@@ -209,6 +209,7 @@ _GREEK_TO_CYR = {
     "ό": "о",
     "ά": "а",
     "έ": "е",
+    "σ": "с",  # casefold makes the look-alike final sigma ς a σ
 }
 _GREEK_TO_LAT = {"α": "a", "ο": "o", "ε": "e", "ρ": "p", "κ": "k", "τ": "t", "χ": "x"}
 _GREEK_TO_LAT |= {"υ": "u", "ι": "i", "β": "b", "η": "n", "μ": "m", "ν": "v"}

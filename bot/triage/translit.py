@@ -7,17 +7,22 @@ inflection module gives those the Russian dictionary's lemma keys, which the Cyr
 has too. Common romanisations are read (BGN/PCGN, ISO 9 without diacritics, the informal ones):
 ``zh kh ts ch sh shch sch ya yu yo`` and their ``j``/``i`` variants, ``y`` as ы or й, ``'`` as ь.
 
-An ASCII word has at most `_MAX_SPELLINGS` Cyrillic readings; ambiguity (``e`` as е or э at the
-start, ``y`` as ы or и after a consonant) is resolved by trying each.
+An ASCII word has at most `_MAX_SPELLINGS` Cyrillic readings, and as many again with a
+dropped soft sign put back (before a consonant after л, or at the end); ambiguity (``e`` as
+е or э at the start, ``y`` as ы or и after a consonant) is resolved by trying each.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 __all__ = ["cyrillic_readings"]
 
 _MAX_SPELLINGS = 4
+_CONSONANTS = "бвгджзклмнпрстфхцчшщ"
+_SOFT_L_RE = re.compile(f"л(?=[{_CONSONANTS}])")
+_SOFT_END_RE = re.compile("([лнтдсзмр])$")
 _VOWELS = frozenset("aeiouy")
 # Longest first at each position.
 _MULTI = (
@@ -39,8 +44,6 @@ _MULTI = (
     ("jo", ("е",)),
     ("ye", ("е",)),
     ("je", ("е",)),
-    ("iy", ("ий",)),
-    ("yy", ("ый",)),
 )
 _SINGLE = {
     "a": "а",
@@ -86,6 +89,8 @@ def cyrillic_readings(word: str) -> tuple[str, ...]:
         for latin, cyrillic in _MULTI:
             if word.startswith(latin, i):
                 options, step = cyrillic, len(latin)
+                if latin == "ye" and i > 0 and word[i - 1] not in _VOWELS:
+                    options = ("ые", "ье", "е")  # novye, statye
                 break
         if options is None:
             ch = word[i]
@@ -102,4 +107,8 @@ def cyrillic_readings(word: str) -> tuple[str, ...]:
                 options = (single,)
         readings = [r + o for r in readings for o in options][:_MAX_SPELLINGS]
         i += step
-    return tuple(readings)
+    # The soft sign is usually dropped: bolshoy is больш-, den is день, pravitelstv is -тельств.
+    softened = [_SOFT_L_RE.sub("ль", r) for r in readings]
+    softened += [_SOFT_END_RE.sub(r"\1ь", r) for r in readings + softened]
+    extra = [r for r in dict.fromkeys(softened) if r not in readings]
+    return tuple(readings + extra[:_MAX_SPELLINGS])
