@@ -1,0 +1,806 @@
+"""Relevance learned from analyst feedback: per-analyst models, the desk model, and the seam.
+
+An analyst's 👍 relevant / 👎 noise verdicts train a small logistic regression over hashed
+features of the alerted posts; its probability moves an alert's priority one step up or down
+(`LearnedRelevance`, the `RelevanceModel` of bot.triage.priority), with a reason in words. A
+team-wide `DeskModel` scores the posts no watch matched, for suggestions.
+
+Features (`extract_features`, computed ONCE per post, whatever the number of analysts): the
+post's normalised words, their inflection keys (so выслать and вышлют meet), character 3–5
+grams inside words (they carry across spelling tricks, inflections the stemmers miss, and
+transliteration), the channel, the language, forward / copy flags, and — added per match when
+scoring — the watch that matched. Every feature is a 24-bit hash (CRC-32 of a kind letter and
+the text: stable across processes and machines, unlike Python's salted `hash`), so a model
+needs no vocabulary to score. The word part and the n-gram part of a post are each scaled to
+unit length, so a long post does not outvote a short one. Per-word features are cached (the
+vocabulary of a channel stream repeats); a post costs one cache look-up per distinct word.
+
+The model (`RelevanceClassifier`) is trained from the analyst's whole verdict list each time
+(`VerdictSet` keeps the latest verdict per post, so a change of mind replaces the earlier one
+and a 🔕 mute is a noise verdict on the channel): with at most a few hundred verdicts a full
+retrain takes milliseconds and needs no unlearning. Class weights balance relevant against
+noise; L2 regularisation keeps a model of 20 verdicts from trusting one word too much. It is
+kept sparse (the features its verdicts contained, capped to the strongest `MAX_FEATURES`),
+with a small vocabulary of its strongest words — display form, weight, and which verdict
+posts contained them — for the reasons on alerts and the `/learning` view. `to_bytes()` is a
+versioned, zlib-compressed record of a few kilobytes.
+
+Library: a hand-written numpy logistic regression. scikit-learn (HashingVectorizer +
+SGDClassifier) and river were measured: each adds ~95 MB of resident memory at import (scipy
+and their own modules) against numpy's 16 MB, which the service already loads for language
+identification, and the service must fit in 300 MB; on these few-hundred-example problems a
+full-batch solver in numpy trains in milliseconds and scores a post in microseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+import zlib
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.triage.inflection import post_word_keys
+from bot.triage.normalise import NormalisedText, normalise
+from bot.triage.priority import Relevance
+
+if TYPE_CHECKING:
+    from bot.models import Post
+    from bot.triage.index import WatchMatch
+    from bot.triage.language import LanguageGuess
+
+__all__ = [
+    "COLD_START",
+    "FORMAT_VERSION",
+    "Background",
+    "DeskModel",
+    "Example",
+    "LearnedRelevance",
+    "ModelFormatError",
+    "PostFeatures",
+    "RelevanceClassifier",
+    "VerdictSet",
+    "calibrate_threshold",
+    "extract_features",
+    "features_of_post",
+]
+
+FEATURE_BITS = 24
+_MASK = (1 << FEATURE_BITS) - 1
+FORMAT_VERSION = 1
+_MAGIC = b"VRM"
+# No effect until the analyst has given this many verdicts of EACH kind (bench/relevance.py:
+# at 5 + 5 a model already ranks the alerts still to come well above the rule priority, and
+# holds almost no relevant alert with the thresholds below).
+COLD_START = 5
+# Probabilities (class-balanced, so 0.5 is "as likely either way") beyond which the model is
+# confident enough to move an alert. Held relevant alerts cost far more than noise that gets
+# through, so the bar down is stricter than the bar up.
+P_UP = 0.70
+P_DOWN = 0.07
+MAX_FEATURES = 20_000  # per model; the strongest by |weight| are kept
+VOCAB_EACH_WAY = 64  # strongest words kept each way, for reasons and /learning
+L2 = 0.003
+ITERATIONS = 150
+MAX_WORDS = 600  # distinct words read from one post (a 10,000-character post has ~1,500)
+NGRAM_MIN, NGRAM_MAX = 3, 5
+NGRAM_WORD_CHARS = 24  # n-grams from the first characters of a very long "word" only
+WORD_NORM = 1.0  # length of the words + inflection keys part of a post's vector
+GRAM_NORM = 1.0  # length of the character n-gram part
+META_VALUE = 0.1  # channel, language, forward, copy, watch
+
+
+class ModelFormatError(ValueError):
+    """Bytes that are not a relevance model of a version this code reads."""
+
+
+def _h(kind: str, text: str) -> int:
+    return zlib.crc32((kind + text).encode("utf-8", "surrogatepass")) & _MASK
+
+
+def _is_word(text: str) -> bool:
+    return len(text) >= 2 and any(ch.isalpha() for ch in text)
+
+
+@lru_cache(maxsize=32_768)
+def _word_features(word: str, language: str) -> tuple[bytes, bytes, int]:
+    """(word + inflection-key feature hashes, n-gram hashes, unit) of one normalised word.
+
+    Bytes of uint32 (joining bytes is the cheapest way to concatenate many small arrays); the
+    unit is the hash of the word's first inflection key: the word as the vocabulary of reasons
+    knows it, one per lexeme rather than per form.
+    """
+    keys = sorted(post_word_keys(word, language))
+    words = [_h("w", word)] + [_h("k", key) for key in keys]
+    padded = "<" + word[:NGRAM_WORD_CHARS] + ">"
+    grams = {
+        _h("g", padded[i : i + n])
+        for n in range(NGRAM_MIN, NGRAM_MAX + 1)
+        for i in range(len(padded) - n + 1)
+    }
+    unit = _h("k", keys[0]) if keys else words[0]
+    return (
+        np.array(words, dtype=np.uint32).tobytes(),
+        np.array(sorted(grams), dtype=np.uint32).tobytes(),
+        unit,
+    )
+
+
+def _meta_hashes(
+    channel_id: int, language: str, forwarded: bool, copied: bool
+) -> npt.NDArray[np.uint32]:
+    meta = [_h("c", str(channel_id)), _h("l", language)]
+    if forwarded:
+        meta.append(_h("f", "forward"))
+    if copied:
+        meta.append(_h("f", "copy"))
+    return np.array(meta, dtype=np.uint32)
+
+
+def watch_feature(watch_id: int) -> int:
+    """The feature of the watch that matched (added per match, not per post)."""
+    return _h("m", str(watch_id))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PostFeatures:
+    """A post as the models see it: sparse hashed features, and its words for reasons.
+
+    `indices` / `values` are the post's vector (watch excluded). `words` are its distinct
+    normalised words (in order of appearance), `units` their vocabulary units; `word_index` /
+    `word_of` list every word's own features with the position of the word they belong to, so
+    a model can say which words pushed its score (see `RelevanceClassifier.contributions`).
+    """
+
+    indices: npt.NDArray[np.uint32]
+    values: npt.NDArray[np.float32]
+    channel_id: int
+    words: tuple[str, ...]
+    units: npt.NDArray[np.uint32]
+    word_index: npt.NDArray[np.uint32]
+    word_of: npt.NDArray[np.intp]
+
+
+def extract_features(
+    normalised: NormalisedText,
+    *,
+    channel_id: int,
+    language: str,
+    forwarded: bool = False,
+    copied: bool = False,
+) -> PostFeatures:
+    """The features of one post from its normalised text (what the engine already computed)."""
+    words: list[str] = []
+    seen: set[str] = set()
+    for token in normalised.tokens:
+        text = token.text
+        if text in seen or not _is_word(text):
+            continue
+        seen.add(text)
+        words.append(text)
+        if len(words) >= MAX_WORDS:
+            break
+    cached = [_word_features(word, language) for word in words]
+    meta = _meta_hashes(channel_id, language, forwarded, copied)
+    if cached:
+        word_part = np.frombuffer(b"".join(c[0] for c in cached), dtype=np.uint32)
+        gram_part = np.frombuffer(b"".join(c[1] for c in cached), dtype=np.uint32)
+        word_set = np.unique(word_part)
+        gram_set = np.unique(gram_part)
+        sizes = np.array([(len(c[0]) + len(c[1])) // 4 for c in cached], dtype=np.intp)
+        word_index = np.frombuffer(b"".join(c[0] + c[1] for c in cached), dtype=np.uint32)
+        word_of = np.repeat(np.arange(len(cached), dtype=np.intp), sizes)
+        units = np.array([c[2] for c in cached], dtype=np.uint32)
+    else:
+        word_set = gram_set = word_index = units = np.zeros(0, dtype=np.uint32)
+        word_of = np.zeros(0, dtype=np.intp)
+    values = np.concatenate(
+        (
+            np.full(len(word_set), WORD_NORM / math.sqrt(max(len(word_set), 1)), np.float32),
+            np.full(len(gram_set), GRAM_NORM / math.sqrt(max(len(gram_set), 1)), np.float32),
+            np.full(len(meta), META_VALUE, np.float32),
+        )
+    )
+    return PostFeatures(
+        indices=np.concatenate((word_set, gram_set, meta)),
+        values=values,
+        channel_id=channel_id,
+        words=tuple(words),
+        units=units,
+        word_index=word_index,
+        word_of=word_of,
+    )
+
+
+def features_of_post(
+    post: Post,
+    language: str,
+    normalised: NormalisedText | None = None,
+    *,
+    copied: bool = False,
+) -> PostFeatures:
+    """`extract_features` of a `Post` (normalising its text unless given the result)."""
+    nt = normalised if normalised is not None else normalise(post.text)
+    return extract_features(
+        nt,
+        channel_id=post.channel_id,
+        language=language,
+        forwarded=post.forward is not None,
+        copied=copied,
+    )
+
+
+def channel_features(channel_id: int) -> PostFeatures:
+    """A post of which nothing is known but its channel: what a 🔕 mute teaches."""
+    empty = np.zeros(0, dtype=np.uint32)
+    return PostFeatures(
+        indices=np.array([_h("c", str(channel_id))], dtype=np.uint32),
+        values=np.array([META_VALUE * 2], dtype=np.float32),
+        channel_id=channel_id,
+        words=(),
+        units=empty,
+        word_index=empty,
+        word_of=np.zeros(0, dtype=np.intp),
+    )
+
+
+class Background:
+    """Document frequencies of features over a sample of recent posts, for IDF weighting.
+
+    A word in every second post says little about what an analyst cares for; with tens of
+    verdicts a model cannot learn that by itself. Training multiplies each feature by its
+    inverse document frequency here and folds it into the weights, so scoring needs no
+    background (the same sample can serve every analyst and the desk model).
+    """
+
+    __slots__ = ("_counts", "_indices", "posts")
+
+    def __init__(
+        self, indices: npt.NDArray[np.uint32], counts: npt.NDArray[np.uint32], posts: int
+    ) -> None:
+        self._indices = indices
+        self._counts = counts
+        self.posts = posts
+
+    @classmethod
+    def from_features(cls, sample: Iterable[PostFeatures]) -> Background:
+        parts = [np.unique(f.indices) for f in sample]
+        if not parts:
+            return cls(np.zeros(0, np.uint32), np.zeros(0, np.uint32), 0)
+        indices, counts = np.unique(np.concatenate(parts), return_counts=True)
+        return cls(indices.astype(np.uint32), counts.astype(np.uint32), len(parts))
+
+    def idf(self, indices: npt.NDArray[np.uint32]) -> npt.NDArray[np.float64]:
+        """Smoothed IDF: log((posts + 1) / (df + 1)) + 1, so never below 1."""
+        if self.posts == 0 or len(self._indices) == 0:
+            return np.ones(len(indices))
+        pos = np.searchsorted(self._indices, indices)
+        pos[pos == len(self._indices)] = 0
+        df = np.where(self._indices[pos] == indices, self._counts[pos], 0)
+        return np.log((self.posts + 1) / (df + 1.0)) + 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One training example: a post's features, the verdict, the watch that had matched."""
+
+    features: PostFeatures
+    relevant: bool
+    watch_id: int | None = None
+    weight: float = 1.0  # the desk model gives unmatched posts (presumed noise) less
+
+
+K = TypeVar("K")
+
+
+@dataclass(slots=True)
+class VerdictSet(Generic[K]):
+    """An analyst's verdicts by post key: the latest one counts (a change of mind replaces).
+
+    Keys are whatever identifies an alerted post for the caller (e.g. (channel, message));
+    a mute is recorded with `mute(channel_id)` and counts as one noise verdict.
+    """
+
+    _by_key: dict[K, Example] = field(default_factory=dict)
+    _muted: dict[int, Example] = field(default_factory=dict)
+
+    def record(self, key: K, example: Example) -> None:
+        self._by_key.pop(key, None)  # re-insert: the order stays the order of the last verdicts
+        self._by_key[key] = example
+
+    def forget(self, key: K) -> None:
+        self._by_key.pop(key, None)
+
+    def mute(self, channel_id: int) -> None:
+        self._muted[channel_id] = Example(channel_features(channel_id), relevant=False)
+
+    def unmute(self, channel_id: int) -> None:
+        self._muted.pop(channel_id, None)
+
+    def examples(self) -> list[Example]:
+        return [*self._by_key.values(), *self._muted.values()]
+
+    def __len__(self) -> int:
+        return len(self._by_key) + len(self._muted)
+
+    def train(self, background: Background | None = None) -> RelevanceClassifier:
+        return RelevanceClassifier.train(self.examples(), background=background)
+
+
+def _fit(
+    rows: npt.NDArray[np.intp],
+    cols: npt.NDArray[np.intp],
+    vals: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    sample_weight: npt.NDArray[np.float64],
+    n_cols: int,
+    l2: float,
+    iterations: int,
+) -> tuple[npt.NDArray[np.float64], float]:
+    """Weighted L2 logistic regression by Nesterov-accelerated gradient descent.
+
+    The step is 1/L for L the smoothness bound of the loss: 1/4 of the largest squared row
+    norm (bias included) plus the L2 term, so no line search is needed.
+    """
+    n = len(y)
+    c = sample_weight / sample_weight.sum()
+    row_norm2 = np.bincount(rows, weights=vals * vals, minlength=n) + 1.0
+    step = 1.0 / (0.25 * float(row_norm2.max()) + l2)
+    w = np.zeros(n_cols)
+    b = 0.0
+    w_prev, b_prev = w, b
+    sign = 2.0 * y - 1.0
+    for t in range(1, iterations + 1):
+        momentum = (t - 1) / (t + 2)
+        v = w + momentum * (w - w_prev)
+        vb = b + momentum * (b - b_prev)
+        z = np.bincount(rows, weights=vals * v[cols], minlength=n) + vb
+        # d/dz of log(1 + exp(-s z)) = -s * sigmoid(-s z)
+        r = -sign * c / (1.0 + np.exp(np.clip(sign * z, -35.0, 35.0)))
+        grad = np.bincount(cols, weights=vals * r[rows], minlength=n_cols) + l2 * v
+        w_prev, b_prev = w, b
+        w = v - step * grad
+        b = vb - step * float(r.sum())
+    return w, b
+
+
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-min(max(z, -35.0), 35.0)))
+
+
+@dataclass(frozen=True, slots=True)
+class VocabWord:
+    """A strong word of a model: how it reads, its weight, the verdict posts that had it."""
+
+    unit: int
+    word: str
+    score: float
+    posts: tuple[int, ...]  # positions in the training examples
+
+
+class RelevanceClassifier:
+    """A trained relevance model: sparse weights over hashed features, and its strong words.
+
+    Immutable once trained; a new verdict means a new model (`train` again), swapped in whole.
+    """
+
+    __slots__ = ("_indices", "_labels", "_vocab", "_vocab_units", "_weights", "bias", "counts")
+
+    def __init__(
+        self,
+        indices: npt.NDArray[np.uint32],
+        weights: npt.NDArray[np.float32],
+        bias: float,
+        counts: tuple[int, int],
+        vocab: Sequence[VocabWord],
+        labels: npt.NDArray[np.bool_],
+    ) -> None:
+        order = np.argsort(indices, kind="stable")
+        self._indices = np.ascontiguousarray(indices[order], dtype=np.uint32)
+        self._weights = np.ascontiguousarray(weights[order], dtype=np.float32)
+        self.bias = float(bias)
+        self.counts = counts  # (relevant, noise) verdicts it was trained on
+        self._vocab = {v.unit: v for v in vocab}
+        self._vocab_units = frozenset(self._vocab)
+        self._labels = labels  # per training example: True = relevant (for reason counts)
+
+    # -- training ---------------------------------------------------------------------------
+
+    @classmethod
+    def train(
+        cls,
+        examples: Sequence[Example],
+        *,
+        l2: float = L2,
+        iterations: int = ITERATIONS,
+        max_features: int = MAX_FEATURES,
+        balance: bool = True,
+        background: Background | None = None,
+    ) -> RelevanceClassifier:
+        """A model of these examples (all of an analyst's current verdicts, in order).
+
+        With examples of one kind only it still trains (the bias says which), but
+        `LearnedRelevance` ignores it until the cold-start count of both kinds is reached.
+        """
+        labels = np.array([e.relevant for e in examples], dtype=np.bool_)
+        n_rel = int(labels.sum())
+        counts = (n_rel, len(examples) - n_rel)
+        if not examples:
+            return cls(np.zeros(0, np.uint32), np.zeros(0, np.float32), 0.0, counts, (), labels)
+        parts_idx: list[npt.NDArray[np.uint32]] = []
+        parts_val: list[npt.NDArray[np.float32]] = []
+        for e in examples:
+            if e.watch_id is None:
+                parts_idx.append(e.features.indices)
+                parts_val.append(e.features.values)
+            else:
+                parts_idx.append(
+                    np.append(e.features.indices, np.uint32(watch_feature(e.watch_id)))
+                )
+                parts_val.append(np.append(e.features.values, np.float32(META_VALUE)))
+        lengths = np.array([len(p) for p in parts_idx], dtype=np.intp)
+        all_idx = np.concatenate(parts_idx)
+        uniq, cols = np.unique(all_idx, return_inverse=True)
+        rows = np.repeat(np.arange(len(examples), dtype=np.intp), lengths)
+        vals = np.concatenate(parts_val).astype(np.float64)
+        idf = background.idf(uniq.astype(np.uint32)) if background is not None else None
+        if idf is not None:
+            vals *= idf[cols]
+        y = labels.astype(np.float64)
+        sample_weight = np.array([e.weight for e in examples], dtype=np.float64)
+        if balance and 0 < n_rel < len(examples):
+            w_rel = sample_weight[labels].sum()
+            w_noise = sample_weight[~labels].sum()
+            sample_weight = np.where(labels, sample_weight / w_rel, sample_weight / w_noise)
+        w, b = _fit(rows, cols.astype(np.intp), vals, y, sample_weight, len(uniq), l2, iterations)
+        if idf is not None:
+            w = w * idf  # folded in: scoring multiplies by the weight alone
+        if len(uniq) > max_features:
+            keep = np.argpartition(-np.abs(w), max_features)[:max_features]
+            uniq, w = uniq[keep], w[keep]
+        model = cls(uniq.astype(np.uint32), w.astype(np.float32), b, counts, (), labels)
+        vocab = model._build_vocab(examples)
+        return cls(model._indices, model._weights, b, counts, vocab, labels)
+
+    def _build_vocab(self, examples: Sequence[Example]) -> list[VocabWord]:
+        """The strongest words each way, with the training posts that contained each."""
+        forms: dict[int, Counter[str]] = {}
+        posts: dict[int, list[int]] = {}
+        scores: dict[int, float] = {}
+        for i, e in enumerate(examples):
+            f = e.features
+            if not f.words:
+                continue
+            word_scores = self.contributions(f)
+            for j, unit in enumerate(f.units.tolist()):
+                forms.setdefault(unit, Counter())[f.words[j]] += 1
+                at = posts.setdefault(unit, [])
+                if not at or at[-1] != i:
+                    at.append(i)
+                score = float(word_scores[j])
+                if abs(score) > abs(scores.get(unit, 0.0)):
+                    scores[unit] = score
+        ranked = sorted(scores, key=scores.__getitem__)
+        chosen = [u for u in ranked[:VOCAB_EACH_WAY] if scores[u] < 0]
+        chosen += [u for u in ranked[-VOCAB_EACH_WAY:] if scores[u] > 0]
+        return [
+            VocabWord(u, forms[u].most_common(1)[0][0], scores[u], tuple(posts[u]))
+            for u in dict.fromkeys(chosen)
+        ]
+
+    # -- scoring ----------------------------------------------------------------------------
+
+    def _lookup(self, indices: npt.NDArray[np.uint32]) -> npt.NDArray[np.float32]:
+        """The weight of each feature (0 for a feature the model never saw)."""
+        if len(self._indices) == 0 or len(indices) == 0:
+            return np.zeros(len(indices), dtype=np.float32)
+        pos = np.searchsorted(self._indices, indices)
+        pos[pos == len(self._indices)] = 0
+        hit = self._indices[pos] == indices
+        return np.where(hit, self._weights[pos], np.float32(0.0))
+
+    def _weight_of(self, feature: int) -> float:
+        pos = int(np.searchsorted(self._indices, feature))
+        if pos < len(self._indices) and int(self._indices[pos]) == feature:
+            return float(self._weights[pos])
+        return 0.0
+
+    def decision(self, features: PostFeatures, watch_id: int | None = None) -> float:
+        """The log-odds that the post is relevant."""
+        z = float(np.dot(self._lookup(features.indices), features.values)) + self.bias
+        if watch_id is not None:
+            z += META_VALUE * self._weight_of(watch_feature(watch_id))
+        return z
+
+    def predict_proba(self, features: PostFeatures, watch_id: int | None = None) -> float:
+        """P(relevant) of a post, class-balanced (0.5 = no lean either way)."""
+        return _sigmoid(self.decision(features, watch_id))
+
+    def contributions(self, features: PostFeatures) -> npt.NDArray[np.float64]:
+        """How much each of the post's words pushes the score (+ relevant, − noise).
+
+        A word's weights summed over its own features (form, inflection keys, n-grams): the
+        same for the word in any post, so words of different posts compare.
+        """
+        n = len(features.words)
+        if n == 0:
+            return np.zeros(0)
+        weights = self._lookup(features.word_index).astype(np.float64)
+        return np.bincount(features.word_of, weights=weights, minlength=n).astype(np.float64)
+
+    # -- reasons and /learning --------------------------------------------------------------
+
+    @property
+    def verdict_count(self) -> tuple[int, int]:
+        """(relevant, noise) verdicts the model was trained on."""
+        return self.counts
+
+    def strongest_words(self, n: int = 5) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(words pointing to relevant, words pointing to noise), strongest first."""
+        ranked = sorted(self._vocab.values(), key=lambda v: v.score)
+        down = tuple(v.word for v in ranked if v.score < 0)[:n]
+        up = tuple(v.word for v in reversed(ranked) if v.score > 0)[:n]
+        return up, down
+
+    def explain(
+        self, features: PostFeatures, relevant: bool, max_words: int = 3
+    ) -> tuple[int, tuple[str, ...]]:
+        """(how many verdict posts of that kind share strong words with this post, the
+        post's words that pushed that way the most)."""
+        scores = self.contributions(features)
+        sign = 1.0 if relevant else -1.0
+        order = np.argsort(-sign * scores, kind="stable")
+        words = tuple(
+            features.words[int(i)] for i in order[:max_words] if sign * scores[int(i)] > 0
+        )
+        shared: set[int] = set()
+        for unit in set(features.units.tolist()) & self._vocab_units:
+            v = self._vocab[unit]
+            if sign * v.score > 0:
+                shared.update(p for p in v.posts if bool(self._labels[p]) is relevant)
+        return len(shared), words
+
+    # -- bytes ------------------------------------------------------------------------------
+
+    def to_bytes(self) -> bytes:
+        """A compact, versioned form (for Redis): header, then a zlib-compressed body."""
+        vocab = list(self._vocab.values())
+        words = "\0".join(v.word for v in vocab).encode("utf-8", "surrogatepass")
+        post_lists = [np.array(v.posts, dtype=np.uint16) for v in vocab]
+        offsets = np.cumsum([0, *(len(p) for p in post_lists)]).astype(np.uint32)
+        body = b"".join(
+            (
+                struct.pack(
+                    "<IIfIII",
+                    self.counts[0],
+                    self.counts[1],
+                    self.bias,
+                    len(self._indices),
+                    len(vocab),
+                    len(self._labels),
+                ),
+                # Sorted indices stored as deltas compress to about half.
+                np.diff(self._indices, prepend=np.uint32(0)).astype(np.uint32).tobytes(),
+                self._weights.astype(np.float16).tobytes(),
+                np.array([v.unit for v in vocab], dtype=np.uint32).tobytes(),
+                np.array([v.score for v in vocab], dtype=np.float32).tobytes(),
+                offsets.tobytes(),
+                (np.concatenate(post_lists) if post_lists else np.zeros(0, np.uint16)).tobytes(),
+                np.packbits(self._labels).tobytes(),
+                struct.pack("<I", len(words)),
+                words,
+            )
+        )
+        return _MAGIC + bytes((FORMAT_VERSION,)) + zlib.compress(body, 6)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RelevanceClassifier:
+        """The model `to_bytes` wrote; ModelFormatError for anything else."""
+        if len(data) < 4 or data[:3] != _MAGIC:
+            raise ModelFormatError("not a relevance model")
+        if data[3] != FORMAT_VERSION:
+            raise ModelFormatError(f"relevance model format {data[3]}, expected {FORMAT_VERSION}")
+        try:
+            return cls._decode(zlib.decompress(data[4:]))
+        except (zlib.error, struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
+            raise ModelFormatError(f"damaged relevance model: {exc}") from exc
+
+    @classmethod
+    def _decode(cls, body: bytes) -> RelevanceClassifier:
+        n_rel, n_noise, bias, n_feat, n_vocab, n_labels = struct.unpack_from("<IIfIII", body)
+        at = struct.calcsize("<IIfIII")
+
+        def take(dtype: Any, count: int) -> npt.NDArray[Any]:
+            nonlocal at
+            size = np.dtype(dtype).itemsize * count
+            if at + size > len(body):
+                raise ValueError("truncated")
+            out = np.frombuffer(body, dtype=dtype, count=count, offset=at)
+            at += size
+            return out
+
+        indices = np.cumsum(take(np.uint32, n_feat), dtype=np.uint32)
+        weights = take(np.float16, n_feat).astype(np.float32)
+        units = take(np.uint32, n_vocab)
+        scores = take(np.float32, n_vocab)
+        offsets = take(np.uint32, n_vocab + 1)
+        post_ids = take(np.uint16, int(offsets[-1]))
+        labels = np.unpackbits(take(np.uint8, (n_labels + 7) // 8))[:n_labels].astype(np.bool_)
+        (n_words,) = struct.unpack_from("<I", body, at)
+        at += 4
+        words = body[at : at + n_words].decode("utf-8", "surrogatepass").split("\0")
+        if n_vocab and len(words) != n_vocab:
+            raise ValueError("vocabulary does not match")
+        vocab = [
+            VocabWord(
+                int(units[i]),
+                words[i],
+                float(scores[i]),
+                tuple(int(p) for p in post_ids[offsets[i] : offsets[i + 1]]),
+            )
+            for i in range(n_vocab)
+        ]
+        return cls(indices, weights, bias, (n_rel, n_noise), vocab, labels)
+
+
+def _reason(up: bool, count: int, words: Sequence[str]) -> str:
+    arrow, kind = ("↑", "relevant") if up else ("↓", "noise")
+    like = f"like {count} post{'s' if count != 1 else ''}" if count else "like posts"
+    tail = f" ({', '.join(words)})" if words else ""
+    return f"learned {arrow}: {like} you marked {kind}{tail}"
+
+
+class LearnedRelevance:
+    """The `RelevanceModel` of learned analyst models: one model per analyst, swapped whole.
+
+    `assess` computes the post's features once and reuses them for every match of the post
+    (the engine assesses the matches of one post in a row). An analyst without a model, or
+    whose model has fewer than `cold_start` verdicts of either kind, gets no change.
+    Models are replaced by `replace` (all) or `update` (one analyst) — each builds a new dict
+    and swaps the reference, so a triage in progress sees either the old or the new models.
+    """
+
+    def __init__(
+        self,
+        models: Mapping[int, RelevanceClassifier] | None = None,
+        *,
+        cold_start: int = COLD_START,
+        p_up: float = P_UP,
+        p_down: float = P_DOWN,
+    ) -> None:
+        self._models: dict[int, RelevanceClassifier] = dict(models or {})
+        self.cold_start = cold_start
+        self.p_up = p_up
+        self.p_down = p_down
+        self._last_post: object = None
+        self._last_features: PostFeatures | None = None
+
+    @property
+    def models(self) -> Mapping[int, RelevanceClassifier]:
+        return self._models
+
+    def replace(self, models: Mapping[int, RelevanceClassifier]) -> None:
+        self._models = dict(models)
+
+    def update(self, analyst_id: int, model: RelevanceClassifier | None) -> None:
+        """Install (or with None remove: reset, learning off) one analyst's model."""
+        models = dict(self._models)
+        if model is None:
+            models.pop(analyst_id, None)
+        else:
+            models[analyst_id] = model
+        self._models = models
+
+    def active(self, analyst_id: int) -> RelevanceClassifier | None:
+        """The analyst's model if it is past the cold start, else None."""
+        model = self._models.get(analyst_id)
+        if model is None or min(model.counts) < self.cold_start:
+            return None
+        return model
+
+    def features(
+        self, post: Post, language: LanguageGuess, normalised: NormalisedText | None
+    ) -> PostFeatures:
+        if post is not self._last_post or self._last_features is None:
+            self._last_features = features_of_post(post, language.code, normalised)
+            self._last_post = post
+        return self._last_features
+
+    def assess(
+        self,
+        post: Post,
+        match: WatchMatch,
+        language: LanguageGuess,
+        normalised: NormalisedText | None = None,
+    ) -> Relevance:
+        model = self.active(match.owner_id)
+        if model is None:
+            return Relevance()
+        return self.judge(model, self.features(post, language, normalised), match.watch_id)
+
+    def judge(
+        self, model: RelevanceClassifier, features: PostFeatures, watch_id: int | None
+    ) -> Relevance:
+        """The step (and reason) a past-cold-start model gives one post."""
+        p = model.predict_proba(features, watch_id)
+        if p >= self.p_up:
+            up = True
+        elif p <= self.p_down:
+            up = False
+        else:
+            return Relevance()
+        count, words = model.explain(features, up)
+        return Relevance(1 if up else -1, _reason(up, count, words))
+
+
+SUGGESTED_REASON = "🧭 Suggested: like posts your team marked relevant"
+UNMATCHED_WEIGHT = 0.3  # an unmatched post is only presumed noise
+
+
+def calibrate_threshold(scores: Iterable[float], *, days: float, per_day: int) -> float:
+    """The score above which at most `per_day` of these recent posts a day would be suggested.
+
+    `scores` are the desk model's scores of the unmatched posts of the last `days`; the
+    threshold is the next-highest score below the allowed number (inf when there are none).
+    """
+    ordered = sorted(scores, reverse=True)
+    allowed = int(per_day * days)
+    if allowed <= 0 or not ordered:
+        return math.inf
+    if allowed >= len(ordered):
+        return ordered[-1]
+    return ordered[allowed]  # strictly above this one: `allowed` posts
+
+
+@dataclass(frozen=True, slots=True)
+class DeskModel:
+    """The team-wide model: every analyst's relevant posts against their noise posts and a
+    sample of posts no watch matched; it scores unmatched posts for suggestions."""
+
+    model: RelevanceClassifier
+    threshold: float = math.inf
+
+    @classmethod
+    def train(
+        cls,
+        relevant: Iterable[PostFeatures],
+        noise: Iterable[PostFeatures],
+        unmatched_sample: Iterable[PostFeatures] = (),
+        *,
+        unmatched_weight: float = UNMATCHED_WEIGHT,
+        background: Background | None = None,
+    ) -> DeskModel:
+        examples = [Example(f, True) for f in relevant]
+        examples += [Example(f, False) for f in noise]
+        examples += [Example(f, False, weight=unmatched_weight) for f in unmatched_sample]
+        return cls(RelevanceClassifier.train(examples, background=background))
+
+    def score(self, features: PostFeatures) -> float:
+        return self.model.predict_proba(features)
+
+    def calibrated(
+        self, recent: Iterable[PostFeatures], *, days: float, per_day: int
+    ) -> DeskModel:
+        """This model with the threshold that lets through at most `per_day` suggestions a day
+        of posts like `recent` (the unmatched posts of the last `days`)."""
+        scores = [self.score(f) for f in recent]
+        return DeskModel(self.model, calibrate_threshold(scores, days=days, per_day=per_day))
+
+    def suggest(self, features: PostFeatures) -> bool:
+        return self.model.counts[0] > 0 and self.score(features) > self.threshold
+
+    def to_bytes(self) -> bytes:
+        return struct.pack("<d", self.threshold) + self.model.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> DeskModel:
+        if len(data) < 8:
+            raise ModelFormatError("not a desk model")
+        (threshold,) = struct.unpack_from("<d", data)
+        return cls(RelevanceClassifier.from_bytes(data[8:]), threshold)

@@ -1,0 +1,302 @@
+"""The learned relevance models: cold start, learning both ways with reasons, change of mind,
+bytes, hostile text, the desk model's threshold, and the engine seam."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.models import Forward, Post
+from bot.triage.engine import TriageEngine, WatchSpec
+from bot.triage.index import WatchMatch
+from bot.triage.language import LanguageGuess
+from bot.triage.normalise import normalise
+from bot.triage.relevance import (
+    COLD_START,
+    FORMAT_VERSION,
+    Background,
+    DeskModel,
+    Example,
+    LearnedRelevance,
+    ModelFormatError,
+    PostFeatures,
+    RelevanceClassifier,
+    VerdictSet,
+    calibrate_threshold,
+    extract_features,
+    features_of_post,
+)
+
+RU = LanguageGuess("ru", 0.99)
+ANALYST = 7
+WATCH = 70
+
+RELEVANT = [
+    "Депутат предложил депортировать мигрантов из страны",
+    "Мигрантов вышлют за нарушения, заявили в думе",
+    "Власти решили выслать мигрантов без разрешения",
+    "Требуют депортировать всех мигрантов немедленно",
+    "Депортация мигрантов начнётся в понедельник",
+    "Выслать мигрантов предлагает новая партия",
+    "Мигранты будут высланы, сообщил депутат",
+]
+NOISE = [
+    "Погода завтра: дождь и сильный ветер в столице",
+    "Прогноз погоды на выходные: похолодание",
+    "Погода в Москве будет солнечной всю неделю",
+    "Синоптики: погода испортится к вечеру, ожидается гроза",
+    "Жара и сухая погода продержатся до пятницы",
+    "Погода на праздники: снег и гололёд",
+    "Какая погода ждёт нас в апреле, рассказали синоптики",
+    "Погода: туман и морось утром",
+    "Тёплая погода вернётся на следующей неделе",
+]
+
+
+def post(text: str, channel: int = 100, message: int = 1, **kw: object) -> Post:
+    return Post(
+        channel_id=channel,
+        message_id=message,
+        date=datetime(2025, 1, 1, tzinfo=UTC),
+        text=text,
+        username="chan",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def feats(text: str, channel: int = 100) -> PostFeatures:
+    return extract_features(normalise(text), channel_id=channel, language="ru")
+
+
+def trained(relevant: int = len(RELEVANT), noise: int = len(NOISE)) -> RelevanceClassifier:
+    verdicts: VerdictSet[int] = VerdictSet()
+    for i, text in enumerate(RELEVANT[:relevant]):
+        verdicts.record(i, Example(feats(text), True, WATCH))
+    for i, text in enumerate(NOISE[:noise]):
+        verdicts.record(100 + i, Example(feats(text), False, WATCH))
+    return verdicts.train()
+
+
+def assess(judge: LearnedRelevance, text: str, owner: int = ANALYST) -> tuple[int, str | None]:
+    p = post(text)
+    result = judge.assess(p, WatchMatch(WATCH, owner, ("x",), ((0, 1),)), RU, normalise(p.text))
+    return result.steps, result.reason
+
+
+def test_no_model_and_cold_start_change_nothing() -> None:
+    assert assess(LearnedRelevance(), "Депортировать мигрантов") == (0, None)
+    few = trained(relevant=COLD_START - 1, noise=len(NOISE))
+    judge = LearnedRelevance({ANALYST: few})
+    assert few.verdict_count == (COLD_START - 1, len(NOISE))
+    assert assess(judge, "Власти решили депортировать мигрантов") == (0, None)
+    assert assess(judge, "Погода завтра: дождь") == (0, None)
+
+
+def test_similar_posts_move_up_and_down_with_reasons_naming_words() -> None:
+    model = trained()
+    judge = LearnedRelevance({ANALYST: model})
+    up, up_reason = assess(judge, "Депутат снова требует выслать мигрантов")
+    down, down_reason = assess(judge, "Погода завтра: снова дождь")
+    assert up == 1 and down == -1
+    assert up_reason is not None and up_reason.startswith("learned ↑: like ")
+    assert "you marked relevant" in up_reason
+    assert "мигрантов" in up_reason or "выслать" in up_reason
+    assert down_reason is not None and down_reason.startswith("learned ↓: like ")
+    assert "погода" in down_reason
+    # The count is of the analyst's noise posts that share the post's strong words.
+    count = int(down_reason.split("like ")[1].split(" ")[0])
+    assert 1 <= count <= len(NOISE)
+    # Another analyst's alert is not judged by this analyst's model.
+    assert assess(judge, "Депутат требует выслать мигрантов", owner=ANALYST + 1) == (0, None)
+
+
+def test_strongest_words_each_way() -> None:
+    up, down = trained().strongest_words(5)
+    assert "погода" in down
+    assert any(w.startswith(("мигрант", "депорт", "высл")) for w in up)
+    assert not set(up) & set(down)
+
+
+def test_change_of_mind_replaces_the_earlier_verdict() -> None:
+    verdicts: VerdictSet[str] = VerdictSet()
+    for i, text in enumerate(RELEVANT):
+        verdicts.record(f"r{i}", Example(feats(text), True))
+    for i, text in enumerate(NOISE):
+        verdicts.record(f"n{i}", Example(feats(text), False))
+    before = verdicts.train()
+    probe = feats("Погода завтра: дождь")
+    # The analyst changes their mind: the weather posts were relevant after all.
+    for i, text in enumerate(NOISE):
+        verdicts.record(f"n{i}", Example(feats(text), True))
+    for i, text in enumerate(RELEVANT):
+        verdicts.record(f"r{i}", Example(feats(text), False))
+    after = verdicts.train()
+    assert len(verdicts) == len(RELEVANT) + len(NOISE)
+    assert after.verdict_count == (len(NOISE), len(RELEVANT))
+    assert before.predict_proba(probe) < 0.5 < after.predict_proba(probe)
+
+
+def test_mute_is_a_noise_verdict_on_the_channel() -> None:
+    verdicts: VerdictSet[int] = VerdictSet()
+    for i, text in enumerate(RELEVANT):
+        verdicts.record(i, Example(feats(text, channel=5), True))
+    for i, text in enumerate(NOISE):
+        verdicts.record(100 + i, Example(feats(text, channel=6), False))
+    probe = feats("Новости дня", channel=9)
+    base = verdicts.train().predict_proba(probe)
+    verdicts.mute(9)
+    muted = verdicts.train()
+    assert muted.verdict_count == (len(RELEVANT), len(NOISE) + 1)
+    assert muted.predict_proba(probe) < base
+    verdicts.unmute(9)
+    assert verdicts.train().verdict_count == (len(RELEVANT), len(NOISE))
+
+
+def test_bytes_round_trip_and_version() -> None:
+    model = trained()
+    data = model.to_bytes()
+    again = RelevanceClassifier.from_bytes(data)
+    assert data[3] == FORMAT_VERSION
+    assert again.verdict_count == model.verdict_count
+    assert again.strongest_words() == model.strongest_words()
+    for text in (*RELEVANT[:2], *NOISE[:2], "совсем другое"):
+        f = feats(text)
+        assert again.predict_proba(f, WATCH) == pytest.approx(
+            model.predict_proba(f, WATCH), abs=2e-3
+        )
+        assert again.explain(f, True) == model.explain(f, True)
+    assert len(data) < 64_000
+    with pytest.raises(ModelFormatError):
+        RelevanceClassifier.from_bytes(data[:3] + bytes((FORMAT_VERSION + 1,)) + data[4:])
+    with pytest.raises(ModelFormatError):
+        RelevanceClassifier.from_bytes(b"nonsense")
+    with pytest.raises(ModelFormatError):
+        RelevanceClassifier.from_bytes(data[:4] + data[4:20])
+
+
+def test_empty_model_round_trips() -> None:
+    empty = RelevanceClassifier.train([])
+    again = RelevanceClassifier.from_bytes(empty.to_bytes())
+    assert again.verdict_count == (0, 0)
+    assert again.predict_proba(feats("что угодно")) == pytest.approx(0.5)
+
+
+HOSTILE = [
+    "",
+    "   ",
+    "🔥🔥🔥 💣 🇺🇦",
+    "‏שלום עולם‏ مرحبا بالعالم",  # RTL with marks
+    "мигр\u200bантов вы\u200dслать",  # zero-width inside words
+    "депортировать " * 1500,  # ~21,000 characters, one word repeated
+    "а" * 10_000,  # one 10,000-letter "word"
+    "\ud800 lone surrogate",
+    "#мигранты @someone https://t.me/x/1",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_text_scores_without_error(text: str) -> None:
+    model = trained()
+    judge = LearnedRelevance({ANALYST: model})
+    f = feats(text)
+    assert 0.0 <= model.predict_proba(f, WATCH) <= 1.0
+    steps, reason = assess(judge, text)
+    assert steps in (-1, 0, 1)
+    assert (reason is None) == (steps == 0)
+    # A hostile post as a verdict trains and serialises too.
+    verdicts: VerdictSet[int] = VerdictSet()
+    verdicts.record(0, Example(f, True))
+    verdicts.record(1, Example(feats("Погода"), False))
+    RelevanceClassifier.from_bytes(verdicts.train().to_bytes())
+
+
+def test_zero_width_tricks_read_as_the_plain_word() -> None:
+    plain, tricked = feats("мигрантов выслать"), feats("мигр\u200bантов вы\u200dслать")
+    assert set(plain.indices.tolist()) == set(tricked.indices.tolist())
+
+
+def test_features_are_computed_once_per_post() -> None:
+    judge = LearnedRelevance({ANALYST: trained()})
+    p = post("Депутат требует выслать мигрантов")
+    first = judge.features(p, RU, None)
+    assert judge.features(p, RU, None) is first
+    assert judge.features(post("другой"), RU, None) is not first
+
+
+def test_forward_flag_is_a_feature() -> None:
+    plain = features_of_post(post("Текст"), "ru")
+    forwarded = features_of_post(post("Текст", forward=Forward(1, 2)), "ru")
+    assert len(forwarded.indices) == len(plain.indices) + 1
+
+
+def test_swapping_models_is_whole_and_reversible() -> None:
+    judge = LearnedRelevance()
+    model = trained()
+    judge.update(ANALYST, model)
+    snapshot = judge.models
+    assert assess(judge, "Погода завтра: дождь")[0] == -1
+    judge.update(ANALYST, None)  # reset / learning off
+    assert assess(judge, "Погода завтра: дождь") == (0, None)
+    assert ANALYST in snapshot  # a reader holding the old mapping was not changed under it
+    judge.replace({ANALYST: model})
+    assert assess(judge, "Погода завтра: дождь")[0] == -1
+
+
+def test_engine_passes_the_model_its_normalised_text() -> None:
+    judge = LearnedRelevance({ANALYST: trained()})
+    engine = TriageEngine(_FixedLanguage(), relevance=judge)
+    engine.add_watch(WatchSpec(WATCH, ANALYST, "погода OR мигрант", "normal"))
+    off = TriageEngine(_FixedLanguage())
+    off.add_watch(WatchSpec(WATCH, ANALYST, "погода OR мигрант", "normal"))
+    noisy = post("Погода на завтра: снова дождь и ветер")
+    (scored,) = engine.triage(noisy).matches
+    (plain,) = off.triage(noisy).matches
+    assert plain.priority == "normal" and scored.priority == "low"
+    assert any(r.startswith("learned ↓") for r in scored.reasons)
+
+
+class _FixedLanguage:
+    def detect(self, text: str) -> LanguageGuess:
+        return RU
+
+
+def test_background_idf_favours_rare_words() -> None:
+    sample = [feats(t) for t in ["и в на погода", "и в на", "и в на дождь", "и в"]]
+    background = Background.from_features(sample)
+    f = feats("и погода")
+    idf = background.idf(f.indices)
+    common = feats("и").indices[0]
+    rare = f.indices[list(f.indices).index(feats("погода").indices[0])]
+    assert idf[list(f.indices).index(common)] < idf[list(f.indices).index(rare)]
+    model = RelevanceClassifier.train(
+        [Example(feats(t), True) for t in RELEVANT] + [Example(feats(t), False) for t in NOISE],
+        background=background,
+    )
+    assert model.predict_proba(feats("Погода завтра")) < 0.5
+
+
+def test_calibrated_threshold_caps_suggestions_per_day() -> None:
+    scores = [i / 100 for i in range(100)]
+    threshold = calibrate_threshold(scores, days=2, per_day=3)
+    assert sum(s > threshold for s in scores) == 6
+    assert calibrate_threshold([], days=2, per_day=3) == math.inf
+    assert calibrate_threshold(scores, days=1, per_day=0) == math.inf
+    assert calibrate_threshold(scores[:4], days=2, per_day=3) == 0.0
+
+
+def test_desk_model_suggests_only_above_its_threshold() -> None:
+    relevant = [feats(t) for t in RELEVANT]
+    noise = [feats(t) for t in NOISE]
+    unmatched = [feats(t) for t in ("Футбол: счёт матча", "Курс валют на сегодня", "Кино")]
+    desk = DeskModel.train(relevant, noise, unmatched)
+    recent = [feats(t) for t in (*NOISE, *RELEVANT[:3], "Футбол", "Курс рубля")]
+    calibrated = desk.calibrated(recent, days=1, per_day=2)
+    assert sum(calibrated.suggest(f) for f in recent) <= 2
+    assert calibrated.suggest(feats("Депутат требует депортировать мигрантов"))
+    assert not calibrated.suggest(feats("Погода завтра: дождь"))
+    again = DeskModel.from_bytes(calibrated.to_bytes())
+    assert again.threshold == calibrated.threshold
+    # Never calibrated: suggests nothing.
+    assert not desk.suggest(feats("Депутат требует депортировать мигрантов"))
