@@ -97,7 +97,7 @@ class TriageEngine:
         assess = None if isinstance(self._relevance, NeutralRelevance) else self._relevance.assess
         scored = []
         for spec, match in found:
-            relevance = assess(post, match, language) if assess is not None else None
+            relevance = assess(post, match, language, nt) if assess is not None else None
             priority = prioritise(
                 watch_priority=spec.priority,
                 channel_weight=weight,

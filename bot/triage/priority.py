@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bot.models import Post
     from bot.triage.index import WatchMatch
     from bot.triage.language import LanguageGuess
+    from bot.triage.normalise import NormalisedText
 
 
 class Priority(StrEnum):
@@ -77,15 +78,31 @@ class Relevance:
 
 
 class RelevanceModel(Protocol):
-    """The seam for the learned relevance model (analyst feedback: relevant / noise)."""
+    """The seam for the learned relevance model (analyst feedback: relevant / noise).
 
-    def assess(self, post: Post, match: WatchMatch, language: LanguageGuess) -> Relevance: ...
+    `normalised` is the post's text as the engine already normalised it, so a model need not
+    normalise it again for every match (see bot.triage.relevance.LearnedRelevance).
+    """
+
+    def assess(
+        self,
+        post: Post,
+        match: WatchMatch,
+        language: LanguageGuess,
+        normalised: NormalisedText | None = None,
+    ) -> Relevance: ...
 
 
 class NeutralRelevance:
     """The default model: no opinion, so no change."""
 
-    def assess(self, post: Post, match: WatchMatch, language: LanguageGuess) -> Relevance:
+    def assess(
+        self,
+        post: Post,
+        match: WatchMatch,
+        language: LanguageGuess,
+        normalised: NormalisedText | None = None,
+    ) -> Relevance:
         return Relevance()
 
 
