@@ -10,6 +10,7 @@ from bot.models import Post
 from bot.triage.engine import TriageEngine, WatchSpec
 from bot.triage.index import WatchMatch
 from bot.triage.language import LanguageGuess, make_detector
+from bot.triage.normalise import NormalisedText
 from bot.triage.priority import (
     NeutralRelevance,
     Prioritised,
@@ -97,7 +98,14 @@ def test_priority_names() -> None:
 class _Doubter:
     """A relevance model that thinks every match from channel 13 is noise."""
 
-    def assess(self, post: Post, match: WatchMatch, language: LanguageGuess) -> Relevance:
+    def assess(
+        self,
+        post: Post,
+        match: WatchMatch,
+        language: LanguageGuess,
+        normalised: NormalisedText | None = None,
+    ) -> Relevance:
+        assert normalised is not None  # the engine hands over the text it normalised
         if post.channel_id == 13:
             return Relevance(-2, "analysts marked this channel's matches as noise")
         return Relevance()
