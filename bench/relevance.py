@@ -35,7 +35,7 @@ steady state (posts of 2–4 sentences, the word caches warm). `verdict_to_model
 in-process time from an analyst's verdict list to a model in use: retrain, `to_bytes`,
 `from_bytes` (the Redis round trip and the feedback stream are not in it).
 
-Run: `.venv/bin/python bench/relevance.py` (one JSON line, about two minutes on one core).
+Run: `.venv/bin/python bench/relevance.py` (one JSON line, under a minute on one core).
 """
 
 from __future__ import annotations
