@@ -50,11 +50,6 @@ class AlertJob:
             "also_in": json.dumps(list(self.also_in)),
         }
 
-    def compact(self) -> tuple[str, str]:
-        """(post JSON, everything else as one JSON object): how the outbox appends an alert,
-        so a batch sends each post once however many analysts it alerts."""
-        return self.post.to_json(), self.compact_rest()
-
     def compact_rest(self) -> str:
         """Everything but the post, as one JSON object (the `job` field)."""
         return json.dumps(self._rest(), ensure_ascii=False)

@@ -64,7 +64,6 @@ class TriageStats:
 class _Planned:
     post: Post
     result: TriageResult | None
-    archived: Post | None  # what the archive held before this entry (edits, deletions)
     fingerprints: tuple[str, ...] = ()
 
 
@@ -227,13 +226,13 @@ class TriageWorker:
 
     def _triage(self, post: Post) -> _Planned:
         if post.event == "delete":
-            return _Planned(post, None, None)
+            return _Planned(post, None)
         result = self._engine.triage(post)
         fingerprints: tuple[str, ...] = ()
         if result.matches and post.event == "new" and not _forward_origin(post):
             tokens = [t.text for t in (result.normalised or normalise(post.text)).tokens]
             fingerprints = tuple(story_fingerprints(tokens))
-        return _Planned(post, result, None, fingerprints)
+        return _Planned(post, result, fingerprints)
 
     def _plan(self, item: _Planned, archived: dict[PostKey, Post], batch: _Batch) -> None:
         """Decide what one post becomes, given what Redis and the batch so far hold."""

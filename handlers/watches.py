@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
-from typing import Any
 
 import redis.asyncio as aioredis
 from aiogram import Router
@@ -20,8 +19,8 @@ from bot import texts
 from bot.callback_data import WatchAction, WatchCB
 from bot.delivery.render import clean_text, normalise_spans, post_link
 from bot.keyboards import priority_keyboard, watches_keyboard
-from bot.models import Post, PostFormatError
-from bot.storage import keys
+from bot.models import Post
+from bot.storage.archive import ArchiveRepository
 from bot.storage.audit import AuditLog
 from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import Person
@@ -217,26 +216,7 @@ class TestOutcome:
 
 async def archived_posts(redis: aioredis.Redis, since: float, limit: int) -> list[Post]:
     """Archived posts dated after `since`, newest first per channel, at most `limit`."""
-    channel_ids: Any = await redis.smembers(keys.ARCHIVE_CHANNELS)
-    posts: list[Post] = []
-    for raw_id in sorted(channel_ids):
-        if len(posts) >= limit:
-            break
-        channel_id = int(raw_id)
-        ids: Any = await redis.zrevrangebyscore(
-            keys.archive_index(channel_id), "+inf", since, start=0, num=limit - len(posts)
-        )
-        if not ids:
-            continue
-        rows: Any = await redis.mget([keys.archive_post(channel_id, int(i)) for i in ids])
-        for row in rows:
-            if row is None:
-                continue
-            try:
-                posts.append(Post.from_json(row))
-            except PostFormatError:
-                log.warning("test: unreadable archived post in channel %s", channel_id)
-    return posts
+    return await ArchiveRepository(redis).recent(since, limit)
 
 
 def evaluate(engine: TriageEngine, posts: list[Post], examples: int) -> TestOutcome:

@@ -75,7 +75,7 @@ class ArchiveRepository:
         """Up to `limit` archived posts dated after `since`, newest first per channel."""
         channel_ids: Any = await self._redis.smembers(keys.ARCHIVE_CHANNELS)
         posts: list[Post] = []
-        for channel_id in sorted(int(c) for c in channel_ids):
+        for channel_id in (int(c) for c in sorted(channel_ids)):
             if len(posts) >= limit:
                 break
             ids: Any = await self._redis.zrevrangebyscore(

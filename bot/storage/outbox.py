@@ -1,22 +1,21 @@
-"""The alert outbox: the one way anything is appended to the alerts stream.
+"""The alert outbox: how triage appends alerts to the alerts stream.
 
 Alerts go through one Lua script per batch that checks and records the (post, analyst, version)
 ledger (`keys.alerts_made`, a hash per post) in the same step as the XADD, so a batch
-redelivered after a crash adds nothing. Notices to a person (admins told of a blocked analyst,
-a silent channel, a revoked session; digests) and held alerts released after quiet hours go
-through the same stream, so every message to a person is durable and rate-limited alike.
+redelivered after a crash adds nothing. (Notices and released held alerts are still appended
+by their own modules; moving them here is open work.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.alerts import AlertJob, Notice
+from bot.alerts import AlertJob
 from bot.storage import keys
 from bot.storage.streams import DEFAULT_MAXLEN
 
@@ -105,29 +104,3 @@ class AlertOutbox:
         """Queue, per post, the read of who was alerted on it (see `alerted_replies`)."""
         for channel_id, message_id in posts:
             pipe.hkeys(keys.alerts_made(channel_id, message_id))
-
-    async def alerted(self, channel_id: int, message_id: int) -> set[int]:
-        """The analysts alerted on a post."""
-        raw: Any = await self._redis.hkeys(keys.alerts_made(channel_id, message_id))
-        return {int(a) for a in raw}
-
-    async def tell(self, recipients: Iterable[int], text: str, *, html: bool = False) -> int:
-        """Queue one notice to each recipient. Returns how many."""
-        return await self.notify(Notice(r, text, html) for r in recipients)
-
-    async def notify(self, notices: Iterable[Notice]) -> int:
-        """Queue notices to people (one round trip). Returns how many."""
-        return await self.append_raw(n.to_fields() for n in notices)
-
-    async def append_raw(self, entries: Iterable[Mapping[str, str]]) -> int:
-        """Put entries that were on the stream before back on it (held alerts released,
-        dead letters retried): they were checked when first emitted."""
-        batch = list(entries)
-        if not batch:
-            return 0
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for fields in batch:
-                payload: dict[Any, Any] = dict(fields)
-                pipe.xadd(keys.ALERTS_STREAM, payload, maxlen=self._maxlen, approximate=True)
-            await pipe.execute()
-        return len(batch)

@@ -7,12 +7,9 @@ Redis client. What each owns:
   feed; `shared`: team-wide watches and subscriptions; `channels`: the channel registry and
   reconciler checkpoints; `mutes`; `feedback`: 👍 / 👎 verdicts; `audit`: the admin log.
 - `posts`: the posts stream's idempotent producer; `archive`: posts kept for `/test`, digests
-  and follow-ups; `stories`: fingerprints and copies; `outbox`: the one way onto the alerts
-  stream (alerts with their ledger, notices to people, released held alerts).
-- `ledger`: the delivery ledger (sent marks, what "also in" edits re-render from, the stream
-  of alerts each analyst received); `held`: alerts held for quiet hours, digests and blocked
-  analysts; `dead`: dead letters (listing and retry); `health`: heartbeats, flood waits,
-  watcher accounts and counters, one-per-period notices; `streams`: consumers and stats.
+  and follow-ups; `stories`: fingerprints and copies; `outbox`: the triage worker's way onto
+  the alerts stream (alerts with their ledger); `posts_consumer` / `alerts_consumer`: the
+  streams' consumers. Still to come: the delivery ledger, held alerts, dead letters, health.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ copies in one batch are seen as one story), and writes the claims in its batch p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -38,23 +38,6 @@ class StoryRepository:
     def __init__(self, redis: aioredis.Redis, *, ttl_s: int = STORY_TTL_S) -> None:
         self._redis = redis
         self.ttl_s = ttl_s
-
-    async def owners(self, fingerprints: Sequence[str]) -> dict[str, str]:
-        """Fingerprint -> 'channel:message' of the first post that claimed it (claimed only)."""
-        if not fingerprints:
-            return {}
-        raw: Any = await self._redis.mget([keys.story(f) for f in fingerprints])
-        return {f: str(r) for f, r in zip(fingerprints, raw, strict=True) if r}
-
-    async def copies_many(self, firsts: Sequence[PostKey]) -> dict[PostKey, set[str]]:
-        """Links of the copies recorded for each first post."""
-        if not firsts:
-            return {}
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for first in firsts:
-                pipe.smembers(keys.story_also(*first))
-            replies: list[Any] = await pipe.execute()
-        return {f: {str(x) for x in r} for f, r in zip(firsts, replies, strict=True)}
 
     def claim_commands(self, pipe: Any, fingerprints: Iterable[str], owner: str) -> None:
         for f in fingerprints:

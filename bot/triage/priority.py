@@ -35,11 +35,6 @@ class Priority(StrEnum):
         """0 for low … 3 for urgent (sorting alerts, comparing with thresholds)."""
         return _RANK[self.value]
 
-    @classmethod
-    def parse(cls, value: str) -> Priority:
-        """The level named by `value` (any case); PriorityError for anything else."""
-        return cls(check_priority(value))
-
 
 PRIORITIES: tuple[str, ...] = tuple(p.value for p in Priority)  # most urgent first
 LEVELS: tuple[str, ...] = tuple(reversed(PRIORITIES))  # ascending
