@@ -30,6 +30,7 @@ ANALYST_ROLES = frozenset({"analyst", "admin"})
 PRIORITY_ORDER = {p.value: p.rank for p in Priority}
 DIGEST_MODES = ("off", "hourly", "daily")
 HOLD_REASONS = ("quiet", "blocked", "digest")
+USER_FLAGS = ("suggest", "urgent_quiet")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -104,6 +105,11 @@ class Person:
     threshold: str = "low"
     quiet: str | None = None
     digest: str = "off"
+    # Learned relevance (/settings learning), suggestions from the desk model (/suggest), and
+    # urgent alerts breaking quiet hours (/settings urgent): stored "0" / "1".
+    learning: bool = True
+    suggest: bool = False
+    urgent_quiet: bool = True
     requested_at: float | None = None
     joined_at: float | None = None
 
@@ -146,6 +152,9 @@ class Person:
             threshold=data.get("threshold") or "low",
             quiet=data.get("quiet") or None,
             digest=data.get("digest") or "off",
+            learning=data.get("learning", "1") != "0",
+            suggest=data.get("suggest", "0") == "1",
+            urgent_quiet=data.get("urgent_quiet", "1") != "0",
             requested_at=opt_float("requested_at"),
             joined_at=opt_float("joined_at"),
         )
@@ -316,6 +325,14 @@ class UserRepository:
         await self._redis.hset(keys.user(user_id), "quiet", str(quiet) if quiet else "")
         if quiet is None:
             await release_soon(self._redis, user_id)
+
+    async def set_flag(self, user_id: int, flag: str, on: bool) -> None:
+        """An on/off setting: "suggest" (desk-model suggestions) or "urgent_quiet" (urgent
+        alerts break quiet hours). Learning is switched through FeedbackRepository, which
+        also tells the learner."""
+        if flag not in USER_FLAGS:
+            raise SettingError(f"{flag!r} is not a setting")
+        await self._redis.hset(keys.user(user_id), flag, "1" if on else "0")
 
     async def set_digest(self, user_id: int, mode: str) -> str:
         value = mode.strip().lower()
