@@ -31,6 +31,11 @@ class AlertJob:
     language_confidence: float
     kind: str = "new"
     also_in: tuple[str, ...] = ()
+    # The analyst's learned model judged it noise with confidence: it goes to their digest,
+    # whatever their instant threshold (nothing is dropped; /settings learning off stops it).
+    held: bool = False
+    # "suggested": the desk model found it, no watch matched (watch_id 0).
+    origin: str = "watch"
 
     def to_fields(self) -> dict[str, str]:
         return {"post": self.post.to_json(), **self._rest()}
@@ -48,6 +53,8 @@ class AlertJob:
             "lang_conf": f"{self.language_confidence:.3f}",
             "kind": self.kind,
             "also_in": json.dumps(list(self.also_in)),
+            **({"held": "1"} if self.held else {}),
+            **({"origin": self.origin} if self.origin != "watch" else {}),
         }
 
     def compact_rest(self) -> str:
@@ -87,6 +94,8 @@ class AlertJob:
                 language_confidence=float(fields.get("lang_conf", "0")),
                 kind=kind,
                 also_in=tuple(str(x) for x in json.loads(fields.get("also_in", "[]"))),
+                held=fields.get("held") == "1",
+                origin=fields.get("origin", "watch"),
             )
         except KeyError as exc:
             raise ValueError(f"alert entry lacks field {exc.args[0]!r}") from exc
