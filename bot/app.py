@@ -26,6 +26,7 @@ from bot.storage.connection import open_redis
 from bot.storage.repos import Repositories, Retention
 
 if TYPE_CHECKING:
+    from bot.learner import Learner
     from bot.triage_worker import TriageWorker
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ async def build_triage_worker(
     consumer: str | None = None,
 ) -> tuple[TriageWorker, Callable[[asyncio.Event], Awaitable[None]]]:
     """The triage worker with its engine; returns (worker, run)."""
+    from bot.learner import ModelSync
     from bot.triage.engine import TriageEngine
     from bot.triage.language import make_detector
+    from bot.triage.relevance import LearnedRelevance
     from bot.triage_worker import TriageWorker
 
     if not isinstance(repos, Repositories):
@@ -74,19 +77,56 @@ async def build_triage_worker(
             if channel.channel_id is not None:
                 weights[channel.channel_id] = channel.weight
 
+    detector = await asyncio.to_thread(make_detector, settings.language_detector)
+    relevance = LearnedRelevance()
     engine = TriageEngine(
-        await asyncio.to_thread(make_detector, settings.language_detector),
+        detector,
         channel_weights=lambda channel_id: weights.get(channel_id, "normal"),
+        relevance=relevance,
+    )
+    name = consumer or f"triage-{instance_name()}"
+    models = ModelSync(
+        repos.learning, repos.users, relevance, suggest_per_day=settings.suggest_per_day
     )
     worker = TriageWorker.over(
         repos,
         engine,
-        consumer=consumer or f"triage-{instance_name()}",
+        consumer=name,
         max_deliveries=settings.max_deliveries,
         claim_idle_ms=int(settings.claim_idle_s * 1000),
         channel_weights=refresh_weights,
+        models=models,
     )
-    return worker, worker.run
+    learner = build_learner(settings, repos, lambda text: detector.detect(text).code, name)
+
+    async def run(stop: asyncio.Event) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(worker.run(stop))
+            tasks.create_task(learner.run(stop))
+
+    return worker, run
+
+
+def build_learner(
+    settings: Settings, repos: Repositories, detect: Callable[[str], str], consumer: str
+) -> Learner:
+    """The learner of the triage role (bot/learner.py), one consumer of the feedback stream."""
+    from bot.learner import Learner
+
+    return Learner(
+        repos.feedback_consumer(
+            consumer,
+            max_deliveries=settings.max_deliveries,
+            claim_idle_ms=int(settings.claim_idle_s * 1000),
+        ),
+        repos.learning,
+        repos.feedback,
+        repos.archive,
+        repos.mutes,
+        repos.users,
+        detect,
+        suggest_per_day=settings.suggest_per_day,
+    )
 
 
 async def _heartbeat(

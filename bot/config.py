@@ -72,6 +72,8 @@ class Settings(BaseSettings):
         default="py3langid", alias="LANGUAGE_DETECTOR"
     )
     archive_ttl_days: int = Field(default=30, ge=1, alias="ARCHIVE_TTL_DAYS")
+    # Desk-model suggestions an analyst who opted in (/suggest on) gets a day, at most.
+    suggest_per_day: int = Field(default=3, ge=0, le=50, alias="SUGGEST_PER_DAY")
     global_rate_per_s: float = Field(default=25.0, gt=0, alias="DELIVERY_GLOBAL_RATE")
     chat_rate_per_s: float = Field(default=1.0, gt=0, alias="DELIVERY_CHAT_RATE")
     max_deliveries: int = Field(default=5, ge=1, alias="STREAM_MAX_DELIVERIES")

@@ -13,6 +13,13 @@ gets the edit as a follow-up. Deletions: analysts alerted on the post are told, 
 archived text. Copies of a story already alerted (forwards, near-duplicates in other channels)
 do not alert the same analyst again; the copy's link is recorded on the first post's story. Two
 copies in one batch are one story: the batch is checked in memory before Redis is.
+
+Learned relevance (`ModelSync`, bot/learner.py): the engine scores every match with the
+analysts' models, reloaded within seconds of a change; an alert a model judged noise with
+confidence is marked `held` (delivery puts it in the digest), and how many alerts the models
+moved is counted per analyst and day on the batch's own write. A new post no watch matched is
+scored by the desk model, and one above its threshold goes, as a suggestion, to each analyst
+who opted in (`/suggest on`), at most `suggest_per_day` a day each.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.alerts import AlertJob
+from bot.learner import SYNC_S, ModelSync
 from bot.models import Post, PostFormatError
 from bot.storage.outbox import Emission, EmitMode
 from bot.storage.repos import Repositories
@@ -39,6 +47,7 @@ from bot.triage.engine import TriageEngine, TriageResult, WatchSpec
 from bot.triage.normalise import normalise
 from bot.triage.priority import Priority
 from bot.triage.query import QueryError
+from bot.triage.relevance import SUGGESTED_REASON, features_of_post
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +55,23 @@ WEIGHTS_REFRESH_S = 30.0
 TRIM_EVERY_S = 60.0
 
 PostKey = tuple[int, int]
-# Per analyst: (matching watch ids, best priority, reasons, spans, query of the best watch).
-Best = dict[int, tuple[tuple[int, ...], str, tuple[str, ...], tuple[tuple[int, int], ...], str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Best:
+    """One analyst's alert on a post: their best-priority watch among those that matched."""
+
+    watch_ids: tuple[int, ...]
+    priority: str
+    reasons: tuple[str, ...]
+    spans: tuple[tuple[int, int], ...]
+    query: str
+    held: bool = False  # every match of theirs judged noise with confidence by their model
+    moved: bool = False  # their model moved the priority (or held it)
+
+
+Best = dict[int, _Best]
+LEARNED = "learned "  # the prefix of a reason the learned model gave
 
 
 @dataclass
@@ -57,6 +81,8 @@ class TriageStats:
     duplicates: int = 0
     dead_letters: int = 0
     batches: int = 0
+    suggested: int = 0
+    held: int = 0
     by_language: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -77,8 +103,10 @@ class TriageWorker:
         *,
         channel_weights: Callable[[], Any] | None = None,
         stream_max_age_s: float = 3 * 86400,
+        models: ModelSync | None = None,
     ) -> None:
         self._stream_max_age_s = stream_max_age_s
+        self._models = models
         self._store = store
         self._engine = engine
         self._watches = watches
@@ -99,13 +127,19 @@ class TriageWorker:
         max_deliveries: int = 5,
         claim_idle_ms: int = 60_000,
         channel_weights: Callable[[], Any] | None = None,
+        models: ModelSync | None = None,
     ) -> TriageWorker:
         """A worker over a repository bundle (what bot/app.py, tests and benchmarks use)."""
         stream = repos.posts_consumer(
             consumer, max_deliveries=max_deliveries, claim_idle_ms=claim_idle_ms
         )
         return cls(
-            repos.triage_store(), stream, engine, repos.watches, channel_weights=channel_weights
+            repos.triage_store(),
+            stream,
+            engine,
+            repos.watches,
+            channel_weights=channel_weights,
+            models=models,
         )
 
     @property
@@ -168,7 +202,11 @@ class TriageWorker:
         gc.freeze()
         last_weights = 0.0
         last_trim = 0.0
+        last_sync = 0.0
         while not stop.is_set():
+            if self._models is not None and time.monotonic() - last_sync > SYNC_S:
+                await self._models.refresh()
+                last_sync = time.monotonic()
             if time.monotonic() - last_trim > TRIM_EVERY_S:
                 # Acknowledged posts older than the window leave the stream (memory bounded by
                 # age, not only by STREAM_MAXLEN); any worker may do it, it is idempotent.
@@ -188,6 +226,8 @@ class TriageWorker:
     async def drain(self, *, batch: int = 100) -> int:
         """Process everything currently on the stream, then return (demo, tests, backtests)."""
         await self._stream.ensure_group()
+        if self._models is not None:
+            await self._models.refresh(force=True)
         done = 0
         while entries := await self._stream.read(count=batch, block_ms=None):
             await self.sync_watches()
@@ -216,7 +256,11 @@ class TriageWorker:
         for item in planned:
             self._plan(item, found.archived, batch)
         origins = await self._store.origins(sorted(batch.origins - batch.first_here))
-        await self._store.record(batch.archive, batch.claims, batch.copies)
+        await self._store.record(
+            batch.archive, batch.claims, batch.copies, moved=batch.moved, suggested=batch.suggested
+        )
+        if self._models is not None:
+            self._models.count_suggested(batch.suggested)
         emissions = [self._emission(e, batch, origins.alerted, origins.copies) for e in batch.jobs]
         sent = await self._store.outbox.emit_many([e for e in emissions if e is not None])
         self.stats.alerts += sum(sent)
@@ -259,22 +303,56 @@ class TriageWorker:
             batch.follow_up(post, "edit", best, result)
             return
         if not best:
+            self._suggest(post, result, batch)
             return
         first = batch.story_origin(post, item.fingerprints)
-        for owner, (match_ids, priority, reasons, spans, query) in best.items():
+        for owner, b in best.items():
             job = AlertJob(
                 analyst_id=owner,
                 post=post,
-                watch_id=match_ids[0],
-                watch_query=query,
-                priority=priority,
-                reasons=reasons,
-                spans=spans,
+                watch_id=b.watch_ids[0],
+                watch_query=b.query,
+                priority=b.priority,
+                reasons=b.reasons,
+                spans=b.spans,
                 language=result.language.code,
                 language_confidence=result.language.confidence,
+                held=b.held,
             )
             batch.jobs.append(_Job(job, EmitMode.FIRST, first))
             batch.alerted.setdefault(key, set()).add(owner)
+            if b.moved:
+                batch.moved[owner] = batch.moved.get(owner, 0) + 1
+            self.stats.held += b.held
+
+    def _suggest(self, post: Post, result: TriageResult, batch: _Batch) -> None:
+        """A new post no watch matched: the desk model's suggestion, for those who opted in."""
+        sync = self._models
+        if sync is None or sync.desk is None or not sync.suggest_to or post.event != "new":
+            return
+        wanting = [a for a in sync.suggest_to if sync.may_suggest(a, batch.suggested.get(a, 0))]
+        if not wanting:
+            return
+        features = features_of_post(post, result.language.code, result.normalised)
+        if not sync.desk.suggest(features):
+            return
+        for analyst in wanting:
+            job = AlertJob(
+                analyst_id=analyst,
+                post=post,
+                watch_id=0,
+                watch_query="",
+                priority=Priority.NORMAL,
+                reasons=(SUGGESTED_REASON,),
+                spans=(),
+                language=result.language.code,
+                language_confidence=result.language.confidence,
+                origin="suggested",
+            )
+            batch.jobs.append(_Job(job, EmitMode.FIRST, None))
+            batch.alerted.setdefault(_key(post), set()).add(analyst)
+            batch.suggested[analyst] = batch.suggested.get(analyst, 0) + 1
+            self.stats.suggested += 1
 
     def _emission(
         self,
@@ -331,6 +409,8 @@ class _Batch:
         self.origins: set[PostKey] = set()
         self.first_here: set[PostKey] = set()  # origins that are posts of this very batch
         self.jobs: list[_Job] = []
+        self.moved: dict[int, int] = {}  # analyst -> alerts their model moved
+        self.suggested: dict[int, int] = {}  # analyst -> suggestions
 
     def keep(self, post: Post) -> None:
         self.archive.append(post)
@@ -355,11 +435,11 @@ class _Batch:
             job = AlertJob(
                 analyst_id=owner,
                 post=post,
-                watch_id=match[0][0] if match else 0,
-                watch_query=match[4] if match else "",
-                priority=match[1] if match else Priority.NORMAL,
-                reasons=match[2] if match else (),
-                spans=match[3] if match else (),
+                watch_id=match.watch_ids[0] if match else 0,
+                watch_query=match.query if match else "",
+                priority=match.priority if match else Priority.NORMAL,
+                reasons=match.reasons if match else (),
+                spans=match.spans if match else (),
                 language=result.language.code,
                 language_confidence=result.language.confidence,
                 kind=kind,
@@ -421,12 +501,14 @@ def _best(result: TriageResult, queries: dict[int, str]) -> Best:
         matches.sort(key=lambda m: (-Priority(m.priority).rank, m.watch_id))
         top = matches[0]
         spans = _merge([s for m in matches for s in m.spans])
-        best[owner] = (
+        best[owner] = _Best(
             tuple(m.watch_id for m in matches),
             top.priority,
             tuple(top.reasons),
             spans,
             queries.get(top.watch_id, ""),
+            held=all(getattr(m, "held", False) for m in matches),
+            moved=any(r.startswith(LEARNED) for m in matches for r in m.reasons),
         )
     return best
 

@@ -87,6 +87,27 @@ class ArchiveRepository:
             posts.extend(found[(channel_id, int(i))] for i in ids if (channel_id, int(i)) in found)
         return posts
 
+    async def sample(self, since: float, limit: int) -> tuple[list[Post], int]:
+        """About `limit` archived posts dated after `since`, spread evenly over the channels
+        (the newest of each), and how many posts the window holds in all: the desk model's
+        background and calibration sample, and the volume to scale it by."""
+        channel_ids: Any = await self._redis.smembers(keys.ARCHIVE_CHANNELS)
+        channels = sorted(int(c) for c in channel_ids)
+        if not channels or limit <= 0:
+            return [], 0
+        per_channel = max(1, limit // len(channels))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel_id in channels:
+                pipe.zcount(keys.archive_index(channel_id), since, "+inf")
+                pipe.zrevrangebyscore(
+                    keys.archive_index(channel_id), "+inf", since, start=0, num=per_channel
+                )
+            replies: list[Any] = await pipe.execute()
+        total = sum(int(n) for n in replies[0::2])
+        wanted = [(c, int(i)) for c, ids in zip(channels, replies[1::2], strict=True) for i in ids]
+        found = await self.get_many(wanted[: limit * 2])
+        return [found[k] for k in wanted if k in found], total
+
 
 def _parse(raw: Any, key: PostKey) -> Post | None:
     if not raw:

@@ -19,10 +19,16 @@ ALERTS_STREAM = f"{PREFIX}:{{alerts}}:stream"
 ALERTS_DEAD = f"{PREFIX}:{{alerts}}:dead"
 DELIVERY_GROUP = "delivery"
 
+# Analysts' verdicts, mutes, resets and learning on/off, for the learner (bot/learner.py).
+FEEDBACK_STREAM = f"{PREFIX}:{{learn}}:stream"
+FEEDBACK_DEAD = f"{PREFIX}:{{learn}}:dead"
+LEARN_GROUP = "learners"
+
 # (stream, group, dead-letter stream) for `vigil status` and the admin System view.
 STREAMS: tuple[tuple[str, str, str], ...] = (
     (POSTS_STREAM, TRIAGE_GROUP, POSTS_DEAD),
     (ALERTS_STREAM, DELIVERY_GROUP, ALERTS_DEAD),
+    (FEEDBACK_STREAM, LEARN_GROUP, FEEDBACK_DEAD),
 )
 
 
@@ -105,6 +111,30 @@ def user_held(user_id: int) -> str:
 def feedback(user_id: int) -> str:
     """Hash '<channel>:<msg>:<watch>' -> 'relevant' | 'noise'."""
     return f"{PREFIX}:{{user:{user_id}}}:feedback"
+
+
+def learn_examples(user_id: int) -> str:
+    """Hash '<channel>:<msg>' -> JSON example (verdict, watch, language, the post) the
+    analyst's model is trained from; capped by the learner."""
+    return f"{PREFIX}:{{user:{user_id}}}:examples"
+
+
+# --- learned relevance: the models every triage worker scores with ------------------------
+MODELS = f"{PREFIX}:{{learn}}:models"  # hash analyst id -> base64 RelevanceClassifier
+MODELS_META = f"{PREFIX}:{{learn}}:meta"  # hash analyst id -> JSON summary for /learning
+MODELS_VERSION = f"{PREFIX}:{{learn}}:version"  # counter: bumped on every model change
+DESK_MODEL = f"{PREFIX}:{{learn}}:desk"  # hash 'model' (base64 DeskModel), 'meta' (JSON)
+DESK_LOCK = f"{PREFIX}:{{learn}}:desk_lock"  # one learner retrains the desk model at a time
+
+
+def learn_moved(day: str) -> str:
+    """Hash analyst id -> alerts the learned model moved on a UTC day (YYYYMMDD)."""
+    return f"{PREFIX}:{{learn}}:moved:{day}"
+
+
+def suggestions_of(day: str) -> str:
+    """Hash analyst id -> suggestions emitted on a UTC day (the triage worker's cap)."""
+    return f"{PREFIX}:{{learn}}:suggested:{day}"
 
 
 def user_alerts(user_id: int) -> str:

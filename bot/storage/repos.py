@@ -5,7 +5,8 @@ Redis client. What each owns:
 
 - `users`: analysts, admins, access requests, settings; `watches`: watches and their change
   feed; `shared`: team-wide watches and subscriptions; `channels`: the channel registry and
-  reconciler checkpoints; `mutes`; `feedback`: 👍 / 👎 verdicts; `audit`: the admin log.
+  reconciler checkpoints; `mutes`; `feedback`: 👍 / 👎 verdicts (the feedback stream's
+  producer); `learning`: the learned models, their examples and counters; `audit`: the log.
 - `posts`: the posts stream's idempotent producer; `archive`: posts kept for `/test`, digests
   and follow-ups; `stories`: fingerprints and copies; `outbox`: the triage worker's way onto
   the alerts stream (alerts with their ledger); `posts_consumer` / `alerts_consumer`: the
@@ -23,6 +24,7 @@ from bot.storage.archive import ArchiveRepository
 from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
+from bot.storage.learning import LearningRepository
 from bot.storage.mutes import MuteRepository
 from bot.storage.outbox import AlertOutbox
 from bot.storage.posts import PostQueue
@@ -58,6 +60,7 @@ class Repositories:
     archive: ArchiveRepository
     stories: StoryRepository
     outbox: AlertOutbox
+    learning: LearningRepository
 
     @classmethod
     def build(
@@ -77,16 +80,17 @@ class Repositories:
             shared=SharedWatchRepository(redis, watches),
             channels=ChannelRepository(redis),
             mutes=MuteRepository(redis),
-            feedback=FeedbackRepository(redis),
+            feedback=FeedbackRepository(redis, maxlen=keep.maxlen),
             audit=AuditLog(redis),
             posts=PostQueue(redis, maxlen=keep.maxlen),
             archive=ArchiveRepository(redis, ttl_s=keep.archive_s),
             stories=StoryRepository(redis),
             outbox=AlertOutbox(redis, maxlen=keep.maxlen, ledger_ttl_s=keep.ledger_s),
+            learning=LearningRepository(redis),
         )
 
     def triage_store(self) -> TriageStore:
-        return TriageStore(self.redis, self.archive, self.stories, self.outbox)
+        return TriageStore(self.redis, self.archive, self.stories, self.outbox, self.learning)
 
     def posts_consumer(
         self, consumer: str, *, max_deliveries: int = 5, claim_idle_ms: int = 60_000
@@ -97,6 +101,20 @@ class Repositories:
             keys.TRIAGE_GROUP,
             consumer,
             keys.POSTS_DEAD,
+            max_deliveries=max_deliveries,
+            claim_idle_ms=claim_idle_ms,
+        )
+
+    def feedback_consumer(
+        self, consumer: str, *, max_deliveries: int = 5, claim_idle_ms: int = 60_000
+    ) -> StreamConsumer:
+        """The learner's consumer of the feedback stream (group `learners`)."""
+        return StreamConsumer(
+            self.redis,
+            keys.FEEDBACK_STREAM,
+            keys.LEARN_GROUP,
+            consumer,
+            keys.FEEDBACK_DEAD,
             max_deliveries=max_deliveries,
             claim_idle_ms=claim_idle_ms,
         )

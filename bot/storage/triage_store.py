@@ -4,7 +4,8 @@
    owners of every story fingerprint in the batch (one pipeline).
 2. `origins`: for the batch's story origins, who was alerted on them and their copies so far
    (one pipeline, only when the batch has copies of a story).
-3. `record`: archive the posts, claim fingerprints, add copy links (one pipeline).
+3. `record`: archive the posts, claim fingerprints, add copy links, count what the learned
+   models moved and the suggestions made (one pipeline).
 4. `outbox.emit_many`: the alerts, ledger-checked (one script call per 200 alerts).
 The worker decides everything in between in memory, so two copies of a story in one batch are
 one story, and the stream entries are acknowledged only after step 4.
@@ -12,7 +13,8 @@ one story, and the stream entries are acknowledged only after step 4.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ import redis.asyncio as aioredis
 from bot.models import Post
 from bot.storage import keys
 from bot.storage.archive import ArchiveRepository, PostKey, _parse
+from bot.storage.learning import LearningRepository
 from bot.storage.outbox import AlertOutbox
 from bot.storage.stories import StoryRepository
 
@@ -45,8 +48,10 @@ class TriageStore:
         archive: ArchiveRepository,
         stories: StoryRepository,
         outbox: AlertOutbox,
+        learning: LearningRepository | None = None,
     ) -> None:
         self._redis = redis
+        self.learning = learning
         self.archive = archive
         self.stories = stories
         self.outbox = outbox
@@ -96,6 +101,10 @@ class TriageStore:
         archive: Iterable[Post],
         claims: Iterable[tuple[Sequence[str], str]],
         copies: Iterable[tuple[PostKey, str]],
+        *,
+        moved: Mapping[int, int] | None = None,
+        suggested: Mapping[int, int] | None = None,
+        now: float | None = None,
     ) -> None:
         self.round_trips += 1
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -104,4 +113,8 @@ class TriageStore:
                 self.stories.claim_commands(pipe, fingerprints, owner)
             for first, link in copies:
                 self.stories.copy_commands(pipe, first, link)
+            if self.learning is not None and (moved or suggested):
+                self.learning.counter_commands(
+                    pipe, moved or {}, suggested or {}, now if now is not None else time.time()
+                )
             await pipe.execute()
