@@ -26,6 +26,7 @@ from bot.delivery.worker import DeliveryConfig, DeliveryWorker
 from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
+from bot.storage.learning import LearningRepository
 from bot.storage.mutes import MuteRepository
 from bot.storage.repos import Repositories
 from bot.storage.shared import SharedWatchRepository
@@ -79,6 +80,7 @@ def build_dispatcher(
     audit: AuditLog,
     detector: Callable[[], LanguageDetector],
     shared: SharedWatchRepository | None = None,
+    learning: LearningRepository | None = None,
 ) -> Dispatcher:
     """The Dispatcher with every router; handlers get these objects by parameter name.
     Shared watches are made over `watches` unless given."""
@@ -93,6 +95,7 @@ def build_dispatcher(
         audit=audit,
         detector=detector,
         shared=shared or SharedWatchRepository(redis, watches),
+        learning=learning or LearningRepository(redis),
     )
     roles = RoleMiddleware(users)
     dp.message.outer_middleware(roles)
