@@ -81,6 +81,7 @@ def build_dispatcher(
     detector: Callable[[], LanguageDetector],
     shared: SharedWatchRepository | None = None,
     learning: LearningRepository | None = None,
+    suggest_per_day: int = 3,
 ) -> Dispatcher:
     """The Dispatcher with every router; handlers get these objects by parameter name.
     Shared watches are made over `watches` unless given."""
@@ -96,6 +97,7 @@ def build_dispatcher(
         detector=detector,
         shared=shared or SharedWatchRepository(redis, watches),
         learning=learning or LearningRepository(redis),
+        suggest_per_day=suggest_per_day,
     )
     roles = RoleMiddleware(users)
     dp.message.outer_middleware(roles)
@@ -197,6 +199,8 @@ async def run_bot_role(
             feedback=FeedbackRepository(redis),
             audit=AuditLog(redis),
             detector=LazyDetector(lambda: make_detector(settings.language_detector)),
+            learning=repos.learning,
+            suggest_per_day=settings.suggest_per_day,
         )
         await register_commands(bot, users)
         worker = build_delivery_worker(settings, redis, bot, users, consumer=consumer)

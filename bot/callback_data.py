@@ -127,3 +127,15 @@ class SharedCB(CallbackData, prefix="sh"):
 def channel_token(key: str) -> str:
     """A short, separator-free stand-in for a channel key in callback data."""
     return hashlib.sha1(key.encode()).hexdigest()[:12]
+
+
+class LearningAction(StrEnum):
+    RESET = "rs"  # ask to confirm
+    CONFIRM = "ok"  # forget every verdict
+    CANCEL = "no"
+
+
+class LearningCB(CallbackData, prefix="ln"):
+    """/learning buttons: reset (with a confirmation)."""
+
+    action: LearningAction

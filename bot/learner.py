@@ -43,6 +43,7 @@ from bot.storage.mutes import MuteRepository
 from bot.storage.streams import StreamConsumer, StreamEntry
 from bot.storage.users import UserRepository
 from bot.triage.relevance import (
+    COLD_START,
     Background,
     DeskModel,
     Example,
@@ -86,8 +87,10 @@ class Learner:
         *,
         suggest_per_day: int = 3,
         desk_every_s: float = DESK_EVERY_S,
+        cold_start: int = COLD_START,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self._cold_start = cold_start
         self._stream = stream
         self._learning = learning
         self._feedback = feedback
@@ -188,7 +191,9 @@ class Learner:
         model = await self._train(analyst_id, examples)
         relevant, noise = model.verdict_count
         up, down = model.strongest_words(STRONGEST_WORDS)
-        summary = ModelSummary(relevant, noise, up, down, self._clock(), person.learning)
+        summary = ModelSummary(
+            relevant, noise, up, down, self._clock(), person.learning, self._cold_start
+        )
         await self._learning.publish(
             analyst_id, model.to_bytes() if person.learning else None, summary
         )

@@ -68,7 +68,8 @@ HELP = """<b>Watches</b>
 /watch QUERY — add a watch
 /watches — list your watches (pause, delete, priority)
 /unwatch ID — delete a watch
-/test QUERY — what a query would have matched in recent posts
+/test QUERY — what a query would have matched in the archive
+/search QUERY — archived posts that match, newest first
 /shared — team-wide watches kept by the admins: subscribe, unsubscribe
 
 <b>Query language</b>
@@ -86,7 +87,14 @@ HELP = """<b>Watches</b>
 /digest off|hourly|daily
 /settings — time zone and instant-alert threshold
 /stats — a chart of your alerts (last 14 days)
-/export [7d] — your alerts as a CSV file (default: 30 days)"""
+/export [7d] — your alerts as a CSV file (default: 30 days)
+
+<b>Learning</b>
+👍 / 👎 under an alert teach your model: alerts like those you marked move up or down \
+(the reason says so), and confident noise waits for your digest. Nothing is dropped.
+/learning — what it learned, alerts it moved, reset
+/settings learning on|off
+/suggest on|off — posts no watch caught, like those your team marked relevant"""
 
 HELP_ADMIN = (
     "\n\n<b>Admin</b>\n/admin — channels, analysts, shared watches, system, audit log\n"
@@ -99,6 +107,7 @@ USAGE_WATCH = (
     "Usage: <code>/watch QUERY</code>\nExample: <code>/watch мигрант* NEAR/5 депорт*</code>"
 )
 USAGE_TEST = "Usage: <code>/test QUERY</code>"
+USAGE_SEARCH = "Usage: <code>/search QUERY</code> — archived posts that match, newest first"
 USAGE_UNWATCH = "Usage: <code>/unwatch ID</code> (the number shown by /watches)"
 USAGE_MUTE = (
     "Usage: <code>/mute TARGET [DURATION]</code>\nTARGET: <code>@channel</code> or "
@@ -113,7 +122,7 @@ USAGE_DIGEST = "Usage: <code>/digest off|hourly|daily</code>"
 USAGE_SETTINGS = (
     "Usage:\n<code>/settings tz Europe/Kyiv</code> — your time zone\n"
     "<code>/settings threshold urgent|high|normal|low</code> — alerts below it wait for the "
-    "digest"
+    "digest\n<code>/settings learning on|off</code> — let your 👍 / 👎 move alerts"
 )
 USAGE_ADDCHANNEL = (
     "Usage: <code>/addchannel REF</code> — <code>@username</code>, "
@@ -171,18 +180,69 @@ def choose_priority(watch_id: int) -> str:
     return f"Priority of watch #{watch_id}:"
 
 
-def test_result(canonical: str, days: int, scanned: int, matched: int, examples: list[str]) -> str:
+def _paging(page: int, pages: int) -> str:
+    return f" — page {page + 1}/{pages}" if pages > 1 else ""
+
+
+def _scan_note(scanned: int, capped: bool) -> str:
+    return f"\n(searched the newest {scanned} posts only)" if capped else ""
+
+
+def test_result(
+    canonical: str,
+    days: int,
+    scanned: int,
+    matched: int,
+    examples: list[str],
+    *,
+    page: int = 0,
+    pages: int = 1,
+    capped: bool = False,
+) -> str:
+    """The first line names the query in <code>: paging reads it back from there."""
     text = (
         f"🔎 <code>{escape(canonical)}</code>\nLast {days} days: <b>{matched}</b> of {scanned} "
-        "archived posts match."
+        f"archived posts match.{_scan_note(scanned, capped)}"
     )
     if examples:
-        text += "\n\n" + "\n\n".join(examples)
+        text += f"\n\n<b>Examples</b>{_paging(page, pages)}\n" + "\n\n".join(examples)
     return text
 
 
-def test_example(label: str, link: str, snippet_html: str) -> str:
-    return f'• <a href="{escape(link)}">{escape(label)}</a>\n{snippet_html}'
+def search_result(
+    canonical: str,
+    days: int,
+    scanned: int,
+    matched: int,
+    items: list[str],
+    *,
+    page: int = 0,
+    pages: int = 1,
+    capped: bool = False,
+) -> str:
+    """The first line names the query in <code>: paging reads it back from there."""
+    head = f"🔎 <code>{escape(canonical)}</code>\n"
+    if not matched:
+        return (
+            head + f"No archived post of the last {days} days matches ({scanned} searched)."
+            f"{_scan_note(scanned, capped)}"
+        )
+    return (
+        head + f"<b>{matched}</b> archived posts of the last {days} days match, newest first"
+        f"{_paging(page, pages)}.{_scan_note(scanned, capped)}\n\n" + "\n\n".join(items)
+    )
+
+
+def test_example(
+    label: str, link: str, snippet_html: str, when: str = "", deleted: bool = False
+) -> str:
+    """`snippet_html` is built and escaped by the caller."""
+    extra = f" · {escape(when)}" if when else ""
+    gone = " · 🗑 deleted" if deleted else ""
+    return f'• <a href="{escape(link)}">{escape(label)}</a>{extra}{gone}\n{snippet_html}'
+
+
+ARCHIVE_EXPIRED = "This result is too old to page; run the command again."
 
 
 NO_CHANNELS = "No channels are monitored yet."
@@ -283,8 +343,8 @@ BTN_DEMOTE = "⬇️ Make analyst"
 BTN_REVOKE = "🚫 Revoke"
 BTN_DEAD = "☠️ Dead letters"
 BTN_RETRY = "🔁 Retry"
-BTN_PREV = "‹ Prev"
-BTN_NEXT = "Next ›"
+BTN_PREV = "◀ Prev"
+BTN_NEXT = "Next ▶"
 BTN_DELETE = "🗑 Delete"
 BTN_PRIORITY = "Priority"
 ADMIN_STALE = "That item no longer exists."
@@ -533,3 +593,78 @@ def shared_unsubscribed(shared_id: int, watch_id: int) -> str:
 
 def shared_watch_removed(watch_id: int, shared_id: int) -> str:
     return f"🗑 Watch #{watch_id} deleted: you are unsubscribed from shared watch S{shared_id}."
+
+
+# --- learned relevance (/learning, /suggest, /settings learning) ---------------------------
+FEEDBACK_NOT_YOURS = "This alert was not sent to you; your verdict was not recorded."
+USAGE_LEARNING = (
+    "Usage: <code>/learning</code> — what your model learned; "
+    "<code>/settings learning on|off</code> — use it or not"
+)
+USAGE_SUGGEST = "Usage: <code>/suggest on|off</code>"
+LEARNING_RESET_ASK = (
+    "Forget every 👍 / 👎 you gave? Your model starts again from nothing. This cannot be undone."
+)
+LEARNING_RESET_DONE = "🧹 Your verdicts are forgotten; your model is reset."
+LEARNING_RESET_CANCELLED = "Nothing was reset."
+BTN_LEARNING_RESET = "🧹 Reset"
+BTN_LEARNING_CONFIRM = "Yes, forget them"
+BTN_CANCEL = "Cancel"
+
+
+def _words(words: tuple[str, ...]) -> str:
+    return ", ".join(f"<i>{escape(w)}</i>" for w in words) if words else "—"
+
+
+def learning_view(
+    *,
+    relevant: int,
+    noise: int,
+    cold_start: int,
+    up_words: tuple[str, ...],
+    down_words: tuple[str, ...],
+    moved_7d: int,
+    learning: bool,
+    trained: bool,
+) -> str:
+    """/learning: verdicts, the strongest words each way, alerts moved in 7 days."""
+    state = "on" if learning else "off (<code>/settings learning on</code>)"
+    lines = [
+        "<b>What I learned from your 👍 / 👎</b>",
+        f"Learning: {state}",
+        f"Verdicts: {relevant} relevant, {noise} noise",
+    ]
+    if not trained:
+        lines.append(
+            "No model yet: press 👍 Relevant / 👎 Noise under your alerts. Once you have given "
+            "a few of each kind, alerts like the ones you marked move up or down."
+        )
+        return "\n".join(lines)
+    short = max(cold_start - relevant, 0), max(cold_start - noise, 0)
+    if any(short):
+        need = []
+        if short[0]:
+            need.append(f"{short[0]} more 👍")
+        if short[1]:
+            need.append(f"{short[1]} more 👎")
+        lines.append(f"No effect yet: it needs {cold_start} of each kind ({' and '.join(need)}).")
+    else:
+        lines.append(f"Words that raise an alert: {_words(up_words)}")
+        lines.append(f"Words that lower it: {_words(down_words)}")
+    lines.append(f"Alerts it moved in the last 7 days: {moved_7d}")
+    return "\n".join(lines)
+
+
+def suggest_set(on: bool, per_day: int) -> str:
+    if on:
+        return (
+            f"🧭 Suggestions on: up to {per_day} a day of posts no watch caught that look like "
+            "what your team marked relevant. 👍 / 👎 on them train it."
+        )
+    return "Suggestions off."
+
+
+def learning_set(on: bool) -> str:
+    if on:
+        return "🧠 Learning on: your 👍 / 👎 move your alerts' priority (see /learning)."
+    return "Learning off: your verdicts are kept, but no alert is moved by them."

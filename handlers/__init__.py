@@ -18,6 +18,7 @@ from handlers.access import (
 from handlers.admin import build_admin_router
 from handlers.commands import build_commands_router, build_fallback_router
 from handlers.feedback import build_feedback_router
+from handlers.learning import build_learning_router
 from handlers.reports import build_reports_router
 from handlers.roles import ANALYST, RoleFilter
 from handlers.shared import build_shared_admin_router, build_shared_router
@@ -36,6 +37,7 @@ def build_root_router() -> Router:
         build_commands_router(),
         build_watches_router(),
         build_feedback_router(),
+        build_learning_router(),
         build_reports_router(),
         build_shared_router(),
         build_shared_admin_router(),

@@ -12,6 +12,7 @@ from aiogram.types import Message
 
 from bot import texts
 from bot.storage.channels import ChannelRefError, ChannelRepository
+from bot.storage.feedback import FeedbackRepository
 from bot.storage.mutes import (
     DurationError,
     MuteRepository,
@@ -21,6 +22,7 @@ from bot.storage.mutes import (
 )
 from bot.storage.users import Person, QuietHours, SettingError, UserRepository
 from bot.storage.watches import WatchRepository
+from handlers.learning import set_learning
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +168,11 @@ async def cmd_digest(
 
 
 async def cmd_settings(
-    message: Message, command: CommandObject, person: Person, users: UserRepository
+    message: Message,
+    command: CommandObject,
+    person: Person,
+    users: UserRepository,
+    feedback: FeedbackRepository,
 ) -> None:
     parts = (command.args or "").split(maxsplit=1)
     if not parts:
@@ -181,6 +187,8 @@ async def cmd_settings(
             await message.answer(texts.tz_set(await users.set_tz(person.id, value)))
         elif what == "threshold" and value:
             await message.answer(texts.threshold_set(await users.set_threshold(person.id, value)))
+        elif what == "learning":
+            await set_learning(message, person, feedback, value)
         else:
             await message.answer(texts.USAGE_SETTINGS)
     except SettingError as exc:

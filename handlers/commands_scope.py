@@ -30,7 +30,9 @@ ANALYST_COMMANDS = (
     ("digest", "Digest: off, hourly, daily"),
     ("stats", "Chart of your alerts (14 days)"),
     ("export", "Your alerts as CSV: /export 7d"),
-    ("settings", "Time zone and threshold"),
+    ("settings", "Time zone, threshold, learning"),
+    ("learning", "What your 👍 / 👎 taught me"),
+    ("suggest", "Suggestions no watch caught: on|off"),
 )
 ADMIN_COMMANDS = (
     *ANALYST_COMMANDS,

@@ -1,5 +1,6 @@
-"""Buttons under an alert: 👍 Relevant / 👎 Noise (stored, shown ticked), 🔕 mute the channel
-(with an undo button)."""
+"""Buttons under an alert: 👍 Relevant / 👎 Noise (stored, shown ticked, and sent to the
+learner through the feedback stream), 🔕 mute the channel (with an undo button; a mute is a
+noise verdict on the channel for the model). Only the analyst the alert was sent to counts."""
 
 from __future__ import annotations
 
@@ -27,15 +28,21 @@ async def on_feedback(
     mutes: MuteRepository,
 ) -> None:
     cb = callback_data
+    if not await feedback.was_alerted(person.id, cb.channel_id, cb.message_id):
+        # Someone else's alert (forwarded to them, or pressed in a group): changes nothing.
+        await query.answer(texts.FEEDBACK_NOT_YOURS, show_alert=True)
+        return
     if cb.action in (FeedbackAction.RELEVANT, FeedbackAction.NOISE):
         verdict: Verdict = "relevant" if cb.action is FeedbackAction.RELEVANT else "noise"
         await feedback.set(person.id, cb.channel_id, cb.message_id, cb.watch_id, verdict)
         note = texts.FEEDBACK_THANKS
     elif cb.action is FeedbackAction.MUTE:
         await mutes.mute(person.id, channel_target(cb.channel_id))
+        await feedback.note_mute(person.id, cb.channel_id)  # a mute teaches the model too
         note = texts.MUTE_DONE
     else:
         await mutes.unmute(person.id, channel_target(cb.channel_id))
+        await feedback.note_mute(person.id, cb.channel_id)
         note = texts.UNMUTE_DONE
     stored = await feedback.get(person.id, cb.channel_id, cb.message_id, cb.watch_id)
     chosen = {"relevant": FeedbackAction.RELEVANT, "noise": FeedbackAction.NOISE}.get(stored or "")

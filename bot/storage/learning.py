@@ -97,6 +97,7 @@ class ModelSummary:
     down_words: tuple[str, ...] = ()
     trained_at: float = 0.0
     learning: bool = True  # False: learning is off, the model is not used
+    cold_start: int = 0  # verdicts of each kind the model needs before it moves anything
 
     def to_json(self) -> str:
         return json.dumps(
@@ -107,6 +108,7 @@ class ModelSummary:
                 "down": list(self.down_words),
                 "trained_at": round(self.trained_at, 3),
                 "learning": self.learning,
+                "cold_start": self.cold_start,
             },
             ensure_ascii=False,
         )
@@ -124,6 +126,7 @@ class ModelSummary:
                 tuple(str(w) for w in data.get("down", ())),
                 float(data.get("trained_at", 0.0)),
                 bool(data.get("learning", True)),
+                int(data.get("cold_start", 0)),
             )
         except (ValueError, TypeError, AttributeError, json.JSONDecodeError):
             return None
