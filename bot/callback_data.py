@@ -47,6 +47,38 @@ class WatchCB(CallbackData, prefix="wa"):
     priority: str = ""
 
 
+class ArchiveKind(StrEnum):
+    TEST = "t"
+    SEARCH = "s"
+
+
+class ArchiveCB(CallbackData, prefix="ar"):
+    """◀ ▶ under a /test or /search result. The query is not in here (it may not fit): it is
+    read back from the message's first line and checked against `tag`, a digest of it; `at`
+    is the moment of the search, so every page is cut from the same snapshot."""
+
+    kind: ArchiveKind
+    page: int
+    at: int
+    tag: str
+
+
+class ListAction(StrEnum):
+    CHANNELS = "ch"  # /channels
+
+
+class ListCB(CallbackData, prefix="ls"):
+    """◀ ▶ under an analyst's plain list (/channels)."""
+
+    action: ListAction
+    page: int = 0
+
+
+def query_tag(query: str) -> str:
+    """A short, separator-free digest of a query, to recognise it in callback data."""
+    return hashlib.blake2b(query.encode(), digest_size=5).hexdigest()
+
+
 class AccessAction(StrEnum):
     APPROVE = "ok"
     DENY = "no"

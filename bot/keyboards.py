@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -12,8 +12,12 @@ from bot.callback_data import (
     AccessCB,
     AdminAction,
     AdminCB,
+    ArchiveCB,
+    ArchiveKind,
     FeedbackAction,
     FeedbackCB,
+    ListAction,
+    ListCB,
     SharedAction,
     SharedCB,
     WatchAction,
@@ -70,6 +74,32 @@ def url_of(markup: InlineKeyboardMarkup | None) -> str | None:
             if button.url:
                 return button.url
     return None
+
+
+# --- paging --------------------------------------------------------------------------------
+def pager_row(page: int, pages: int, make: Callable[[int], str]) -> list[InlineKeyboardButton]:
+    """◀ and ▶ (each only where there is a page to go to), with the position between them."""
+    if pages <= 1:
+        return []
+    row: list[InlineKeyboardButton] = []
+    if page > 0:
+        row.append(_btn(texts.BTN_PREV, make(page - 1)))
+    if page + 1 < pages:
+        row.append(_btn(texts.BTN_NEXT, make(page + 1)))
+    return row
+
+
+def archive_keyboard(
+    kind: ArchiveKind, page: int, pages: int, at: int, tag: str
+) -> InlineKeyboardMarkup | None:
+    """/test and /search: ◀ ▶ between pages of the same snapshot."""
+    row = pager_row(page, pages, lambda to: ArchiveCB(kind=kind, page=to, at=at, tag=tag).pack())
+    return InlineKeyboardMarkup(inline_keyboard=[row]) if row else None
+
+
+def list_keyboard(action: ListAction, page: int, pages: int) -> InlineKeyboardMarkup | None:
+    row = pager_row(page, pages, lambda to: ListCB(action=action, page=to).pack())
+    return InlineKeyboardMarkup(inline_keyboard=[row]) if row else None
 
 
 # --- access --------------------------------------------------------------------------------

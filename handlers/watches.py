@@ -1,26 +1,34 @@
-"""Watches: /watch, /watches (paged, with buttons), /unwatch, /test."""
+"""Watches: /watch, /watches (paged, with buttons), /unwatch; the archive: /test, /search.
+
+/test and /search read the whole archive window newest first (`ArchiveRepository.newest`),
+matching with the same engine triage uses (it loads the language model in the bot process),
+and page their results with ◀ ▶ (see `ArchiveCB` for what rides in the callback data)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from html import escape
+from typing import Any
 
 import redis.asyncio as aioredis
-from aiogram import Router
+from aiogram import BaseMiddleware, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
-from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, TelegramObject
 
 from bot import texts
-from bot.callback_data import WatchAction, WatchCB
+from bot.callback_data import ArchiveCB, ArchiveKind, WatchAction, WatchCB, query_tag
 from bot.delivery.render import clean_text, normalise_spans, post_link
-from bot.keyboards import priority_keyboard, watches_keyboard
+from bot.fit import fit_html
+from bot.keyboards import archive_keyboard, priority_keyboard, watches_keyboard
 from bot.models import Post
-from bot.storage.archive import ArchiveRepository
+from bot.storage.archive import ArchiveRepository, PostKey
 from bot.storage.audit import AuditLog
 from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import Person
@@ -33,10 +41,15 @@ from bot.triage.query import QueryError, parse_query
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 6
-TEST_DAYS = 7
-TEST_MAX_POSTS = 20_000
-TEST_EXAMPLES = 3
 SNIPPET_CONTEXT = 80
+TEST_PAGE = 3  # examples per /test page
+SEARCH_PAGE = 5  # posts per /search page
+ARCHIVE_MAX_POSTS = 100_000  # posts one search reads at most (newest first); the reply says so
+SCAN_CHUNK = 500
+HITS_KEPT = 5_000  # matches kept for paging (all are counted)
+RUNS_KEPT = 64  # searches kept in memory for paging
+RUN_TTL_S = 3600.0
+RUN_MAX_AGE_S = 7 * 86400  # a result older than this is not searched again for a page
 
 
 def _query_error(query: str, exc: QueryError) -> str:
@@ -206,55 +219,207 @@ async def on_watch_button(
     await query.answer(note)
 
 
-# --- /test ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class TestOutcome:
-    scanned: int
-    matched: int
-    examples: tuple[tuple[Post, tuple[tuple[int, int], ...]], ...]
+# --- /test and /search ---------------------------------------------------------------------
+def _searchable(post: Post) -> Post | None:
+    """A deleted post's kept text is searched too (the result says it was deleted)."""
+    if not post.text:
+        return None
+    return replace(post, event="new") if post.event == "delete" else post
 
 
-async def archived_posts(redis: aioredis.Redis, since: float, limit: int) -> list[Post]:
-    """Archived posts dated after `since`, newest first per channel, at most `limit`."""
-    return await ArchiveRepository(redis).recent(since, limit)
-
-
-def evaluate(engine: TriageEngine, posts: list[Post], examples: int) -> TestOutcome:
-    matched = 0
-    found: list[tuple[Post, tuple[tuple[int, int], ...]]] = []
-    for post in posts:
-        if post.event == "delete" or not post.text:
-            continue
-        result = engine.triage(post)
-        if result.matches:
-            matched += 1
-            if len(found) < examples:
-                found.append((post, result.matches[0].spans))
-    return TestOutcome(len(posts), matched, tuple(found))
-
-
-def snippet(text: str, spans: tuple[tuple[int, int], ...]) -> str:
-    """HTML: the text around the first match, matches in bold, escaped."""
+def snippet(text: str, spans: tuple[tuple[int, int], ...], context: int = SNIPPET_CONTEXT) -> str:
+    """HTML: the text around the first match (about `context` characters each side, cut at a
+    word where one is near), matches in bold, escaped."""
     text = clean_text(text)
     merged = normalise_spans(spans, len(text))
     if not merged:
-        return escape(text[: SNIPPET_CONTEXT * 2]) + (
-            "…" if len(text) > SNIPPET_CONTEXT * 2 else ""
-        )
-    start = max(0, merged[0][0] - SNIPPET_CONTEXT)
-    end = min(len(text), merged[0][1] + SNIPPET_CONTEXT)
-    out = ["…" if start > 0 else ""]
+        return fit_html(escape(text[: context * 3], quote=False), context * 2)
+    start = max(0, merged[0][0] - context)
+    end = min(len(text), merged[0][1] + context)
+    # Widen to whole words, then keep a grapheme's marks and a surrogate pair together.
+    if start > 0:
+        space = text.rfind(" ", max(0, start - 20), merged[0][0])
+        start = space + 1 if space >= 0 else start
+    if end < len(text):
+        space = text.find(" ", end, min(len(text), end + 20))
+        end = space if space >= 0 else end
+    while 0 < start < len(text) and _joined(text[start - 1], text[start]):
+        start -= 1
+    while 0 < end < len(text) and _joined(text[end - 1], text[end]):
+        end += 1
+    first_end = min(end, merged[0][1])
+    if first_end - merged[0][0] > context * 2:  # a long regex match: show its start only
+        end = merged[0][0] + context * 2
+    out = [texts.ELLIPSIS if start > 0 else ""]
     pos = start
     for a, b in merged:
         if a >= end:
             break
         b = min(b, end)
-        out.append(escape(text[pos:a]))
-        out.append(f"<b>{escape(text[a:b])}</b>")
+        out.append(escape(text[pos:a], quote=False))
+        out.append(f"<b>{escape(text[a:b], quote=False)}</b>")
         pos = b
-    out.append(escape(text[pos:end]))
-    out.append("…" if end < len(text) else "")
-    return "".join(out)
+    out.append(escape(text[pos:end], quote=False))
+    out.append(texts.ELLIPSIS if end < len(text) else "")
+    return "".join(out).replace("\n", " ")
+
+
+def _joined(prev: str, nxt: str) -> bool:
+    return bool(unicodedata.combining(nxt)) or nxt in "\u200d\ufe0f\u20e3" or prev == "\u200d"
+
+
+@dataclass(slots=True)
+class ArchiveRun:
+    """One /test or /search: what matched in the archive at `at`, newest first."""
+
+    kind: ArchiveKind
+    owner_id: int
+    canonical: str
+    at: int
+    scanned: int = 0
+    matched: int = 0
+    capped: bool = False
+    hits: list[tuple[PostKey, tuple[tuple[int, int], ...]]] = field(default_factory=list)
+    made: float = field(default_factory=time.monotonic)
+
+    @property
+    def tag(self) -> str:
+        return query_tag(self.canonical)
+
+
+class ArchiveRuns:
+    """The last searches in this process, so paging does not search again. A page whose
+    search is not here (a restart, another bot process) is searched again from the same
+    snapshot, so it shows the same posts."""
+
+    def __init__(self, size: int = RUNS_KEPT, ttl_s: float = RUN_TTL_S) -> None:
+        self._runs: OrderedDict[tuple[int, str, str, int], ArchiveRun] = OrderedDict()
+        self._size = size
+        self._ttl_s = ttl_s
+
+    def get(self, owner_id: int, kind: ArchiveKind, tag: str, at: int) -> ArchiveRun | None:
+        key = (owner_id, kind.value, tag, at)
+        run = self._runs.get(key)
+        if run is None or time.monotonic() - run.made > self._ttl_s:
+            self._runs.pop(key, None)
+            return None
+        self._runs.move_to_end(key)
+        return run
+
+    def put(self, run: ArchiveRun) -> None:
+        self._runs[(run.owner_id, run.kind.value, run.tag, run.at)] = run
+        self._runs.move_to_end((run.owner_id, run.kind.value, run.tag, run.at))
+        while len(self._runs) > self._size:
+            self._runs.popitem(last=False)
+
+
+def _match_batch(
+    engine: TriageEngine, posts: list[Post]
+) -> list[tuple[PostKey, tuple[tuple[int, int], ...]]]:
+    found = []
+    for post in posts:
+        searched = _searchable(post)
+        if searched is None:
+            continue
+        result = engine.triage(searched)
+        if result.matches:
+            found.append(((post.channel_id, post.message_id), result.matches[0].spans))
+    return found
+
+
+async def run_archive(
+    run: ArchiveRun, engine: TriageEngine, archive: ArchiveRepository, max_posts: int
+) -> ArchiveRun:
+    """Search the archive window up to `run.at`, newest first, at most `max_posts` posts."""
+    since = run.at - archive.ttl_s
+    async for posts in archive.newest(since, run.at, chunk=SCAN_CHUNK):
+        posts = posts[: max_posts - run.scanned]
+        found = await asyncio.to_thread(_match_batch, engine, posts)
+        run.scanned += len(posts)
+        run.matched += len(found)
+        run.hits.extend(found[: HITS_KEPT - len(run.hits)])
+        if run.scanned >= max_posts:
+            run.capped = True
+            break
+    return run
+
+
+def _engine(detector: LanguageDetector, owner_id: int, query: str) -> TriageEngine:
+    engine = TriageEngine(detector)
+    engine.add_watch(WatchSpec(0, owner_id, query))
+    return engine
+
+
+def _label(post: Post) -> str:
+    title = clean_text(post.title or "") or (f"@{post.username}" if post.username else "post")
+    return title[:64]
+
+
+async def _archive_page(
+    run: ArchiveRun, page: int, archive: ArchiveRepository, person: Person
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    size = TEST_PAGE if run.kind is ArchiveKind.TEST else SEARCH_PAGE
+    pages = max(1, (len(run.hits) + size - 1) // size)
+    page = min(max(page, 0), pages - 1)
+    shown = run.hits[page * size : (page + 1) * size]
+    posts = await archive.get_many([key for key, _spans in shown])
+    items = []
+    for key, spans in shown:
+        post = posts.get(key)
+        if post is None:
+            continue  # expired since the search
+        when = post.date.astimezone(person.zone).strftime("%d %b %Y %H:%M")
+        items.append(
+            texts.test_example(
+                _label(post),
+                post_link(post),
+                snippet(post.text, spans),
+                when,
+                deleted=post.event == "delete",
+            )
+        )
+    days = max(1, round(archive.ttl_s / 86400))
+    build = texts.test_result if run.kind is ArchiveKind.TEST else texts.search_result
+    text = build(
+        run.canonical,
+        days,
+        run.scanned,
+        run.matched,
+        items,
+        page=page,
+        pages=pages,
+        capped=run.capped,
+    )
+    keyboard = archive_keyboard(run.kind, page, pages, run.at, run.tag)
+    return fit_html(text), keyboard
+
+
+async def _archive_command(
+    message: Message,
+    command: CommandObject,
+    person: Person,
+    redis: aioredis.Redis,
+    detector: Callable[[], LanguageDetector],
+    runs: ArchiveRuns,
+    kind: ArchiveKind,
+) -> None:
+    usage = texts.USAGE_TEST if kind is ArchiveKind.TEST else texts.USAGE_SEARCH
+    query = (command.args or "").strip()
+    if not query:
+        await message.answer(usage)
+        return
+    try:
+        canonical = str(parse_query(query))
+        engine = _engine(await asyncio.to_thread(detector), person.id, canonical)
+    except QueryError as exc:
+        await message.answer(fit_html(_query_error(query, exc) + "\n\n" + usage))
+        return
+    archive = ArchiveRepository(redis)
+    run = ArchiveRun(kind, person.id, canonical, int(time.time()))
+    await run_archive(run, engine, archive, ARCHIVE_MAX_POSTS)
+    runs.put(run)
+    text, keyboard = await _archive_page(run, 0, archive, person)
+    await message.answer(text, reply_markup=keyboard)
 
 
 async def cmd_test(
@@ -263,31 +428,90 @@ async def cmd_test(
     person: Person,
     redis: aioredis.Redis,
     detector: Callable[[], LanguageDetector],
+    archive_runs: ArchiveRuns,
 ) -> None:
-    query = (command.args or "").strip()
-    if not query:
-        await message.answer(texts.USAGE_TEST)
-        return
-    try:
-        canonical = str(parse_query(query))
-        engine = TriageEngine(await asyncio.to_thread(detector))
-        engine.add_watch(WatchSpec(0, person.id, query))
-    except QueryError as exc:
-        await message.answer(_query_error(query, exc) + "\n\n" + texts.USAGE_TEST)
-        return
-    posts = await archived_posts(redis, time.time() - TEST_DAYS * 86400, TEST_MAX_POSTS)
-    outcome = await asyncio.to_thread(evaluate, engine, posts, TEST_EXAMPLES)
-    examples = [
-        texts.test_example(
-            p.title or (f"@{p.username}" if p.username else "post"),
-            post_link(p),
-            snippet(p.text, spans),
-        )
-        for p, spans in outcome.examples
-    ]
-    await message.answer(
-        texts.test_result(canonical, TEST_DAYS, outcome.scanned, outcome.matched, examples)
+    await _archive_command(
+        message, command, person, redis, detector, archive_runs, ArchiveKind.TEST
     )
+
+
+async def cmd_search(
+    message: Message,
+    command: CommandObject,
+    person: Person,
+    redis: aioredis.Redis,
+    detector: Callable[[], LanguageDetector],
+    archive_runs: ArchiveRuns,
+) -> None:
+    await _archive_command(
+        message, command, person, redis, detector, archive_runs, ArchiveKind.SEARCH
+    )
+
+
+def query_of(message: Message) -> str | None:
+    """The query a result message names: its first <code> entity."""
+    text = message.text or ""
+    for entity in message.entities or ():
+        if entity.type == "code":
+            return entity.extract_from(text)
+    return None
+
+
+async def on_archive_page(
+    query: CallbackQuery,
+    callback_data: ArchiveCB,
+    person: Person,
+    redis: aioredis.Redis,
+    detector: Callable[[], LanguageDetector],
+    archive_runs: ArchiveRuns,
+) -> None:
+    cb = callback_data
+    message = query.message if isinstance(query.message, Message) else None
+    run = archive_runs.get(person.id, cb.kind, cb.tag, cb.at)
+    archive = ArchiveRepository(redis)
+    if run is None:
+        canonical = query_of(message) if message is not None else None
+        if (
+            canonical is None
+            or query_tag(canonical) != cb.tag
+            or time.time() - cb.at > RUN_MAX_AGE_S
+        ):
+            await query.answer(texts.ARCHIVE_EXPIRED, show_alert=True)
+            return
+        try:
+            engine = _engine(await asyncio.to_thread(detector), person.id, canonical)
+        except QueryError:
+            await query.answer(texts.ARCHIVE_EXPIRED, show_alert=True)
+            return
+        run = await run_archive(
+            ArchiveRun(cb.kind, person.id, canonical, cb.at), engine, archive, ARCHIVE_MAX_POSTS
+        )
+        archive_runs.put(run)
+    text, keyboard = await _archive_page(run, cb.page, archive, person)
+    if message is not None:
+        try:
+            await message.edit_text(text, reply_markup=keyboard)
+        except TelegramBadRequest as exc:  # "message is not modified" on a double tap
+            if "not modified" not in exc.message:
+                raise
+    await query.answer()
+
+
+class _Provide(BaseMiddleware):
+    """Hands this router's own state to its handlers (made when the router is built)."""
+
+    def __init__(self, **values: object) -> None:
+        self._values = values
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        for name, value in self._values.items():
+            data.setdefault(name, value)
+        return await handler(event, data)
 
 
 def build_watches_router() -> Router:
@@ -296,5 +520,10 @@ def build_watches_router() -> Router:
     router.message.register(cmd_watches, Command("watches"))
     router.message.register(cmd_unwatch, Command("unwatch"))
     router.message.register(cmd_test, Command("test"))
+    router.message.register(cmd_search, Command("search"))
     router.callback_query.register(on_watch_button, WatchCB.filter())
+    router.callback_query.register(on_archive_page, ArchiveCB.filter())
+    provide = _Provide(archive_runs=ArchiveRuns())
+    router.message.middleware(provide)
+    router.callback_query.middleware(provide)
     return router

@@ -7,9 +7,12 @@ channels that have an archive. Every read and write takes a whole batch in one r
 
 from __future__ import annotations
 
+import heapq
 import logging
+import math
 import time
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -107,6 +110,66 @@ class ArchiveRepository:
         wanted = [(c, int(i)) for c, ids in zip(channels, replies[1::2], strict=True) for i in ids]
         found = await self.get_many(wanted[: limit * 2])
         return [found[k] for k in wanted if k in found], total
+
+    async def newest(
+        self,
+        since: float,
+        before: float = math.inf,
+        *,
+        chunk: int = 500,
+        per_channel: int = 100,
+    ) -> AsyncIterator[list[Post]]:
+        """Every archived post dated in [since, before], newest first across all channels, in
+        lists of up to `chunk` posts (one MGET each). Each channel's index is read
+        `per_channel` entries at a time (all channels due in one pipeline) and merged, so
+        memory stays bounded whatever the window holds."""
+        channel_ids: Any = await self._redis.smembers(keys.ARCHIVE_CHANNELS)
+        channels = sorted(int(c) for c in channel_ids)
+        buffers: dict[int, deque[tuple[float, int]]] = {c: deque() for c in channels}
+        offsets = dict.fromkeys(channels, 0)
+        open_channels = set(channels)
+        heap: list[tuple[float, int, int]] = []  # (-date, channel id, message id)
+        due = list(channels)
+        out: list[PostKey] = []
+        top = "+inf" if math.isinf(before) else repr(before)
+        while True:
+            if due:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for c in due:
+                        pipe.zrevrangebyscore(
+                            keys.archive_index(c),
+                            top,
+                            since,
+                            start=offsets[c],
+                            num=per_channel,
+                            withscores=True,
+                        )
+                    rows: list[Any] = await pipe.execute()
+                for c, found in zip(due, rows, strict=True):
+                    offsets[c] += len(found)
+                    if len(found) < per_channel:
+                        open_channels.discard(c)
+                    buffers[c].extend((float(score), int(m)) for m, score in found)
+                    if buffers[c]:
+                        date, message_id = buffers[c].popleft()
+                        heapq.heappush(heap, (-date, c, message_id))
+                due = []
+            if not heap:
+                break
+            _date, c, message_id = heapq.heappop(heap)
+            out.append((c, message_id))
+            if buffers[c]:
+                date, nxt = buffers[c].popleft()
+                heapq.heappush(heap, (-date, c, nxt))
+            elif c in open_channels:
+                due.append(c)  # its next entry may be newer than the other heads
+            if len(out) >= chunk:
+                found_posts = await self.get_many(out)
+                yield [found_posts[k] for k in out if k in found_posts]
+                out = []
+        if out:
+            found_posts = await self.get_many(out)
+            yield [found_posts[k] for k in out if k in found_posts]
 
 
 def _parse(raw: Any, key: PostKey) -> Post | None:

@@ -1,0 +1,119 @@
+"""/test and /search over the archive, as an analyst uses them, through the loopback server
+(which refuses, as Telegram does, any page that would not fit)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from bot.callback_data import ArchiveCB, ArchiveKind, query_tag
+from bot.models import Post
+from bot.storage.archive import ArchiveRepository
+from tests.bot.harness import BotApp
+from tests.support.botapi import MAX_TEXT, SentMessage
+from tests.support.html_check import utf16_len
+
+ANN = 710
+HOSTILE = "<b>&amp; </i> \u202e😀 & < > עברית مرحبا \u200b\u200d e\u0301 🇺🇦 "
+
+
+def _post(channel: int, message: int, at: float, text: str, **kw: str) -> Post:
+    return Post(
+        channel_id=channel,
+        message_id=message,
+        date=datetime.fromtimestamp(at, UTC),
+        text=text,
+        username=kw.get("username", f"chan{channel}"),
+        title=kw.get("title", f"Chan <{channel}> & co"),
+    )
+
+
+def _fits(message: SentMessage | None) -> SentMessage:
+    assert message is not None
+    assert utf16_len(message.text) <= MAX_TEXT
+    assert len(message.buttons()) <= 100
+    assert all(len(data.encode()) <= 64 for _t, data in message.buttons())
+    return message
+
+
+async def test_a_long_hostile_post_gives_a_short_snippet(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    now = time.time()
+    filler = (HOSTILE * 400)[:4000]
+    long_text = filler + " коридор Зангезурский коридор & <тайна> " + filler + filler
+    assert len(long_text) >= 10_000
+    await ArchiveRepository(app.redis).put_many(
+        [
+            _post(-1001, 1, now - 7200, long_text, title=HOSTILE * 20),
+            _post(-1001, 2, now - 3600, HOSTILE * 300),
+        ]
+    )
+    for command in ("/test", "/search"):
+        reply = _fits(await app.say(ANN, f"{command} /зангезур.*коридор/", timeout=60))
+        assert reply.text.startswith("🔎 /зангезур.*коридор/")
+        assert "1 of 2 archived posts match" in reply.text or "1 archived posts" in reply.text
+        assert "Зангезурский коридор" in "".join(reply.spans("bold"))
+        assert utf16_len(reply.text) < 1500  # a snippet, not the post
+        assert reply.buttons() == []  # one page
+    # A query that is itself hostile and matches the hostile post.
+    reply = _fits(await app.say(ANN, '/search "тайна" OR 😀', timeout=60))
+    assert "archived posts" in reply.text
+
+
+async def test_500_matches_page_newest_first_within_limits(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    now = time.time()
+    posts = [
+        _post(-1000 - i % 3, 100 + i, now - 86400 * 20 + i * 60, f"{HOSTILE} мигранты {i} " * 30)
+        for i in range(500)
+    ]
+    posts += [
+        _post(-1000 - i % 3, 2000 + i, now - 86400 + i, f"{HOSTILE} погода {i}") for i in range(50)
+    ]
+    await ArchiveRepository(app.redis).put_many(posts)
+
+    first = _fits(await app.say(ANN, "/search мигрант", timeout=120))
+    assert "500 archived posts of the last 30 days match, newest first — page 1/100" in first.text
+    seen: list[str] = []
+    page: SentMessage | None = first
+    for number in range(1, 101):
+        page = _fits(page)
+        assert f"page {number}/100" in page.text
+        seen += [
+            line.split(" мигранты ")[0] for line in page.text.split("\n") if "мигранты" in line
+        ]
+        numbers = [int(t.split(" мигранты ")[1].split()[0]) for t in page.text.split("\n• ")[1:]]
+        assert numbers == sorted(numbers, reverse=True)
+        if number < 100:
+            _a, page = await app.press(ANN, page, "Next")
+    assert page is not None and [t for t, _d in page.buttons()] == ["◀ Prev"]
+    _a, back = await app.press(ANN, page, "Prev")
+    assert "page 99/100" in _fits(back).text
+
+    test = _fits(await app.say(ANN, "/test мигрант", timeout=120))
+    assert "500 of 550 archived posts match" in test.text and "page 1/167" in test.text
+    _a, nxt = await app.press(ANN, test, "Next")
+    assert "page 2/167" in _fits(nxt).text
+    assert app.server.unanswered_callbacks() == []
+
+
+async def test_pages_of_a_search_not_in_memory_are_searched_again(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    now = time.time()
+    await ArchiveRepository(app.redis).put_many(
+        [_post(-1001, i, now - 86400 * 3 + i * 3600, f"мигранты {i}") for i in range(30)]
+    )
+    first = _fits(await app.say(ANN, "/search мигрант", timeout=60))
+    assert "30 archived posts" in first.text and "page 1/6" in first.text
+    # A snapshot this process never made (as after a restart): the query is read back from
+    # the message and searched again up to that moment, so newer posts are not on it.
+    at = int(now - 86400 * 2)
+    data = ArchiveCB(kind=ArchiveKind.SEARCH, page=1, at=at, tag=query_tag("мигрант")).pack()
+    assert await app.press_data(ANN, first, data) is None
+    again = _fits(app.server.current(ANN, first.message_id))
+    assert "24 archived posts" in again.text and "page 2/5" in again.text
+    assert "мигранты 18" in again.text  # newest first: 23..19 on page 1, 18.. on page 2
+    # A tag that is not this message's query is refused.
+    forged = ArchiveCB(kind=ArchiveKind.SEARCH, page=1, at=at, tag="0000000000").pack()
+    assert "too old" in (await app.press_data(ANN, first, forged) or "")
+    assert app.server.unanswered_callbacks() == []
