@@ -206,3 +206,53 @@ def story_also(channel_id: int, message_id: int) -> str:
 
 # --- delivery: alerts held for quiet hours / a blocked analyst (appended by the bot) --------
 HELD_DUE = f"{PREFIX}:{{users}}:held_due"  # zset analyst id -> unix time their held alerts go out
+
+
+# --- campaigns (helper C): surge counts, a story's spread, forward edges -------------------
+# Every surge key shares the tag {surge}: the triage worker writes a whole batch's counts in
+# one script call, which Redis Cluster allows only within one slot (as {alerts} holds stories).
+SURGE_EPOCH = f"{PREFIX}:{{surge}}:epoch"  # unix time surge counting began (SET NX, kept)
+
+
+def surge_hours(watch_id: int, day: int) -> str:
+    """Hash hour of day (0-23, UTC) -> matching posts, one per watch per day (days since the
+    epoch); expires after the baseline's eight weeks."""
+    return f"{PREFIX}:{{surge}}:hours:{watch_id}:{day}"
+
+
+def surge_channels(watch_id: int, hour: int) -> str:
+    """Hash channel id -> matching posts in one hour bucket (hours since the epoch); kept only
+    while the window needs it."""
+    return f"{PREFIX}:{{surge}}:channels:{watch_id}:{hour}"
+
+
+def surge_recent(watch_id: int, hour: int) -> str:
+    """List of 'channel:message' refs of one hour's matching posts (capped): the window's
+    posts, whose archived words are compared with the baseline's at alert time."""
+    return f"{PREFIX}:{{surge}}:recent:{watch_id}:{hour}"
+
+
+def surge_sample(watch_id: int, day: int) -> str:
+    """List of 'channel:message' refs sampled from one day's matching posts (capped): the
+    baseline's side of new words."""
+    return f"{PREFIX}:{{surge}}:sample:{watch_id}:{day}"
+
+
+def surge_cooldown(watch_id: int) -> str:
+    """SET NX EX: one surge alert per watch per cooldown."""
+    return f"{PREFIX}:{{surge}}:cooldown:{watch_id}"
+
+
+def story_spread(channel_id: int, message_id: int) -> str:
+    """Sorted set of a story's posts (compact JSON) by time, keyed by its first post."""
+    return f"{PREFIX}:{{spread:{channel_id}:{message_id}}}:posts"
+
+
+def forward_edges(day: int) -> str:
+    """Sorted set 'source:target' -> forwards that day (source channel forwarded by target)."""
+    return f"{PREFIX}:{{forwards}}:edges:{day}"
+
+
+def forward_names(day: int) -> str:
+    """Hash source channel id -> the name its forward headers gave that day."""
+    return f"{PREFIX}:{{forwards}}:names:{day}"

@@ -1,0 +1,621 @@
+"""Campaigns in Redis: surge counts per watch, a story's spread, forward edges.
+
+Written by the triage worker in its batch's own pipeline (`*_commands(pipe, ...)`), so a batch
+still costs a constant number of round trips; read by `SurgeTracker.check` (the surge
+decision, `bot.triage.surge`) and by the bot's Spread and amplification views
+(`bot.triage.spread`).
+
+Keys (`bot.storage.keys`), and what bounds them:
+- `surge_hours(watch, day)`: hash hour of day -> matching posts; expires after the baseline's
+  days (eight weeks). One hash per watch per day it matched anything (≤ 24 small fields).
+- `surge_channels(watch, hour)`: hash channel -> posts, `surge_recent(watch, hour)`: list of
+  at most `window_refs` post refs; both only for hours still inside the window, expiring when
+  the window has passed them.
+- `surge_sample(watch, day)`: list of at most `sample_refs` refs of that day's matching posts,
+  expiring after `sample_days` (the baseline side of new words; their text is the archive's).
+- `surge_cooldown(watch)`: SET NX EX, one alert per cooldown. `SURGE_EPOCH`: when counting
+  began (a watch's history starts no earlier, so a deployment does not see weeks of zeros).
+- `story_spread(first)`: sorted set of a story's posts by time, at most `spread_cap`, expiring
+  with the archive.
+- `forward_edges(day)` / `forward_names(day)`: 'source:target' -> forwards per day, at most
+  `edges_cap` pairs a day, expiring after `edges_days`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot.models import Post
+from bot.storage import keys
+from bot.storage.archive import ArchiveRepository
+from bot.triage.normalise import normalise
+from bot.triage.spread import CopyKind, ForwardEdge, SpreadRecord
+from bot.triage.surge import (
+    DAY_S,
+    HOUR_S,
+    SurgeAlert,
+    SurgeConfig,
+    SurgeCounts,
+    SurgeWindow,
+    baseline_of,
+    day_of,
+    hour_of,
+    make_alert,
+    new_words,
+    surge_ratio,
+    window_hours_of,
+    window_samples,
+    word_posts,
+    worth_checking,
+)
+
+log = logging.getLogger(__name__)
+
+PostKey = tuple[int, int]
+DayHours = dict[int, dict[int, int]]  # day -> {hour of day: posts}
+
+# KEYS[1] the epoch, then four keys per slot: hours hash, channels hash, recent list, sample
+# list. ARGV[1] now, ARGV[2] hours ttl, ARGV[3] window ttl, ARGV[4] sample ttl, ARGV[5] refs
+# kept per hour, ARGV[6] refs kept per day, ARGV[7] a JSON list of slots:
+# [hour of day, posts, in window (0/1), ["channel", n, ...], ["c:m", ...], sampled refs].
+_COUNT = """
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+local slots = cjson.decode(ARGV[7])
+local k = 2
+for i = 1, #slots do
+  local s = slots[i]
+  redis.call('HINCRBY', KEYS[k], s[1], s[2])
+  redis.call('EXPIRE', KEYS[k], ARGV[2])
+  local refs = s[5]
+  if s[3] == 1 then
+    local ch = s[4]
+    for j = 1, #ch, 2 do
+      redis.call('HINCRBY', KEYS[k + 1], ch[j], ch[j + 1])
+    end
+    redis.call('EXPIRE', KEYS[k + 1], ARGV[3])
+    local room = tonumber(ARGV[5]) - redis.call('LLEN', KEYS[k + 2])
+    if room > 0 and #refs > 0 then
+      redis.call('RPUSH', KEYS[k + 2], unpack(refs, 1, math.min(room, #refs)))
+      redis.call('EXPIRE', KEYS[k + 2], ARGV[3])
+    end
+  end
+  local take = math.min(s[6], #refs)
+  if take > 0 then
+    local room = tonumber(ARGV[6]) - redis.call('LLEN', KEYS[k + 3])
+    if room > 0 then
+      redis.call('RPUSH', KEYS[k + 3], unpack(refs, 1, math.min(room, take)))
+      redis.call('EXPIRE', KEYS[k + 3], ARGV[4])
+    end
+  end
+  k = k + 4
+end
+return #slots
+"""
+MAX_SLOTS_PER_CALL = 500  # one script call blocks Redis for its length: keep it short
+SAMPLE_PER_SLOT = 2  # refs per (watch, hour) of a batch offered to the day's sample
+
+
+def _ref(channel_id: int, message_id: int) -> str:
+    return f"{channel_id}:{message_id}"
+
+
+def _parse_ref(raw: str) -> PostKey | None:
+    try:
+        c, m = raw.split(":")
+        return int(c), int(m)
+    except ValueError:
+        return None
+
+
+def _int_map(raw: Mapping[Any, Any] | None) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for k, v in (raw or {}).items():
+        try:
+            out[int(k)] = int(v)
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+class CampaignRepository:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        config: SurgeConfig | None = None,
+        archive: ArchiveRepository | None = None,
+        spread_ttl_s: int = 30 * DAY_S,
+        spread_cap: int = 500,
+        edges_days: int = 30,
+        edges_cap: int = 20_000,
+    ) -> None:
+        self._redis = redis
+        self.config = config or SurgeConfig()
+        self.archive = archive or ArchiveRepository(redis)
+        self.spread_ttl_s = spread_ttl_s
+        self.spread_cap = spread_cap
+        self.edges_days = edges_days
+        self.edges_cap = edges_cap
+        self._count: Any = redis.register_script(_COUNT)
+
+    # --- surge counts: written in the batch pipeline -----------------------------------------
+
+    def count_commands(self, pipe: Any, counts: SurgeCounts, *, now: float | None = None) -> int:
+        """Queue one batch's counts (one script call per `MAX_SLOTS_PER_CALL` (watch, hour)
+        slots). Hours older than the window only add to the history. Returns the calls."""
+        if not counts:
+            return 0
+        cfg = self.config
+        now = time.time() if now is None else now
+        current = hour_of(now)
+        window_ttl = (cfg.window_hours + 1) * HOUR_S
+        hours_ttl = (cfg.baseline_days + 2) * DAY_S
+        sample_ttl = (cfg.sample_days + 1) * DAY_S
+        slots = sorted(counts.posts)
+        calls = 0
+        for start in range(0, len(slots), MAX_SLOTS_PER_CALL):
+            chunk = slots[start : start + MAX_SLOTS_PER_CALL]
+            script_keys = [keys.SURGE_EPOCH]
+            payload: list[list[Any]] = []
+            for watch, hour in chunk:
+                day = day_of(hour)
+                recent = current - cfg.window_hours < hour <= current + 1
+                script_keys += [
+                    keys.surge_hours(watch, day),
+                    keys.surge_channels(watch, hour),
+                    keys.surge_recent(watch, hour),
+                    keys.surge_sample(watch, day),
+                ]
+                channels: list[Any] = []
+                if recent:
+                    for channel, n in sorted(counts.channels[(watch, hour)].items()):
+                        channels += [str(channel), n]
+                refs = [_ref(c, m) for c, m in counts.refs[(watch, hour)]]
+                in_sample = day_of(current) - day <= cfg.sample_days
+                payload.append(
+                    [
+                        hour % 24,
+                        counts.posts[(watch, hour)],
+                        1 if recent else 0,
+                        channels,
+                        refs if (recent or in_sample) else [],
+                        SAMPLE_PER_SLOT if in_sample else 0,
+                    ]
+                )
+            args = [
+                f"{now:.0f}",
+                hours_ttl,
+                window_ttl,
+                sample_ttl,
+                cfg.window_refs,
+                cfg.sample_refs,
+                json.dumps(payload, separators=(",", ":")),
+            ]
+            # Queued by hand: the script object's call is a coroutine, and these commands
+            # join the caller's pipeline, which loads the script before it runs (if needed).
+            pipe.scripts.add(self._count)
+            pipe.evalsha(self._count.sha, len(script_keys), *script_keys, *args)
+            calls += 1
+        return calls
+
+    async def count(self, counts: SurgeCounts, *, now: float | None = None) -> None:
+        """`count_commands` in a pipeline of its own (tests, tools)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            if self.count_commands(pipe, counts, now=now):
+                await pipe.execute()
+
+    # --- surge counts: readers ---------------------------------------------------------------
+
+    async def epoch(self) -> float | None:
+        raw = await self._redis.get(keys.SURGE_EPOCH)
+        return float(raw) if raw else None
+
+    async def windows(
+        self, watch_ids: Sequence[int], now: float
+    ) -> tuple[dict[int, SurgeWindow], dict[int, DayHours], set[int], float | None]:
+        """One round trip: each watch's window, its hours of today and yesterday, the watches
+        cooling down, and the epoch."""
+        cfg = self.config
+        end = hour_of(now)
+        today = day_of(end)
+        hours = window_hours_of(end, cfg)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.SURGE_EPOCH)
+            for watch in watch_ids:
+                pipe.hgetall(keys.surge_hours(watch, today - 1))
+                pipe.hgetall(keys.surge_hours(watch, today))
+                for hour in hours:
+                    pipe.hgetall(keys.surge_channels(watch, hour))
+                pipe.exists(keys.surge_cooldown(watch))
+            replies: list[Any] = await pipe.execute()
+        epoch = float(replies[0]) if replies[0] else None
+        windows: dict[int, SurgeWindow] = {}
+        recent: dict[int, DayHours] = {}
+        cooling: set[int] = set()
+        i = 1
+        elapsed = (now - end * HOUR_S) / HOUR_S
+        for watch in watch_ids:
+            days = {today - 1: _int_map(replies[i]), today: _int_map(replies[i + 1])}
+            i += 2
+            channels: Counter[int] = Counter()
+            for _hour in hours:
+                channels.update(_int_map(replies[i]))
+                i += 1
+            if replies[i]:
+                cooling.add(watch)
+            i += 1
+            posts = sum(days.get(day_of(h), {}).get(h % 24, 0) for h in hours)
+            windows[watch] = SurgeWindow(watch, end, posts, dict(channels), elapsed)
+            recent[watch] = days
+        return windows, recent, cooling, epoch
+
+    async def history(self, watch_ids: Sequence[int], today: int) -> dict[int, DayHours]:
+        """One round trip: each watch's hours over the baseline's days before today."""
+        days = range(today - self.config.baseline_days, today)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for watch in watch_ids:
+                for day in days:
+                    pipe.hgetall(keys.surge_hours(watch, day))
+            replies: list[Any] = await pipe.execute()
+        out: dict[int, DayHours] = {}
+        i = 0
+        for watch in watch_ids:
+            hist: DayHours = {}
+            for day in days:
+                if replies[i]:
+                    hist[day] = _int_map(replies[i])
+                i += 1
+            out[watch] = hist
+        return out
+
+    async def hourly(self, watch_id: int, now: float, hours: int = 72) -> list[int]:
+        """Posts per hour over the last `hours` hours, oldest first (charts, /stats)."""
+        end = hour_of(now)
+        first = end - hours + 1
+        days = sorted({day_of(h) for h in range(first, end + 1)})
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hgetall(keys.surge_hours(watch_id, day))
+            replies: list[Any] = await pipe.execute()
+        by_day = {d: _int_map(r) for d, r in zip(days, replies, strict=True)}
+        return [by_day[day_of(h)].get(h % 24, 0) for h in range(first, end + 1)]
+
+    async def daily(
+        self, watch_ids: Sequence[int], now: float, days: int = 14
+    ) -> dict[int, list[int]]:
+        """Posts per UTC day over the last `days` days, oldest first, per watch (/stats
+        trends): one round trip."""
+        today = day_of(hour_of(now))
+        span = range(today - days + 1, today + 1)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for watch in watch_ids:
+                for day in span:
+                    pipe.hvals(keys.surge_hours(watch, day))
+            replies: list[Any] = await pipe.execute()
+        out: dict[int, list[int]] = {}
+        i = 0
+        for watch in watch_ids:
+            row = []
+            for _day in span:
+                row.append(sum(int(v) for v in replies[i] or ()))
+                i += 1
+            out[watch] = row
+        return out
+
+    async def claim(self, watch_ids: Sequence[int]) -> set[int]:
+        """SET NX EX the cooldown of each watch; returns those claimed (one alert each)."""
+        if not watch_ids:
+            return set()
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for watch in watch_ids:
+                pipe.set(keys.surge_cooldown(watch), "1", nx=True, ex=self.config.cooldown_s)
+            replies: list[Any] = await pipe.execute()
+        return {w for w, ok in zip(watch_ids, replies, strict=True) if ok}
+
+    async def sample_refs(
+        self, watch_ids: Sequence[int], now: float
+    ) -> dict[int, tuple[list[PostKey], list[PostKey]]]:
+        """One round trip: per watch, the refs of its window's posts and of its baseline sample
+        (days before today)."""
+        cfg = self.config
+        end = hour_of(now)
+        hours = window_hours_of(end, cfg)
+        today = day_of(end)
+        days = range(today - cfg.sample_days, today)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for watch in watch_ids:
+                for hour in hours:
+                    pipe.lrange(keys.surge_recent(watch, hour), 0, -1)
+                for day in days:
+                    pipe.lrange(keys.surge_sample(watch, day), 0, -1)
+            replies: list[Any] = await pipe.execute()
+        out: dict[int, tuple[list[PostKey], list[PostKey]]] = {}
+        i = 0
+        for watch in watch_ids:
+            window: list[PostKey] = []
+            for _hour in hours:
+                window += [k for r in replies[i] if (k := _parse_ref(str(r)))]
+                i += 1
+            base: list[PostKey] = []
+            for _day in days:
+                base += [k for r in replies[i] if (k := _parse_ref(str(r)))]
+                i += 1
+            seen = set(window)
+            out[watch] = (window, [k for k in dict.fromkeys(base) if k not in seen])
+        return out
+
+    # --- a story's spread ------------------------------------------------------------------
+
+    def spread_commands(
+        self, pipe: Any, first: PostKey, post: Post, *, kind: CopyKind = "copy"
+    ) -> None:
+        """Record `post` as a post of the story whose first post is `first` (a copy, a
+        forward, or, with kind 'first', the first post itself)."""
+        fwd = post.forward
+        record: dict[str, Any] = {"c": post.channel_id, "m": post.message_id, "k": kind}
+        if post.username:
+            record["u"] = post.username
+        if fwd is not None:
+            if fwd.channel_id is not None:
+                record["fc"] = fwd.channel_id
+            if fwd.message_id is not None:
+                record["fm"] = fwd.message_id
+            if fwd.name:
+                record["fn"] = fwd.name
+        key = keys.story_spread(*first)
+        member = json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        pipe.zadd(key, {member: post.date.timestamp()}, nx=True)
+        # The earliest posts tell how a story spread: past the cap, the latest go.
+        pipe.zremrangebyrank(key, self.spread_cap, -1)
+        pipe.expire(key, self.spread_ttl_s)
+
+    async def spread(self, first: PostKey) -> tuple[SpreadRecord | None, list[SpreadRecord]]:
+        """The story's first post (from the archive, or its own record) and its records."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zrange(keys.story_spread(*first), 0, -1, withscores=True)
+            pipe.get(keys.archive_post(*first))
+            raw, archived = await pipe.execute()
+        records: list[SpreadRecord] = []
+        for member, score in raw or ():
+            try:
+                data = json.loads(member)
+                records.append(
+                    SpreadRecord(
+                        channel_id=int(data["c"]),
+                        message_id=int(data["m"]),
+                        at=float(score),
+                        kind=data.get("k", "copy"),
+                        username=data.get("u"),
+                        forward_channel_id=data.get("fc"),
+                        forward_message_id=data.get("fm"),
+                        forward_name=data.get("fn"),
+                    )
+                )
+            except (ValueError, KeyError, TypeError):
+                log.warning("campaigns: malformed spread record of %s:%s", *first)
+        head: SpreadRecord | None = None
+        if archived:
+            try:
+                post = Post.from_json(archived)
+                head = SpreadRecord(
+                    channel_id=post.channel_id,
+                    message_id=post.message_id,
+                    at=post.date.timestamp(),
+                    kind="first",
+                    username=post.username,
+                )
+            except ValueError:
+                head = None
+        if head is None:
+            head = next((r for r in records if r.key == first), None)
+        return head, records
+
+    # --- forward edges -----------------------------------------------------------------------
+
+    def forward_commands(
+        self, pipe: Any, posts: Iterable[Post], *, now: float | None = None
+    ) -> None:
+        """Count the forwards among a batch's (new) posts: source channel -> this channel, per
+        day of the post; posts older than the edges' window are left out."""
+        now = time.time() if now is None else now
+        oldest = day_of(hour_of(now)) - self.edges_days
+        edges: dict[int, Counter[str]] = {}
+        names: dict[int, dict[str, str]] = {}
+        for post in posts:
+            fwd = post.forward
+            if fwd is None or fwd.channel_id is None or fwd.channel_id == post.channel_id:
+                continue
+            day = day_of(hour_of(post.date.timestamp()))
+            if day < oldest:
+                continue
+            edges.setdefault(day, Counter())[f"{fwd.channel_id}:{post.channel_id}"] += 1
+            if fwd.name:
+                names.setdefault(day, {})[str(fwd.channel_id)] = fwd.name
+        ttl = (self.edges_days + 1) * DAY_S
+        for day, pairs in sorted(edges.items()):
+            key = keys.forward_edges(day)
+            for pair, n in sorted(pairs.items()):
+                pipe.zincrby(key, n, pair)
+            pipe.zremrangebyrank(key, 0, -(self.edges_cap + 1))  # the weakest pairs go
+            pipe.expire(key, ttl)
+            if day in names:
+                pipe.hset(keys.forward_names(day), mapping=names[day])
+                pipe.expire(keys.forward_names(day), ttl)
+
+    async def forwards(
+        self, *, days: int | None = None, now: float | None = None
+    ) -> tuple[list[ForwardEdge], dict[int, str]]:
+        """Forward edges summed over the last `days` days, and the sources' names."""
+        now = time.time() if now is None else now
+        days = min(days or self.edges_days, self.edges_days)
+        today = day_of(hour_of(now))
+        span = range(today - days + 1, today + 1)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for day in span:
+                pipe.zrange(keys.forward_edges(day), 0, -1, withscores=True)
+                pipe.hgetall(keys.forward_names(day))
+            replies: list[Any] = await pipe.execute()
+        totals: Counter[tuple[int, int]] = Counter()
+        names: dict[int, str] = {}
+        for i in range(0, len(replies), 2):
+            for pair, score in replies[i] or ():
+                ref = _parse_ref(str(pair))
+                if ref is not None:
+                    totals[ref] += int(score)
+            for source, name in (replies[i + 1] or {}).items():
+                try:
+                    names[int(source)] = str(name)
+                except ValueError:
+                    continue
+        edges = [ForwardEdge(s, t, n) for (s, t), n in sorted(totals.items())]
+        return edges, names
+
+
+@dataclass(slots=True)
+class _History:
+    today: int
+    days: DayHours
+
+
+class SurgeTracker:
+    """Surge detection for one triage worker: it remembers which watches its batches touched
+    and, on `check`, decides for those (several workers may check the same watch: the
+    cooldown claim makes one alert).
+
+    A check costs one round trip, plus one for watches over the floor whose history is not
+    cached (the history of past days does not change, so it is read once a day per watch),
+    plus two when there are surges (cooldown claims and sample refs, then the archived posts).
+    """
+
+    def __init__(
+        self,
+        repo: CampaignRepository,
+        *,
+        created_at: Callable[[int], float | None] | None = None,
+        cache_watches: int = 4096,
+    ) -> None:
+        self.repo = repo
+        self.config = repo.config
+        self._created_at = created_at
+        self._dirty: set[int] = set()
+        self._history: OrderedDict[int, _History] = OrderedDict()
+        self._cache_watches = cache_watches
+        self.round_trips = 0
+
+    def observe(self, counts: SurgeCounts) -> None:
+        """Note a batch's counts (after `count_commands` queued them)."""
+        self._dirty |= counts.watches
+
+    def count_commands(self, pipe: Any, counts: SurgeCounts, *, now: float | None = None) -> None:
+        """Queue the counts in the batch pipeline and remember the watches to check."""
+        self.repo.count_commands(pipe, counts, now=now)
+        self.observe(counts)
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty)
+
+    async def check(self, now: float | None = None) -> list[SurgeAlert]:
+        """Decide for the watches seen since the last check; returns the alerts to send (each
+        watch's cooldown is already claimed)."""
+        if not self._dirty:
+            return []
+        now = time.time() if now is None else now
+        cfg = self.config
+        watch_ids = sorted(self._dirty)
+        self._dirty.clear()
+        windows, recent, cooling, epoch = await self.repo.windows(watch_ids, now)
+        self.round_trips += 1
+        candidates = [w for w in watch_ids if w not in cooling and worth_checking(windows[w], cfg)]
+        if not candidates:
+            return []
+        today = day_of(hour_of(now))
+        missing = [w for w in candidates if self._cached(w, today) is None]
+        if missing:
+            for watch, days in (await self.repo.history(missing, today)).items():
+                self._remember(watch, _History(today, days))
+            self.round_trips += 1
+        surges: list[tuple[int, float, Any, DayHours, int]] = []
+        for watch in candidates:
+            hist = self._cached(watch, today)
+            assert hist is not None
+            days = dict(hist.days)
+            days[today] = recent[watch][today]  # today's hours are this read's
+            since = self._since_day(watch, epoch, now)
+            baseline = baseline_of(window_samples(days, windows[watch].end_hour, since, cfg))
+            ratio = surge_ratio(windows[watch], baseline, cfg)
+            if ratio is not None:
+                surges.append((watch, ratio, baseline, days, since))
+        if not surges:
+            return []
+        won = await self.repo.claim([s[0] for s in surges])
+        self.round_trips += 1
+        surges = [s for s in surges if s[0] in won]
+        if not surges:
+            return []
+        words = await self._new_words([s[0] for s in surges], windows, now)
+        return [
+            make_alert(
+                windows[watch],
+                baseline,
+                ratio,
+                cfg,
+                words=words.get(watch, ()),
+                day_hours=days,
+                since_day=since,
+            )
+            for watch, ratio, baseline, days, since in surges
+        ]
+
+    async def _new_words(
+        self, watch_ids: list[int], windows: Mapping[int, SurgeWindow], now: float
+    ) -> dict[int, tuple[str, ...]]:
+        refs = await self.repo.sample_refs(watch_ids, now)
+        wanted = sorted({k for window, base in refs.values() for k in (*window, *base)})
+        posts = await self.repo.archive.get_many(wanted) if wanted else {}
+        self.round_trips += 2
+        words: dict[PostKey, tuple[str, ...]] = {}
+        for key, post in posts.items():
+            words[key] = tuple(t.text for t in normalise(post.text).tokens)
+        out: dict[int, tuple[str, ...]] = {}
+        for watch in watch_ids:
+            window_refs, base_refs = refs[watch]
+            now_posts = [words[k] for k in window_refs if k in words]
+            before = [words[k] for k in base_refs if k in words]
+            out[watch] = new_words(
+                word_posts(now_posts, self.config),
+                len(now_posts),
+                word_posts(before, self.config),
+                len(before),
+                self.config,
+            )
+        return out
+
+    def _since_day(self, watch: int, epoch: float | None, now: float) -> int:
+        start = epoch if epoch is not None else now
+        created = self._created_at(watch) if self._created_at else None
+        if created:
+            start = max(start, created)
+        # The first whole day: the day counting began is partly empty.
+        return day_of(hour_of(start + DAY_S - 1))
+
+    def _cached(self, watch: int, today: int) -> _History | None:
+        hist = self._history.get(watch)
+        if hist is None or hist.today != today:
+            return None
+        self._history.move_to_end(watch)
+        return hist
+
+    def _remember(self, watch: int, hist: _History) -> None:
+        self._history[watch] = hist
+        self._history.move_to_end(watch)
+        while len(self._history) > self._cache_watches:
+            self._history.popitem(last=False)
