@@ -23,6 +23,8 @@ OPEN_POST = "Open post"
 NO_TEXT = "<i>(no text)</i>"
 NO_LONGER_MATCHES = "no longer matches any of your watches"
 NOTICE_PREFIX = "ℹ️ "
+EDIT_ONLY_LAYOUT = "Only whitespace or formatting changed; the words are the same."
+EDIT_DIFF_LEGEND = "What changed: removed words struck through, added words in bold."
 
 # --- access ------------------------------------------------------------------------------
 REQUEST_SENT = (

@@ -5,13 +5,19 @@ than 4096. The text is built from parts whose visible length is known, so the po
 to exactly what fits, on a boundary that is never inside a tag, an entity (everything is escaped
 after cutting) or a surrogate pair (lengths are counted per code point), and not inside a
 grapheme's trailing combining marks.
+
+The follow-up of an edited post, given the text before the edit, shows what changed instead of
+the whole post: removed words struck through, added words in bold, a few words of context
+around each change, and one line when only whitespace or formatting changed.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
+from difflib import SequenceMatcher
 from html import escape
 from zoneinfo import ZoneInfo
 
@@ -25,12 +31,15 @@ from bot.models import Post
 MAX_MESSAGE_UNITS = 4096
 MAX_BOLD_SPANS = 40  # Telegram ignores entities beyond 100 per message; keep well below
 WORD_BACKOFF = 80  # look this many characters back for a space to cut at
+DIFF_CONTEXT = 6  # unchanged words shown each side of a change
+DIFF_MAX_WORDS = 3000  # longer texts are compared on their first words (a post has ~700)
+_WORD = re.compile(r"\S+")
 _JOINERS = frozenset("\u200d\ufe0f\ufe0e\u20e3")
 
 
 def utf16_len(text: str) -> int:
     """Length as Telegram counts it: UTF-16 code units."""
-    return sum(2 if ord(ch) > 0xFFFF else 1 for ch in text)
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
 def clean_text(text: str) -> str:
@@ -154,6 +163,76 @@ def render_body(text: str, spans: list[tuple[int, int]], budget: int) -> _Html:
     return body
 
 
+def _words(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)][:DIFF_MAX_WORDS]
+
+
+def only_layout_changed(before: str, after: str) -> bool:
+    """The same words in the same order: the edit changed whitespace or formatting only
+    (formatting does not reach the text)."""
+    return before.split() == after.split()
+
+
+def render_diff(before: str, after: str, budget: int) -> _Html | None:
+    """Removed words in <s>, added ones in <b>, `DIFF_CONTEXT` unchanged words around each
+    change, within `budget` UTF-16 units; None when the words are the same."""
+    old, new = _words(before), _words(after)
+    if [w for w, _a, _b in old] == [w for w, _a, _b in new]:
+        return None
+    ops = SequenceMatcher(None, [w for w, _a, _b in old], [w for w, _a, _b in new], autojunk=False)
+    codes = ops.get_opcodes()
+    pieces: list[tuple[str, str]] = []  # (tag or "" or "gap", text)
+
+    def span(words: list[tuple[str, int, int]], text: str, i: int, j: int) -> str:
+        return text[words[i][1] : words[j - 1][2]] if j > i else ""
+
+    for n, (op, i1, i2, j1, j2) in enumerate(codes):
+        if op == "equal":
+            first, last, size = n == 0, n == len(codes) - 1, j2 - j1
+            if not first and not last and size <= 2 * DIFF_CONTEXT:
+                pieces.append(("", span(new, after, j1, j2)))
+                continue
+            if not first:  # the words after the previous change
+                pieces.append(("", span(new, after, j1, min(j2, j1 + DIFF_CONTEXT))))
+            if size > (DIFF_CONTEXT if first or last else 2 * DIFF_CONTEXT):
+                pieces.append(("gap", ELLIPSIS_GAP))
+            if not last:  # the words before the next change
+                pieces.append(("", span(new, after, max(j1, j2 - DIFF_CONTEXT), j2)))
+            continue
+        if i2 > i1:
+            pieces.append(("s", span(old, before, i1, i2)))
+        if j2 > j1:
+            pieces.append(("b", span(new, after, j1, j2)))
+    body = _Html()
+    for k, (tag, text) in enumerate(pieces):
+        if not text:
+            continue
+        sep = "" if k == 0 or tag == "gap" or pieces[k - 1][0] == "gap" else " "
+        if tag == "gap":
+            text = text.lstrip() if k == 0 else text.rstrip() if k == len(pieces) - 1 else text
+        piece = _Html()
+        if sep:
+            piece.text(sep)
+        if tag in ("s", "b"):
+            piece.tag(tag, text)
+        else:
+            piece.text(text)
+        if body.units + piece.units > budget:
+            room = budget - body.units - utf16_len(sep) - utf16_len(texts.ELLIPSIS)
+            if room > 20 and tag != "gap":  # what fits of this piece, then the marker
+                cut = _cut_point(text, room)
+                if sep:
+                    body.text(sep)
+                (body.tag(tag, text[:cut]) if tag in ("s", "b") else body.text(text[:cut]))
+            body.text(texts.ELLIPSIS)
+            break
+        body.extend(piece)
+    return body
+
+
+ELLIPSIS_GAP = " … "
+
+
 def _format_time(when: datetime, tz: ZoneInfo) -> str:
     local = when.astimezone(tz)
     return f"{local:%d %b %Y %H:%M} {local.tzname() or tz.key}"
@@ -164,8 +243,10 @@ def render_alert(
     tz: ZoneInfo,
     *,
     max_units: int = MAX_MESSAGE_UNITS,
+    previous: str | None = None,
 ) -> tuple[str, InlineKeyboardMarkup]:
-    """The alert message (HTML) and its buttons: 👍 / 👎 / 🔕 / Open."""
+    """The alert message (HTML) and its buttons: 👍 / 👎 / 🔕 / Open. For an edit, `previous`
+    is the post's text before it: the body then shows what changed."""
     post = job.post
     link = post_link(post)
 
@@ -208,7 +289,10 @@ def render_alert(
     text = clean_text(post.text)
     doc = _Html()
     doc.extend(head)
-    if text.strip():
+    if job.kind == "edit" and previous is not None:
+        budget = max(0, max_units - head.units - foot.units)
+        doc.extend(_edit_body(clean_text(previous), text, budget))
+    elif text.strip():
         budget = max(0, max_units - head.units - foot.units)
         spans = normalise_spans(job.spans, len(text))
         doc.extend(render_body(text, spans, budget))
@@ -217,6 +301,23 @@ def render_alert(
     doc.extend(foot)
     keyboard = alert_keyboard(post.channel_id, post.message_id, job.watch_id, link)
     return doc.html(), keyboard
+
+
+def _edit_body(before: str, after: str, budget: int) -> _Html:
+    body = _Html()
+    if only_layout_changed(before, after):
+        body.text(texts.EDIT_ONLY_LAYOUT)
+        return body
+    line = _Html()
+    line.tag("i", texts.EDIT_DIFF_LEGEND)
+    line.text("\n")
+    diff = render_diff(before, after, max(0, budget - line.units))
+    if diff is None:  # cannot happen after only_layout_changed; kept total
+        body.text(texts.EDIT_ONLY_LAYOUT)
+        return body
+    body.extend(line)
+    body.extend(diff)
+    return body
 
 
 def render_notice(notice: Notice) -> str:

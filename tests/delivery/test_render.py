@@ -10,18 +10,18 @@ from bot.alerts import AlertJob, Notice
 from bot.callback_data import FeedbackAction, FeedbackCB
 from bot.delivery.render import post_link, render_alert, render_notice, utf16_len
 from bot.models import Post
-from tests.support.html_check import parse_html, strip_text
+from tests.support.html_check import entity_text, parse_html, strip_text
 
 KYIV = ZoneInfo("Europe/Kyiv")
 
 
 def _job(text: str, spans: tuple[tuple[int, int], ...] = (), **kw: object) -> AlertJob:
     post = Post(
-        channel_id=kw.pop("channel_id", 1001),
-        message_id=42,  # type: ignore[arg-type]
+        channel_id=kw.pop("channel_id", 1001),  # type: ignore[arg-type]
+        message_id=42,
         date=datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
         text=text,
-        username=kw.pop("username", "chan_name"),
+        username=kw.pop("username", "chan_name"),  # type: ignore[arg-type]
         title=kw.pop("title", "Title <b>&"),  # type: ignore[arg-type]
     )
     return AlertJob(
@@ -169,3 +169,52 @@ def test_texts_at_the_limit_fit(pattern: str, size: int, cut_spans: bool) -> Non
     spans = ((0, 4000), (4090, 4100)) if cut_spans else ()
     html, _ = render_alert(_job(text, spans), KYIV)
     _parsed(html)
+
+
+def _edit(before: str, after: str, title: str = "Title <b>&") -> str:
+    html, _kb = render_alert(_job(after, kind="edit", title=title), KYIV, previous=before)
+    return html
+
+
+def test_an_edit_shows_the_words_removed_and_added() -> None:
+    before = "Власти требуют выслать всех мигрантов из города <немедленно> & без суда. " * 3
+    after = before.replace("всех ", "", 1).replace("города", "области 🇺🇦", 1) + "Обновлено."
+    html = _edit(before, after)
+    parsed = parse_html(html)
+    struck = [entity_text(parsed.text, e) for e in parsed.entities if e.type == "strikethrough"]
+    bold = [entity_text(parsed.text, e) for e in parsed.entities if e.type == "bold"]
+    assert struck == ["всех", "города"]
+    assert "области 🇺🇦" in bold and "Обновлено." in bold
+    assert "✏️ edited" in parsed.text and "What changed" in parsed.text
+    assert "<немедленно> &" in parsed.text  # context, escaped
+    assert "…" in parsed.text  # the unchanged middle is left out
+
+
+def test_an_edit_of_whitespace_or_formatting_only_says_so_in_one_line() -> None:
+    before = "Призыв  выслать\nмигрантов & <b>"
+    plain = _parsed(_edit(before, " Призыв выслать мигрантов  &   <b>\n"))
+    assert "Only whitespace or formatting changed" in plain
+    assert "мигрантов" not in plain.split("Only whitespace")[1].split("\n")[0]
+    assert "Only whitespace" in _parsed(_edit("same text", "same text"))
+
+
+def test_without_the_previous_text_an_edit_shows_the_post() -> None:
+    html, _ = render_alert(_job("новый текст", kind="edit"), KYIV)
+    assert "новый текст" in _parsed(html) and "What changed" not in _parsed(html)
+
+
+def test_a_huge_edit_fits() -> None:
+    before = " ".join(f"слово{i}" for i in range(2500))
+    after = " ".join(f"😀{i}" if i % 2 else f"слово{i}" for i in range(2500))
+    plain = _parsed(_edit(before, after))
+    assert plain.count("…") >= 1 and utf16_len(plain) > 3500
+
+
+@settings(max_examples=60, deadline=None)
+@given(before=_texts, after=_texts, title=st.text(max_size=300))
+def test_any_edit_renders_as_valid_html_within_the_limit(
+    before: str, after: str, title: str
+) -> None:
+    html = _edit(before, after, title=title)
+    _parsed(html)
+    html.encode("utf-8")
