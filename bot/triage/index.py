@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left, bisect_right
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
@@ -22,7 +22,7 @@ import ahocorasick
 import re2
 
 from bot.triage.inflection import post_word_keys
-from bot.triage.normalise import NormalisedText
+from bot.triage.normalise import MASK, NormalisedText
 from bot.triage.priority import PRIORITIES
 from bot.triage.query import (
     And,
@@ -46,6 +46,17 @@ log = logging.getLogger(__name__)
 
 # Above this many regex watches, one RE2 set pass picks the regexes worth running.
 _REGEX_SET_MIN = 8
+# A masked word (м*гранты) is read with its masks filled by letters the watched words have at
+# that place: at most this many readings per word and per post (hostile posts).
+_MASK_FILLINGS_PER_WORD = 40
+_MASK_FILLINGS_PER_POST = 120
+# A mask in the last letters of a word may be any letter (дн*й, a form of день: the letters
+# before the mask need not start a watched word).
+_MASK_ENDING = 3
+# The letters a mask in an ending may stand for, commonest first (Russian text frequency, then
+# the other Cyrillic alphabets' own letters; English, then Turkic and other Latin letters).
+_CYRILLIC_BY_FREQUENCY = "оеаинтсрвлкмдпуяыьгзбчйхжшюцщэфъіїєґәғқңөұүһўҳҷӣӯјђћљњџ"
+_LATIN_BY_FREQUENCY = "eaiotnsrhldcumwfgypbvkjxqzəışğçöüäéèàâêîôû"
 
 Span = tuple[int, int]
 Interval = tuple[int, int]  # token positions [start, end)
@@ -94,6 +105,8 @@ class PostView:
         "language",
         "nt",
         "prefix_pos",
+        "span_forms",
+        "span_keys",
         "username",
     )
 
@@ -104,6 +117,7 @@ class PostView:
         language: str,
         channel_id: int,
         username: str | None,
+        readings: Iterable[tuple[str, Interval]] = (),
     ) -> None:
         self.nt = nt
         self.language = language
@@ -126,10 +140,30 @@ class PostView:
                     key_pos[key] = sorted(known + positions)
         self.form_pos = form_pos
         self.key_pos = key_pos
+        # Words read over several tokens (letters spaced out, masks filled): by form and key.
+        span_forms: dict[str, list[Interval]] = {}
+        span_keys: dict[str, list[Interval]] = {}
+        for form, interval in readings:
+            span_forms.setdefault(form, []).append(interval)
+            for key in post_word_keys(form, language):
+                span_keys.setdefault(key, []).append(interval)
+        self.span_forms = span_forms
+        self.span_keys = span_keys
         self.prefix_pos: dict[str, list[int]] = {}
         self.indexed_prefixes: Container[str] = ()
         self._regex_spans: dict[str, list[Span]] = {}
         self._cache: dict[int, list[Interval]] = {}  # by id(node): nodes outlive the view
+
+    def _span_prefix(self, prefix: str) -> list[Interval]:
+        return [iv for form, at in self.span_forms.items() if form.startswith(prefix) for iv in at]
+
+    def has_keys(self, keys: Iterable[str]) -> bool:
+        """Whether a word of the post (or a reading) has one of `keys`."""
+        key_pos = self.key_pos
+        if any(k in key_pos for k in keys):
+            return True
+        span_keys = self.span_keys
+        return bool(span_keys) and any(k in span_keys for k in keys)
 
     def _prefix(self, prefix: str) -> list[int]:
         """Positions of words starting with `prefix`; the index found its own prefixes."""
@@ -158,12 +192,13 @@ class PostView:
     def holds(self, node: Node) -> bool:
         """Whether the post satisfies the node."""
         if isinstance(node, Word):
-            key_pos = self.key_pos
-            return any(k in key_pos for k in node.keys)
+            return self.has_keys(node.keys)
         if isinstance(node, Exact):
-            return node.text in self.form_pos
+            return node.text in self.form_pos or node.text in self.span_forms
         if isinstance(node, Prefix):
-            return bool(self._prefix(node.text))
+            return bool(self._prefix(node.text)) or bool(
+                self.span_forms and self._span_prefix(node.text)
+            )
         if isinstance(node, And):
             return all(self.holds(c) for c in node.children)
         if isinstance(node, Or):
@@ -193,10 +228,18 @@ class PostView:
                 if found:
                     positions.update(found)
             result = [(i, i + 1) for i in sorted(positions)]
+            if self.span_keys:
+                result = self._with_spans(
+                    result, [iv for k in node.keys for iv in self.span_keys.get(k, ())]
+                )
         elif isinstance(node, Exact):
             result = [(i, i + 1) for i in self.form_pos.get(node.text, ())]
+            if self.span_forms:
+                result = self._with_spans(result, self.span_forms.get(node.text, []))
         elif isinstance(node, Prefix):
             result = [(i, i + 1) for i in self._prefix(node.text)]
+            if self.span_forms:
+                result = self._with_spans(result, self._span_prefix(node.text))
         elif isinstance(node, Phrase):
             result = self._phrase(node)
         elif isinstance(node, Or):
@@ -211,24 +254,22 @@ class PostView:
         self._cache[id(node)] = result
         return result
 
+    @staticmethod
+    def _with_spans(single: list[Interval], spans: list[Interval]) -> list[Interval]:
+        return sorted(set(single).union(spans)) if spans else single
+
     def _phrase(self, node: Phrase) -> list[Interval]:
         if not all(self.holds(unit) for unit in node.units):
             return []
-        first = self.occurrences(node.units[0])
-        if not first:
-            return []
-        rest = []
+        chains = self.occurrences(node.units[0])
         for unit in node.units[1:]:
-            found = {s for s, _ in self.occurrences(unit)}
-            if not found:
+            if not chains:
                 return []
-            rest.append(found)
-        length = len(node.units)
-        return [
-            (s, s + length)
-            for s, _ in first
-            if all(s + j in found for j, found in enumerate(rest, start=1))
-        ]
+            ends_at: dict[int, list[int]] = {}
+            for s, e in self.occurrences(unit):
+                ends_at.setdefault(s, []).append(e)
+            chains = [(s, after) for s, e in chains for after in ends_at.get(e, ())]
+        return sorted(set(chains)) if len(chains) > 1 else chains
 
     def _near_pairs(self, node: Near) -> list[tuple[Interval, Interval, Interval]]:
         """(cover, a, b) for every pair of occurrences at most node.distance apart."""
@@ -301,6 +342,19 @@ class PostView:
     def _original(self, intervals: Iterable[Interval]) -> list[Span]:
         tokens = self.nt.tokens
         return [(tokens[s].start, tokens[e - 1].end) for s, e in intervals]
+
+
+def _is_cyrillic(ch: str) -> bool:
+    return "\u0400" <= ch <= "\u052f"
+
+
+def _unit_texts(query: Query) -> list[str]:
+    """The texts of a query's words, exact forms and prefixes (phrase units included)."""
+    out: list[str] = []
+    for term in query.terms:
+        units: Sequence[Node] = term.units if isinstance(term, Phrase) else (term,)
+        out.extend(u.text for u in units if isinstance(u, Word | Exact | Prefix))
+    return out
 
 
 def _within(interval: Interval, covers: set[Interval]) -> bool:
@@ -415,6 +469,12 @@ class WatchIndex:
         self._regex_set: Any = None
         self._regex_order: list[str] = []
         self._regex_dirty = False
+        # The words, forms and prefixes watched, against which masks are resolved: counts,
+        # and (built on the first masked word after a change) sorted.
+        self._terms: dict[str, int] = {}
+        self._sorted_terms: list[str] = []
+        self._fillings: dict[str, tuple[str, ...]] = {}
+        self._terms_dirty = False
 
     def __len__(self) -> int:
         return len(self._watches)
@@ -449,6 +509,10 @@ class WatchIndex:
                     self._regex_dirty = True
                     self._regexes[value] = regexes[value]
             table.setdefault(value, set()).add(spec.id)
+        terms = self._terms
+        for text in _unit_texts(parsed):
+            terms[text] = terms.get(text, 0) + 1
+        self._terms_dirty = True
         root = parsed.root
         self._watches[spec.id] = _Compiled(
             spec, parsed, triggers, _is_certain(root), required_keys(root)
@@ -472,6 +536,14 @@ class WatchIndex:
                     elif kind == "r":
                         self._regex_dirty = True
                         self._regexes.pop(value, None)
+        terms = self._terms
+        for text in _unit_texts(compiled.query):
+            left = terms.get(text, 1) - 1
+            if left > 0:
+                terms[text] = left
+            else:
+                terms.pop(text, None)
+        self._terms_dirty = True
         return True
 
     def _table(self, kind: str) -> dict[str, set[int]]:
@@ -500,7 +572,10 @@ class WatchIndex:
         self, nt: NormalisedText, language: str, channel_id: int, username: str | None
     ) -> list[tuple[WatchSpec, WatchMatch]]:
         """`match`, with each matched watch's spec (what the engine needs to prioritise)."""
-        view = PostView(nt, language=language, channel_id=channel_id, username=username)
+        readings = self._readings(nt, language) if nt.readings else ()
+        view = PostView(
+            nt, language=language, channel_id=channel_id, username=username, readings=readings
+        )
         candidates: set[int] = set()
         by_key = self._by_key
         for key in view.key_pos.keys() & by_key.keys():
@@ -509,6 +584,14 @@ class WatchIndex:
         if by_form:
             for form in view.form_pos.keys() & by_form.keys():
                 candidates |= by_form[form]
+        if readings:
+            for key in view.span_keys.keys() & by_key.keys():
+                candidates |= by_key[key]
+            for form in view.span_forms.keys() & by_form.keys():
+                candidates |= by_form[form]
+            for form in view.span_forms:
+                for end in range(1, len(form) + 1):
+                    candidates |= self._by_prefix.get(form[:end], set())
         if self._by_prefix:
             self._find_prefixes(view, candidates)
         if self._by_regex:
@@ -516,11 +599,15 @@ class WatchIndex:
         matches = []
         watches = self._watches
         key_pos = view.key_pos
+        has_keys = view.has_keys
         for watch_id in sorted(candidates):
             compiled = watches[watch_id]
             root = compiled.query.root
             if not compiled.certain:
-                if not all(any(k in key_pos for k in ks) for ks in compiled.required):
+                if readings:
+                    if not all(has_keys(ks) for ks in compiled.required):
+                        continue
+                elif not all(any(k in key_pos for k in ks) for ks in compiled.required):
                     continue
                 if not view.holds(root):
                     continue
@@ -540,6 +627,70 @@ class WatchIndex:
                 )
             )
         return matches
+
+    # --- masked words -------------------------------------------------------------------
+
+    def _readings(self, nt: NormalisedText, language: str) -> list[tuple[str, Interval]]:
+        """The post's readings as words over token intervals, masks filled (see `_fill`)."""
+        out: list[tuple[str, Interval]] = []
+        budget = _MASK_FILLINGS_PER_POST
+        for reading in nt.readings:
+            interval = (reading.first, reading.stop)
+            if not reading.masked:
+                out.append((reading.text, interval))
+            elif budget > 0:
+                fillings = self._fill(reading.text)[:budget]
+                budget -= len(fillings)
+                out.extend((filling, interval) for filling in fillings)
+        return out
+
+    def _fill(self, word: str) -> tuple[str, ...]:
+        """The readings of a masked word (each `MASK` one unknown letter) that could be a
+        watched word: a mask takes the letters that watched words starting with the letters
+        before it have at its place (м*гранты → мигранты when мигрант is watched), or, in the
+        last letters of the word, any letter of its script, commonest first (дн*й → дней).
+        Found by bisection in the sorted watched terms: no loop over the watches."""
+        if self._terms_dirty:
+            self._sorted_terms = sorted(self._terms)
+            self._fillings = {}
+            self._terms_dirty = False
+        cached = self._fillings.get(word)
+        if cached is not None:
+            return cached
+        candidates = [word]
+        for _ in range(word.count(MASK)):
+            filled: list[str] = []
+            for candidate in candidates:
+                at = candidate.index(MASK)
+                for letter in self._letters_at(candidate, at):
+                    filled.append(candidate[:at] + letter + candidate[at + 1 :])
+                if len(filled) >= _MASK_FILLINGS_PER_WORD:
+                    break
+            candidates = filled[:_MASK_FILLINGS_PER_WORD]
+        result = tuple(candidates)
+        if len(self._fillings) >= 4096:
+            self._fillings.clear()
+        self._fillings[word] = result
+        return result
+
+    def _letters_at(self, word: str, at: int) -> list[str]:
+        terms = self._sorted_terms
+        before = word[:at]
+        letters: dict[str, None] = {}
+        i = bisect_left(terms, before)
+        while i < len(terms) and terms[i].startswith(before):
+            term = terms[i]
+            if len(term) > at:
+                letter = term[at]
+                if letter.isalpha():
+                    letters[letter] = None
+                i = bisect_left(terms, before + chr(ord(letter) + 1), i + 1)
+            else:
+                i += 1  # the term is `before` itself
+        if at >= len(word) - _MASK_ENDING:
+            alphabet = _CYRILLIC_BY_FREQUENCY if _is_cyrillic(before[-1]) else _LATIN_BY_FREQUENCY
+            letters.update(dict.fromkeys(alphabet))
+        return list(letters)
 
     def _find_prefixes(self, view: PostView, candidates: set[int]) -> None:
         if self._prefix_dirty or self._prefix_automaton is None:

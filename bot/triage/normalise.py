@@ -30,7 +30,7 @@ from typing import Any
 
 import re2
 
-__all__ = ["NormalisedText", "Token", "normalise", "normalise_word"]
+__all__ = ["MASK", "NormalisedText", "Reading", "Token", "normalise", "normalise_word"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,28 @@ class Token:
     start: int  # offset of the word in the ORIGINAL text
     end: int  # end offset (exclusive) in the ORIGINAL text
     hashtag: bool = False  # came from '#word' (hashtags are also read as words)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Another reading of the tokens ``tokens[first:stop]`` as ONE word, beside the tokens
+    themselves (which stay as written, so a phrase of the letters still matches).
+
+    * Letters spaced, dotted or hyphenated out: ``м и г р а н т ы`` → ``мигранты`` (at least
+      three single letters, every gap the same separator).
+    * A word with masking characters inside: ``м*гранты``, ``м_гранты``, ``м#гранты`` →
+      ``м*гранты`` (`masked`; each `MASK` stands for one unknown letter, which the watch
+      index resolves against the words it watches).
+    """
+
+    text: str
+    first: int  # index of the first token read
+    stop: int  # index after the last token read
+    masked: bool = False
+
+
+# In a masked reading, one unknown letter.
+MASK = "*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +77,8 @@ class NormalisedText:
     _o_starts: tuple[int, ...] = field(default=(), repr=False, compare=False)
     _o_ends: tuple[int, ...] = field(default=(), repr=False, compare=False)
     _linear: tuple[bool, ...] = field(default=(), repr=False, compare=False)
+    # Other readings of runs of tokens as one word (spelling tricks), in token order.
+    readings: tuple[Reading, ...] = ()
 
     def original_span(self, start: int, end: int) -> tuple[int, int]:
         """Map a span of `text` to the span of `original` it came from.
@@ -507,7 +531,119 @@ def normalise(text: str) -> NormalisedText:
         mapped._o_starts,
         mapped._o_ends,
         mapped._linear,
+        _readings(folded, tokens, span),
     )
+
+
+# Letters spaced out: at least three single letters (or digits), every gap the same one to
+# three separator characters. A backreference: Python's re (RE2 has none), ~5 µs a post.
+_SEPARATORS = " .\\-‐‑‒–—·•/|_*+~"
+_SPACED_RE = re.compile(
+    rf"(?<![^\W_])[^\W_](?P<sep>[{_SEPARATORS}]{{1,3}})[^\W_](?:(?P=sep)[^\W_])+(?![^\W_]|'[^\W_])"
+)
+# What every post is scanned with first (RE2, no backreference: faster than the above, and
+# most posts have no three single letters in a row).
+_SPACED_HINT_RE = re2.compile(
+    rf"(?:^|[^\pL\pN])[\pL\pN][{_SEPARATORS}]{{1,3}}[\pL\pN][{_SEPARATORS}]{{1,3}}[\pL\pN]"
+    r"(?:[^\pL\pN]|$)"
+)
+# Masking characters inside a word: letters on both sides of one to three of them.
+_MASK_CHARS = "*#_"
+_MASKED_RE = re.compile(r"(?<![^\W_])[^\W_]+(?:[*#_]{1,3}[^\W_]+)+(?![^\W_])")
+_MASKED_HINT_RE = re2.compile(r"[\pL\pN][*#_]{1,3}[\pL\pN]")
+_MASK_TABLE = str.maketrans(dict.fromkeys(_MASK_CHARS, MASK))
+_MAX_READING = 40  # letters: a longer run is not a disguised word
+_MAX_MASKS = 3
+_MAX_READINGS = 64  # per post (a hostile post may hold thousands of runs)
+
+
+def _readings(
+    folded: str, tokens: list[Token], span: Callable[[int, int], tuple[int, int]]
+) -> tuple[Reading, ...]:
+    """Runs of tokens that read as one disguised word (see `Reading`)."""
+    spaced = masked = None
+    if _SPACED_HINT_RE.search(folded) is not None:
+        spaced = _SPACED_RE.search(folded)
+    if ("*" in folded or "#" in folded or "_" in folded) and _MASKED_HINT_RE.search(folded):
+        masked = _MASKED_RE.search(folded)
+    if spaced is None and masked is None:
+        return ()
+    starts = [t.start for t in tokens]
+    out: list[Reading] = []
+    taken: list[tuple[int, int]] = []  # token ranges of spaced runs (not masked words too)
+    if spaced is not None:
+        for m in itertools.chain((spaced,), _SPACED_RE.finditer(folded, spaced.end())):
+            letters = m.group()[:: len(m.group("sep")) + 1]
+            alpha = sum(ch.isalpha() for ch in letters)
+            if alpha < 3 or alpha <= len(letters) - alpha or len(letters) > _MAX_READING:
+                continue
+            reading = _reading(letters, m, tokens, starts, span, masked=False)
+            if reading is None:
+                continue
+            out.append(reading)
+            taken.append((reading.first, reading.stop))
+            if m.group("sep").isspace():
+                out.extend(_without_short_words(reading, tokens))
+            if len(out) >= _MAX_READINGS:
+                return tuple(out[:_MAX_READINGS])
+    if masked is not None:
+        for m in itertools.chain((masked,), _MASKED_RE.finditer(folded, masked.end())):
+            word = m.group().translate(_MASK_TABLE)
+            masks = word.count(MASK)
+            known = len(word) - masks
+            if masks > _MAX_MASKS or known < max(3, masks + 2) or len(word) > _MAX_READING:
+                continue
+            reading = _reading(word, m, tokens, starts, span, masked=True)
+            if reading is None or any(a <= reading.first < b for a, b in taken):
+                continue
+            out.append(reading)
+            if len(out) >= _MAX_READINGS:
+                break
+    out.sort(key=lambda r: r.first)
+    return tuple(out)
+
+
+# Words of one letter (prepositions, conjunctions) that a spaced-out word may sit beside:
+# "в с т р а н е" is в + страна as well as one word.
+_ONE_LETTER_WORDS = frozenset("авжикосуяйзіїєaiouey")
+
+
+def _without_short_words(reading: Reading, tokens: list[Token]) -> list[Reading]:
+    """The spaced-out reading without one or two one-letter words at its start or its end."""
+    letters = reading.text
+    n = len(letters)
+    heads = [0] + [k for k in (1, 2) if k < n and all(c in _ONE_LETTER_WORDS for c in letters[:k])]
+    tails = [0] + [
+        k for k in (1, 2) if k < n and all(c in _ONE_LETTER_WORDS for c in letters[-k:])
+    ]
+    out = []
+    for head in heads:
+        for tail in tails:
+            if (head or tail) and n - head - tail >= 3:
+                text = _fold_homoglyphs(
+                    "".join(t.text for t in tokens[reading.first + head : reading.stop - tail])
+                )
+                out.append(Reading(text, reading.first + head, reading.stop - tail))
+    return out
+
+
+def _reading(
+    word: str,
+    m: re.Match[str],
+    tokens: list[Token],
+    starts: list[int],
+    span: Callable[[int, int], tuple[int, int]],
+    *,
+    masked: bool,
+) -> Reading | None:
+    """The reading of the tokens a match covers, if they are exactly its letters."""
+    o_start, o_end = span(*m.span())
+    first = bisect_left(starts, o_start)
+    stop = bisect_left(starts, o_end)
+    letters = word.replace(MASK, "") if masked else word
+    if stop - first < 2 or "".join(t.text for t in tokens[first:stop]) != letters:
+        return None  # part of a URL, a mention, or split otherwise by the tokenizer
+    return Reading(_fold_homoglyphs(word), first, stop, masked)
 
 
 def _add_parts(

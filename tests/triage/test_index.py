@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bot.triage.index import WatchIndex, WatchMatch, WatchSpec, merge_spans, triggers_of
 from bot.triage.inflection import post_word_keys, query_word_keys
-from bot.triage.normalise import NormalisedText, Token, normalise
+from bot.triage.normalise import NormalisedText, normalise
 from bot.triage.query import (
     And,
     Channel,
@@ -56,31 +56,40 @@ def highlighted(text: str, m: WatchMatch) -> list[str]:
 # --- a slow reference evaluator: the AST straight over the tokens, no index --------------------
 
 
-def _unit_at(unit: Node, token: Token, language: str) -> bool:
+def _unit_at(unit: Node, form: str, language: str) -> bool:
     if isinstance(unit, Word):
-        return bool(post_word_keys(token.text, language) & unit.keys)
+        return bool(post_word_keys(form, language) & unit.keys)
     if isinstance(unit, Exact):
-        return token.text == unit.text
+        return form == unit.text
     assert isinstance(unit, Prefix)
-    return token.text.startswith(unit.text)
+    return form.startswith(unit.text)
 
 
-def ref_occurrences(node: Node, tokens: tuple[Token, ...], language: str) -> set[tuple[int, int]]:
+Edge = tuple[int, int, str]  # a word over token positions [start, end): a token or a reading
+
+
+def edges_of(nt: NormalisedText) -> list[Edge]:
+    """Every token, and every reading of several tokens as one word (masks excluded)."""
+    edges = [(i, i + 1, t.text) for i, t in enumerate(nt.tokens)]
+    assert not any(r.masked for r in nt.readings)  # the generated texts have no masks
+    return edges + [(r.first, r.stop, r.text) for r in nt.readings]
+
+
+def ref_occurrences(node: Node, edges: list[Edge], language: str) -> set[tuple[int, int]]:
     if isinstance(node, Word | Exact | Prefix):
-        return {(i, i + 1) for i, t in enumerate(tokens) if _unit_at(node, t, language)}
+        return {(s, e) for s, e, form in edges if _unit_at(node, form, language)}
     if isinstance(node, Phrase):
-        k = len(node.units)
-        return {
-            (i, i + k)
-            for i in range(len(tokens) - k + 1)
-            if all(_unit_at(u, tokens[i + j], language) for j, u in enumerate(node.units))
-        }
+        chains = ref_occurrences(node.units[0], edges, language)
+        for unit in node.units[1:]:
+            following = ref_occurrences(unit, edges, language)
+            chains = {(s, e2) for s, e in chains for s2, e2 in following if s2 == e}
+        return chains
     if isinstance(node, Or):
-        return set().union(*(ref_occurrences(c, tokens, language) for c in node.children))
+        return set().union(*(ref_occurrences(c, edges, language) for c in node.children))
     assert isinstance(node, Near)
     out = set()
-    for a in ref_occurrences(node.left, tokens, language):
-        for b in ref_occurrences(node.right, tokens, language):
+    for a in ref_occurrences(node.left, edges, language):
+        for b in ref_occurrences(node.right, edges, language):
             first, second = sorted([a, b])
             overlap = first[1] > second[0]
             gap = 0 if overlap else second[0] - first[1] + 1
@@ -106,7 +115,7 @@ def ref_holds(
         return language == node.code
     if isinstance(node, Regex):
         return any(m.end() > m.start() for m in node.compiled.finditer(nt.text))
-    return bool(ref_occurrences(node, nt.tokens, language))
+    return bool(ref_occurrences(node, edges_of(nt), language))
 
 
 # --- behaviour -----------------------------------------------------------------------------
@@ -238,6 +247,9 @@ _QUERY_ATOMS = st.sampled_from(
         "channel:@alpha",
         "lang:ru",
         "депутат",
+        '"м и"',
+        "=м",
+        '"мигранты и"',
     ]
 )
 
@@ -276,6 +288,11 @@ _TEXT_WORDS = st.sampled_from(
         "депутат",
         "депутаты",
         "и",
+        "в",
+        "м и г р а н т а м",  # spaced out: a reading beside the letters
+        "в ы с л а т ь",
+        "w a r s",
+        "м",
         "the",
         "#мигранты",
         "@alpha",

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from bot.triage.normalise import NormalisedText, Token, normalise, normalise_word
+from bot.triage.normalise import NormalisedText, Reading, Token, normalise, normalise_word
 
 INVISIBLES = "\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u00ad\u202a\u202c\u2066\u2069"
 
@@ -192,6 +192,96 @@ def test_token_is_a_value() -> None:
     assert not token.hashtag
     with pytest.raises(AttributeError):
         token.text = "x"  # type: ignore[misc]
+
+
+def readings(text: str) -> list[tuple[str, str]]:
+    """Each reading's text and the original text it covers."""
+    result = normalise(text)
+    tokens = result.tokens
+    return [
+        (r.text, text[tokens[r.first].start : tokens[r.stop - 1].end]) for r in result.readings
+    ]
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "м и г р а н т ы",
+        "м.и.г.р.а.н.т.ы",
+        "м-и-г-р-а-н-т-ы",
+        "м. и. г. р. а. н. т. ы",
+        "м_и_г_р_а_н_т_ы",
+        "м • и • г • р • а • н • т • ы",
+        "М И Г Р A Н Т Ы",  # a Latin A among them: folded like a written word
+    ],
+)
+def test_letters_spaced_out_read_as_one_word_and_stay_tokens(written: str) -> None:
+    text = f"Всех {written} — на фронт!"
+    assert readings(text) == [("мигранты", written)]
+    as_written = [t.text for t in normalise(text).tokens][1:9]
+    assert "".join(as_written).replace("a", "а") == "мигранты"  # each letter a token too
+
+
+def test_spaced_out_word_beside_one_letter_words() -> None:
+    found = readings("живут в с т р а н е и")
+    assert ("встранеи", "в с т р а н е и") in found
+    assert ("страна"[:5] + "е", "с т р а н е") in found  # without в and и
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "м и",  # two letters
+        "м и-г р",  # separators of different kinds
+        "т.е. и т.д.",  # abbreviations
+        "1 2 3 4 5",  # digits only
+        "в 1 и 2",  # more digits than letters
+        "https://t.me/a_b_c",  # not words
+        "мигранты вон",
+    ],
+)
+def test_no_reading_where_nothing_is_spaced_out(text: str) -> None:
+    assert readings(text) == []
+
+
+@pytest.mark.parametrize(
+    ("written", "reading"),
+    [
+        ("м*гранты", "м*гранты"),
+        ("м_гранты", "м*гранты"),
+        ("м#гранты", "м*гранты"),
+        ("м*гр*нты", "м*гр*нты"),
+        ("МИГР*НТЫ", "мигр*нты"),
+    ],
+)
+def test_masks_inside_a_word_are_one_unknown_letter(written: str, reading: str) -> None:
+    text = f"Всех {written} — на фронт!"
+    assert readings(text) == [(reading, written)]
+    assert normalise(text).readings[0].masked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Медуза* (иноагент)",  # a footnote star ends the word
+        "*важно*",
+        "#мигранты",  # a hashtag
+        "м*р",  # too few letters known
+        "м***р",
+        "C# и F#",
+    ],
+)
+def test_no_masked_reading_without_letters_on_both_sides(text: str) -> None:
+    assert readings(text) == []
+
+
+def test_readings_of_hostile_text_are_bounded() -> None:
+    text = ("м и г, " * 1000 + "м*гр " * 2000)[:10_000]
+    result = normalise(text)
+    assert 0 < len(result.readings) <= 64
+    assert all(isinstance(r, Reading) for r in result.readings)
+    rtl = "‮م ر ح ب ا‬ 🔥 ​м​ и г"
+    assert [r.text for r in normalise(rtl).readings] == ["مرحبا", "миг"]
 
 
 TRICKY = st.sampled_from(
