@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from bot.models import Post, PostFormatError
 from bot.triage.priority import PRIORITIES
@@ -16,6 +17,17 @@ from bot.triage.priority import PRIORITIES
 # "also": a copy of an already-alerted story appeared elsewhere; `post` is the FIRST post (only
 # its ids matter) and `also_in` the links of every copy so far. Delivery edits the first alert.
 ALERT_KINDS = frozenset({"new", "edit", "delete", "also"})
+
+
+@lru_cache(maxsize=4096)
+def _json_list(items: tuple[str, ...]) -> str:
+    # The same reasons and links recur across a batch's alerts: encode each tuple once.
+    return json.dumps(list(items), ensure_ascii=False)
+
+
+@lru_cache(maxsize=4096)
+def _json_spans(spans: tuple[tuple[int, int], ...]) -> str:
+    return json.dumps([list(s) for s in spans])
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,28 +50,28 @@ class AlertJob:
     origin: str = "watch"
 
     def to_fields(self) -> dict[str, str]:
-        return {"post": self.post.to_json(), **self._rest()}
+        return {"post": self.post.to_json(), **self.rest()}
 
-    def _rest(self) -> dict[str, str]:
-        return {
+    def rest(self) -> dict[str, str]:
+        """Every field but the post, as strings (the `job` object of a stream entry)."""
+        fields = {
             "type": "alert",
             "analyst": str(self.analyst_id),
             "watch": str(self.watch_id),
             "query": self.watch_query,
             "priority": self.priority,
-            "reasons": json.dumps(list(self.reasons), ensure_ascii=False),
-            "spans": json.dumps([list(s) for s in self.spans]),
+            "reasons": _json_list(self.reasons),
+            "spans": _json_spans(self.spans),
             "lang": self.language,
             "lang_conf": f"{self.language_confidence:.3f}",
             "kind": self.kind,
-            "also_in": json.dumps(list(self.also_in)),
-            **({"held": "1"} if self.held else {}),
-            **({"origin": self.origin} if self.origin != "watch" else {}),
+            "also_in": _json_list(self.also_in),
         }
-
-    def compact_rest(self) -> str:
-        """Everything but the post, as one JSON object (the `job` field)."""
-        return json.dumps(self._rest(), ensure_ascii=False)
+        if self.held:
+            fields["held"] = "1"
+        if self.origin != "watch":
+            fields["origin"] = self.origin
+        return fields
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> AlertJob:

@@ -8,6 +8,7 @@ by their own modules; moving them here is open work.)
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -21,30 +22,33 @@ from bot.storage.streams import DEFAULT_MAXLEN
 
 # KEYS[1] the alerts stream, KEYS[2..] the ledger hash of each job's post.
 # ARGV[1] maxlen, ARGV[2] ttl, ARGV[3] number of posts P, ARGV[4 .. 3+P] the posts' JSON, then
-# per job: analyst, version, mode, post index (1-based), the job's other fields as JSON.
+# ARGV[4+P] every job as one JSON list of [analyst, version, mode, post index (1-based), the
+# job's other fields as an object] (one argument, not five per job: encoding tens of thousands
+# of arguments and parsing a reply per job cost the worker more than the script itself).
 # mode 'first': only if the analyst was never alerted on this post (new posts, copies);
-# mode 'newer': only if the recorded version is older (edits, deletions). Returns 1/0 per job.
+# mode 'newer': only if the recorded version is older (edits, deletions).
+# Returns one character per job: '1' appended, '0' not.
 _EMIT_MANY = """
 local out = {}
 local posts = tonumber(ARGV[3])
-local a = 4 + posts
+local jobs = cjson.decode(ARGV[4 + posts])
 for k = 2, #KEYS do
-  local analyst, version, mode = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local job = jobs[k - 1]
+  local analyst, version, mode = job[1], job[2], job[3]
   local cur = redis.call('HGET', KEYS[k], analyst)
-  local ok = 1
-  if mode == 'first' and cur then ok = 0 end
-  if cur and tonumber(cur) >= tonumber(version) then ok = 0 end
-  if ok == 1 then
+  local ok = '1'
+  if mode == 'first' and cur then ok = '0' end
+  if cur and tonumber(cur) >= tonumber(version) then ok = '0' end
+  if ok == '1' then
     redis.call('HSET', KEYS[k], analyst, version)
     redis.call('EXPIRE', KEYS[k], ARGV[2])
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-      'type', 'alert', 'analyst', analyst, 'post', ARGV[3 + tonumber(ARGV[a + 3])],
-      'job', ARGV[a + 4])
+      'type', 'alert', 'analyst', analyst, 'post', ARGV[3 + job[4]],
+      'job', cjson.encode(job[5]))
   end
   out[#out + 1] = ok
-  a = a + 5
 end
-return out
+return table.concat(out)
 """
 MAX_JOBS_PER_CALL = 200  # one script call blocks Redis for its length: keep it to milliseconds
 
@@ -89,15 +93,23 @@ class AlertOutbox:
                 post = by_post.get(id(e.job.post))
                 if post is None:
                     post = by_post[id(e.job.post)] = e.job.post.to_json()
-                rest = e.job.compact_rest()
                 index = posts.setdefault(post, len(posts) + 1)
-                jobs += [e.job.analyst_id, e.ledger_post[2], str(e.mode), index, rest]
-            args: list[Any] = [self._maxlen, self.ledger_ttl_s, len(posts), *posts, *jobs]
+                jobs.append(
+                    (
+                        str(e.job.analyst_id),
+                        str(e.ledger_post[2]),
+                        e.mode.value,
+                        index,
+                        e.job.rest(),
+                    )
+                )
+            payload = json.dumps(jobs, ensure_ascii=False, separators=(",", ":"))
+            args: list[Any] = [self._maxlen, self.ledger_ttl_s, len(posts), *posts, payload]
             result = await self._emit(
                 keys=[keys.ALERTS_STREAM, *(keys.alerts_made(*e.ledger_post[:2]) for e in chunk)],
                 args=args,
             )
-            out.extend(bool(int(r)) for r in result)
+            out.extend(flag == "1" for flag in str(result))
         return out
 
     def alerted_commands(self, pipe: Any, posts: Iterable[tuple[int, int]]) -> None:
