@@ -39,13 +39,12 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from triage import load_sentences, make_posts, make_watches, run_engine  # noqa: E402
 
+from bot.app import build_triage_worker  # noqa: E402
+from bot.config import Settings  # noqa: E402
 from bot.models import Post  # noqa: E402
 from bot.storage import keys  # noqa: E402
 from bot.storage.connection import EmbeddedRedis  # noqa: E402
 from bot.storage.repos import Repositories  # noqa: E402
-from bot.triage.engine import TriageEngine  # noqa: E402
-from bot.triage.language import make_detector  # noqa: E402
-from bot.triage_worker import TriageWorker  # noqa: E402
 
 
 class CountingConsumer:
@@ -89,8 +88,11 @@ async def bench(
             # The worker on one core, as bench/triage.py times the engine; redis-server was
             # started before and keeps the other.
             os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-        engine = TriageEngine(make_detector("py3langid"))
-        worker = TriageWorker.over(repos, engine, consumer="bench")
+        # Built as the triage role builds it (bot/app.py): learned relevance on, the model
+        # sync polling Redis, the learner's consumer ready (no analyst has a model here:
+        # bench/relevance.py measures what models cost).
+        worker, _run = await build_triage_worker(Settings(_env_file=None), repos, consumer="bench")
+        engine = worker._engine
         counter = CountingConsumer(worker._stream)
         worker._stream = counter  # type: ignore[assignment]
         loaded = await worker.load_watches()
