@@ -21,7 +21,7 @@ from typing import Any
 import ahocorasick
 import re2
 
-from bot.triage.inflection import post_word_keys
+from bot.triage.inflection import is_known_word, post_word_keys
 from bot.triage.normalise import MASK, NormalisedText
 from bot.triage.priority import PRIORITIES
 from bot.triage.query import (
@@ -473,7 +473,7 @@ class WatchIndex:
         # and (built on the first masked word after a change) sorted.
         self._terms: dict[str, int] = {}
         self._sorted_terms: list[str] = []
-        self._fillings: dict[str, tuple[str, ...]] = {}
+        self._fillings: dict[tuple[str, str], tuple[str, ...]] = {}
         self._terms_dirty = False
 
     def __len__(self) -> int:
@@ -634,17 +634,26 @@ class WatchIndex:
         """The post's readings as words over token intervals, masks filled (see `_fill`)."""
         out: list[tuple[str, Interval]] = []
         budget = _MASK_FILLINGS_PER_POST
+        # Runs that read as a known word whole ("в о п р о с"): not also в + опрос.
+        known = [
+            (r.first, r.stop)
+            for r in nt.readings
+            if not r.masked and not r.trimmed and is_known_word(r.text, language)
+        ]
         for reading in nt.readings:
             interval = (reading.first, reading.stop)
-            if not reading.masked:
+            if reading.trimmed:
+                if not any(a <= reading.first and reading.stop <= b for a, b in known):
+                    out.append((reading.text, interval))
+            elif not reading.masked:
                 out.append((reading.text, interval))
             elif budget > 0:
-                fillings = self._fill(reading.text)[:budget]
+                fillings = self._fill(reading.text, language)[:budget]
                 budget -= len(fillings)
                 out.extend((filling, interval) for filling in fillings)
         return out
 
-    def _fill(self, word: str) -> tuple[str, ...]:
+    def _fill(self, word: str, language: str) -> tuple[str, ...]:
         """The readings of a masked word (each `MASK` one unknown letter) that could be a
         watched word: a mask takes the letters that watched words starting with the letters
         before it have at its place (м*гранты → мигранты when мигрант is watched), or, in the
@@ -654,26 +663,38 @@ class WatchIndex:
             self._sorted_terms = sorted(self._terms)
             self._fillings = {}
             self._terms_dirty = False
-        cached = self._fillings.get(word)
+        cached = self._fillings.get((word, language))
         if cached is not None:
             return cached
         candidates = [word]
         for _ in range(word.count(MASK)):
-            filled: list[str] = []
+            # Letters of watched words first, for every candidate; any letter of an ending
+            # after them (so the cap never cuts a reading the watched words support).
+            by_terms: list[str] = []
+            by_ending: list[str] = []
             for candidate in candidates:
                 at = candidate.index(MASK)
-                for letter in self._letters_at(candidate, at):
-                    filled.append(candidate[:at] + letter + candidate[at + 1 :])
-                if len(filled) >= _MASK_FILLINGS_PER_WORD:
-                    break
-            candidates = filled[:_MASK_FILLINGS_PER_WORD]
+                head, tail = candidate[:at], candidate[at + 1 :]
+                of_terms, of_ending = self._letters_at(candidate, at)
+                by_terms.extend(head + letter + tail for letter in of_terms)
+                if len(by_ending) < _MASK_FILLINGS_PER_WORD:
+                    by_ending.extend(head + letter + tail for letter in of_ending)
+            candidates = (by_terms + by_ending)[:_MASK_FILLINGS_PER_WORD]
+        if len(candidates) > 1:
+            # Where a dictionary knows some readings (го*од: город, not годод), only those:
+            # an unknown reading's predicted lemma would meet unrelated words (год).
+            known = [c for c in candidates if is_known_word(c, language)]
+            if known:
+                candidates = known
         result = tuple(candidates)
         if len(self._fillings) >= 4096:
             self._fillings.clear()
-        self._fillings[word] = result
+        self._fillings[(word, language)] = result
         return result
 
-    def _letters_at(self, word: str, at: int) -> list[str]:
+    def _letters_at(self, word: str, at: int) -> tuple[list[str], list[str]]:
+        """Letters for the mask at `at`: those watched words have there, then (for a mask in
+        the ending) the other letters of the script."""
         terms = self._sorted_terms
         before = word[:at]
         letters: dict[str, None] = {}
@@ -687,10 +708,11 @@ class WatchIndex:
                 i = bisect_left(terms, before + chr(ord(letter) + 1), i + 1)
             else:
                 i += 1  # the term is `before` itself
+        ending: list[str] = []
         if at >= len(word) - _MASK_ENDING:
             alphabet = _CYRILLIC_BY_FREQUENCY if _is_cyrillic(before[-1]) else _LATIN_BY_FREQUENCY
-            letters.update(dict.fromkeys(alphabet))
-        return list(letters)
+            ending = [letter for letter in alphabet if letter not in letters]
+        return list(letters), ending
 
     def _find_prefixes(self, view: PostView, candidates: set[int]) -> None:
         if self._prefix_dirty or self._prefix_automaton is None:

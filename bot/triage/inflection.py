@@ -54,7 +54,7 @@ from typing import Any
 from bot.triage.translit import cyrillic_readings
 from bot.triage.turkic import TURKIC_LANGUAGES, admits, turkic_stem
 
-__all__ = ["LEMMA_PREFIX", "post_word_keys", "query_word_keys", "word_keys"]
+__all__ = ["LEMMA_PREFIX", "is_known_word", "post_word_keys", "query_word_keys", "word_keys"]
 
 # Dictionary lemmas and stems are different kinds of key: a lemma key is marked so that a stem
 # never meets a lemma by accident (the stem 'стал' of 'сталь' is not the lemma 'стал').
@@ -478,6 +478,24 @@ def post_word_keys(word: str, language: str) -> frozenset[str]:
         # two caches of 50,000 entries would otherwise hold two copies.
         return letters if extra <= letters else letters | extra
     return frozenset(own | extra)
+
+
+@lru_cache(maxsize=4096)
+def is_known_word(word: str, language: str = "") -> bool | None:
+    """Whether a dictionary knows `word` (Russian or Ukrainian: by its letters, else by the
+    post's `language`, else either); None where no dictionary covers its letters."""
+    if _single_script(word) != "cyrillic" or frozenset(word) & (_OTHER_CYR | _SERBIAN_CYR):
+        return None
+    letters = frozenset(word)
+    if letters & _UK_ONLY:
+        languages: tuple[str, ...] = ("uk",)
+    elif letters & _RU_ONLY:
+        languages = ("ru",)
+    elif language in ("ru", "uk"):
+        languages = (language,)  # the Ukrainian dictionary knows вгороде (вгородити)
+    else:
+        languages = ("ru", "uk")
+    return any(_morph(language).word_is_known(word) for language in languages)
 
 
 @lru_cache(maxsize=4096)  # a Word node keeps its keys: this only spares repeated words

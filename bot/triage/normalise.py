@@ -57,6 +57,9 @@ class Reading:
     first: int  # index of the first token read
     stop: int  # index after the last token read
     masked: bool = False
+    # A spaced-out run without a one-letter word at its edge ("в с т р а н е" → "стране"):
+    # the index drops it where the whole run is a word a dictionary knows.
+    trimmed: bool = False
 
 
 # In a masked reading, one unknown letter.
@@ -605,26 +608,21 @@ def _readings(
 
 # Words of one letter (prepositions, conjunctions) that a spaced-out word may sit beside:
 # "в с т р а н е" is в + страна as well as one word.
-_ONE_LETTER_WORDS = frozenset("авжикосуяйзіїєaiouey")
+_ONE_LETTER_WORDS = frozenset("авиксуоязйіaio")
 
 
 def _without_short_words(reading: Reading, tokens: list[Token]) -> list[Reading]:
-    """The spaced-out reading without one or two one-letter words at its start or its end."""
+    """The spaced-out reading without a one-letter word at its start, its end, or both."""
     letters = reading.text
-    n = len(letters)
-    heads = [0] + [k for k in (1, 2) if k < n and all(c in _ONE_LETTER_WORDS for c in letters[:k])]
-    tails = [0] + [
-        k for k in (1, 2) if k < n and all(c in _ONE_LETTER_WORDS for c in letters[-k:])
-    ]
+    head = 1 if letters[0] in _ONE_LETTER_WORDS else 0
+    tail = 1 if letters[-1] in _ONE_LETTER_WORDS else 0
     out = []
-    for head in heads:
-        for tail in tails:
-            if (head or tail) and n - head - tail >= 3:
-                text = _fold_homoglyphs(
-                    "".join(t.text for t in tokens[reading.first + head : reading.stop - tail])
-                )
-                out.append(Reading(text, reading.first + head, reading.stop - tail))
-    return out
+    for drop_head, drop_tail in ((head, 0), (0, tail), (head, tail)):
+        if (drop_head or drop_tail) and len(letters) - drop_head - drop_tail >= 3:
+            first, stop = reading.first + drop_head, reading.stop - drop_tail
+            text = _fold_homoglyphs("".join(t.text for t in tokens[first:stop]))
+            out.append(Reading(text, first, stop, trimmed=True))
+    return list(dict.fromkeys(out))
 
 
 def _reading(
