@@ -352,6 +352,17 @@ class CampaignRepository:
             out[watch] = (window, [k for k in dict.fromkeys(base) if k not in seen])
         return out
 
+    async def examples(
+        self, watch_id: int, now: float | None = None, limit: int = 5
+    ) -> list[Post]:
+        """The latest archived posts of a watch's current window (the alert's Examples
+        button)."""
+        now = time.time() if now is None else now
+        refs = (await self.sample_refs([watch_id], now))[watch_id][0]
+        posts = await self.archive.get_many(refs)
+        latest = sorted(posts.values(), key=lambda p: (p.date, p.channel_id), reverse=True)
+        return latest[:limit]
+
     # --- a story's spread ------------------------------------------------------------------
 
     def spread_commands(

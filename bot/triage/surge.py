@@ -16,9 +16,11 @@ The model, per watch, in UTC hour buckets:
   MAD (×1.4826, a standard deviation for normal data) the usual spread. Median and MAD ignore
   the odd busy day, so a past surge does not raise the bar for the next one;
 - **surge** when the window holds at least `min_posts` posts from at least `min_channels`
-  channels, and more than `min_ratio` × usual and more than usual + `mad_k` × spread (both
-  scaled to the part of the window that has elapsed). The floor keeps a quiet watch (usual 0)
-  from firing on two posts; the channel floor keeps one chatty channel from being a campaign.
+  channels, and more than `min_ratio` × usual, more than usual + `mad_k` × spread and more than
+  usual + `poisson_z` × √usual (all scaled to the part of the window that has elapsed; the root
+  is how much a small count varies by chance, which MAD over a few integers understates). The
+  floor keeps a quiet watch (usual 0) from firing on two posts; the channel floor keeps one
+  chatty channel from being a campaign.
 - **new words**: words in many of the window's posts and in few of the baseline's (a bounded
   sample of words per post on both sides), ranked by how much more often they occur now.
 
@@ -32,6 +34,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "Baseline",
@@ -70,6 +73,7 @@ class SurgeConfig:
     min_channels: int = 3  # a surge is across channels, not one channel's busy hour
     min_ratio: float = 3.0  # the window must hold more than this × the usual posts
     mad_k: float = 5.0  # ... and more than usual + mad_k × the usual spread
+    poisson_z: float = 5.0  # ... and more than usual + z × √usual (counts this small vary so)
     cooldown_hours: int = 6
     words_per_post: int = 12  # words of a post sampled for new words (longest, distinct)
     window_refs: int = 40  # posts per watch per hour kept for the window's words
@@ -245,6 +249,9 @@ def threshold(baseline: Baseline, coverage: float, config: SurgeConfig) -> float
         config.min_posts - 1.0,
         usual * config.min_ratio,
         usual + config.mad_k * baseline.spread * coverage,
+        # Small counts: the median's neighbours are few integers, so MAD understates how much
+        # a count of about `usual` varies by chance; a Poisson count varies by its root.
+        usual + config.poisson_z * math.sqrt(max(usual, 1.0)),
     )
 
 
@@ -319,6 +326,39 @@ class SurgeAlert:
     def at(self) -> float:
         """Unix time of the end of the window's last hour."""
         return float((self.end_hour + 1) * HOUR_S)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (an alerts-stream payload; the chart is drawn from it later)."""
+        return {
+            "watch_id": self.watch_id,
+            "posts": self.posts,
+            "channels": self.channels,
+            "window_hours": self.window_hours,
+            "ratio": self.ratio,
+            "top_channels": [list(tc) for tc in self.top_channels],
+            "new_words": list(self.new_words),
+            "usual": self.usual,
+            "end_hour": self.end_hour,
+            "hourly": list(self.hourly),
+            "usual_hourly": list(self.usual_hourly),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SurgeAlert:
+        """Raises KeyError, TypeError or ValueError on a malformed payload."""
+        return cls(
+            watch_id=int(data["watch_id"]),
+            posts=int(data["posts"]),
+            channels=int(data["channels"]),
+            window_hours=int(data["window_hours"]),
+            ratio=float(data["ratio"]),
+            top_channels=tuple((int(c), int(n)) for c, n in data.get("top_channels", ())),
+            new_words=tuple(str(w) for w in data.get("new_words", ())),
+            usual=float(data.get("usual", 0.0)),
+            end_hour=int(data.get("end_hour", 0)),
+            hourly=tuple(int(v) for v in data.get("hourly", ())),
+            usual_hourly=tuple(float(v) for v in data.get("usual_hourly", ())),
+        )
 
 
 def make_alert(

@@ -113,6 +113,8 @@ async def test_tracker_raises_one_alert_with_new_words(redis: aioredis.Redis) ->
     assert "зангезурский" in alert.new_words and "депутаты" not in alert.new_words
     assert alert.hourly[-1] > 0
     assert tracker.round_trips == 5  # window, history, claim, refs, archive
+    examples = await repo.examples(7, NOW, limit=2)
+    assert [p.message_id for p in examples] == [5000, 5001]
     # More posts: no second alert while the cooldown lasts.
     more = SurgeCounts.of([SurgeObservation(NOW, 7, 300, 1)])
     await repo.count(more, now=NOW)

@@ -5,6 +5,7 @@ import math
 from bot.triage.surge import (
     HOUR_S,
     Baseline,
+    SurgeAlert,
     SurgeConfig,
     SurgeCounts,
     SurgeObservation,
@@ -132,3 +133,8 @@ def test_alert_carries_counts_top_channels_and_chart_series() -> None:
     assert alert.at == (NOON + 1) * HOUR_S
     profile = hourly_profile(days, DAY, DAY - 3, CFG)
     assert profile[12] == 0.0  # median of 1, 0, 0
+
+
+def test_alert_round_trips_through_its_dict() -> None:
+    alert = SurgeAlert(7, 30, 3, 3, 6.5, ((2, 20),), ("коридор",), 4.0, NOON, (1, 2), (0.5, 1.0))
+    assert SurgeAlert.from_dict(alert.to_dict()) == alert
