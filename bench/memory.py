@@ -5,10 +5,12 @@ runs as a child process (`python -m bot run --role watcher,triage,bot`) against 
 process: the loopback Bot API server, and the loopback MTProto server standing in for Telegram,
 where the watcher's account (logged in here first, as `vigil login` does) is a member of 500
 channels. 10,000 watches (real vocabulary from `../shared/data/ntrex/`, see bench/triage.py)
-are stored first; then real posts of those channels are ingested and triaged while the bot
-delivers, one post a channel is published live on the loopback Telegram (the watcher's update
-handlers), and the reconciler walks the 500 channels. The child's peak RSS (VmHWM) and final RSS
-are read from /proc.
+are stored first, and each of the 100 analysts has given `--verdicts` 👍 / 👎 on archived
+posts, so the service's learner trains 100 relevance models at start and triage scores with
+them (`models` counts them in Redis at the end); then real posts of those channels are
+ingested and triaged while the bot delivers, one post a channel is published live on the
+loopback Telegram (the watcher's update handlers), and the reconciler walks the 500 channels.
+The child's peak RSS (VmHWM) and final RSS are read from /proc.
 
 Prints one JSON line. Run from the repository root: `.venv/bin/python bench/memory.py`
 (`--roles triage,bot` measures without the watcher).
@@ -25,7 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,6 +40,7 @@ from bot.storage import keys  # noqa: E402
 from bot.storage.channels import ChannelRepository  # noqa: E402
 from bot.storage.connection import EmbeddedRedis  # noqa: E402
 from bot.storage.posts import PostQueue  # noqa: E402
+from bot.storage.repos import Repositories  # noqa: E402
 from bot.storage.streams import stream_stats  # noqa: E402
 from bot.storage.users import UserRepository  # noqa: E402
 from bot.storage.watches import WatchRepository  # noqa: E402
@@ -84,6 +89,25 @@ def spawn_service(env: dict[str, str], cwd: Path, roles: str) -> subprocess.Pope
         )
 
 
+async def give_verdicts(
+    redis: Any, analysts: list[int], sentences: dict[str, list[str]], rng: random.Random, n: int
+) -> int:
+    """Every analyst has given `n` verdicts (half each way) on archived posts before the
+    service starts: its learner trains the 100 models at start, and triage scores with them."""
+    if n <= 0:
+        return 0
+    repos = Repositories.build(redis)
+    judged = [p for p in make_posts(sentences, rng) if p.text][: n * 4]
+    for p in judged:
+        judged_post = replace(p, channel_id=p.channel_id + 50_000_000)  # not among the live ones
+        await repos.archive.put_many([judged_post])
+    for analyst in analysts:
+        for i, p in enumerate(rng.sample(judged, n)):
+            verdict = "relevant" if i % 2 == 0 else "noise"
+            await repos.feedback.set(analyst, p.channel_id + 50_000_000, p.message_id, 0, verdict)
+    return len(analysts)
+
+
 async def main(args: argparse.Namespace) -> dict[str, object]:
     rng = random.Random(args.seed)
     sentences = load_sentences()
@@ -104,6 +128,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     watches = WatchRepository(redis)
     for spec, _parts in make_watches(sentences, args.watches, rng):
         await watches.add(analysts[spec.id % len(analysts)], spec.query, spec.priority)
+    trained = await give_verdicts(redis, analysts, sentences, rng, args.verdicts)
     telegram = MTProtoServer(key=new_server_key())
     await telegram.start()
     account = telegram.add_account(PHONE, first_name="Vigil")
@@ -153,12 +178,19 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         await api.send_text(analysts[0], "/test мигрант")
     deadline = time.monotonic() + args.timeout
     peak_sample = 0.0
+    models = 0
     while time.monotonic() < deadline:
         stats = await stream_stats(redis, keys.POSTS_STREAM, keys.TRIAGE_GROUP, keys.POSTS_DEAD)
         peak_sample = max(peak_sample, proc_mb(child.pid, "VmRSS"))
         if "triage" not in args.roles:
             break
-        if stats.lag == 0 and stats.pending == 0 and stats.length >= len(posts):
+        models = int(await redis.hlen(keys.MODELS))
+        if (
+            stats.lag == 0
+            and stats.pending == 0
+            and stats.length >= len(posts)
+            and models >= trained
+        ):
             break
         await asyncio.sleep(0.5)
     await asyncio.sleep(args.settle)  # delivery keeps working meanwhile
@@ -182,6 +214,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "watches": args.watches,
         "channels": args.channels,
         "analysts": args.analysts,
+        "models": models,
         "posts": len(posts),
         "alerts": alerts,
         "sent": len(api.sent),
@@ -202,6 +235,9 @@ if __name__ == "__main__":
     parser.add_argument("--watches", type=int, default=10_000)
     parser.add_argument("--channels", type=int, default=500)
     parser.add_argument("--analysts", type=int, default=100)
+    parser.add_argument(
+        "--verdicts", type=int, default=20, help="verdicts each analyst has given (0: none)"
+    )
     parser.add_argument("--posts", type=int, default=5_000)
     parser.add_argument("--settle", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=300.0)

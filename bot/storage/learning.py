@@ -283,5 +283,30 @@ class LearningRepository:
             return {}
         return data if isinstance(data, dict) else {}
 
-    async def model_count(self) -> int:
-        return int(await self._redis.hlen(keys.MODELS))
+    async def system_state(self, now: float | None = None) -> SystemState:
+        """What the admins' System view shows of learning, in one round trip."""
+        day = day_of(now or time.time())
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hlen(keys.MODELS)
+            pipe.hget(keys.DESK_MODEL, "meta")
+            pipe.hvals(keys.learn_moved(day))
+            pipe.hvals(keys.suggestions_of(day))
+            models, desk, moved, suggested = await pipe.execute()
+        try:
+            meta = json.loads(desk) if desk else {}
+        except json.JSONDecodeError:
+            meta = {}
+        return SystemState(
+            models=int(models),
+            moved_today=sum(int(v) for v in moved or ()),
+            suggested_today=sum(int(v) for v in suggested or ()),
+            desk=meta if isinstance(meta, dict) else {},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SystemState:
+    models: int
+    moved_today: int
+    suggested_today: int
+    desk: dict[str, Any]
