@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot.models import Post
@@ -16,8 +16,10 @@ from bot.triage.index import WatchIndex, WatchMatch, WatchSpec
 from bot.triage.language import LanguageDetector, LanguageGuess
 from bot.triage.normalise import NormalisedText, normalise
 from bot.triage.priority import (
+    BatchRelevanceModel,
     NeutralRelevance,
     PriorityError,
+    Relevance,
     RelevanceModel,
     check_priority,
     prioritise,
@@ -40,6 +42,7 @@ class ScoredMatch:
     priority: str  # urgent | high | normal | low
     reasons: tuple[str, ...]
     query: str = ""  # the watch's query as the analyst wrote it
+    held: bool = False  # the analyst's learned model judged it noise with confidence: digest
 
     @property
     def match(self) -> WatchMatch:
@@ -66,6 +69,9 @@ class TriageEngine:
         self._detector = detector
         self._channel_weights = channel_weights
         self._relevance: RelevanceModel = relevance or NeutralRelevance()
+        self._assess_all = (
+            relevance.assess_all if isinstance(relevance, BatchRelevanceModel) else None
+        )
         self._index = WatchIndex()
 
     @property
@@ -94,10 +100,16 @@ class TriageEngine:
             return TriageResult(language, (), nt)
         weight = self._weight(post.channel_id)
         per_owner = Counter(match.owner_id for _, match in found)
-        assess = None if isinstance(self._relevance, NeutralRelevance) else self._relevance.assess
+        relevances: Sequence[Relevance | None]
+        if self._assess_all is not None:
+            relevances = self._assess_all(post, [match for _, match in found], language, nt)
+        elif isinstance(self._relevance, NeutralRelevance):
+            relevances = [None] * len(found)
+        else:
+            assess = self._relevance.assess
+            relevances = [assess(post, match, language, nt) for _, match in found]
         scored = []
-        for spec, match in found:
-            relevance = assess(post, match, language, nt) if assess is not None else None
+        for (spec, match), relevance in zip(found, relevances, strict=True):
             priority = prioritise(
                 watch_priority=spec.priority,
                 channel_weight=weight,
@@ -114,6 +126,7 @@ class TriageEngine:
                     priority.level,
                     priority.reasons,
                     spec.query,
+                    relevance is not None and relevance.hold,
                 )
             )
         return TriageResult(language, tuple(scored), nt)

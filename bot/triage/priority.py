@@ -3,7 +3,8 @@
 The watch's own priority is the starting point. The channel's admin-set weight moves it (an
 urgent channel two steps up, high one up, low one down), a strong match (several distinct
 terms of the watch, or several of the analyst's watches on one post) moves it one step up, and
-a `RelevanceModel` — the learned model from analyst feedback, later — may move it too. The
+a `RelevanceModel` — the learned model from analyst feedback (bot.triage.relevance) — may move
+it too, and may hold the alert for the digest (`Relevance.hold`). The
 result never leaves the four levels. The default model changes nothing.
 """
 
@@ -12,9 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from bot.models import Post
     from bot.triage.index import WatchMatch
     from bot.triage.language import LanguageGuess
@@ -66,10 +69,15 @@ def rank(level: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Relevance:
-    """What a relevance model says about one match: steps up (+) or down (-), and why."""
+    """What a relevance model says about one match: steps up (+) or down (-), and why.
+
+    `hold`: the model judges the alert noise with confidence, so it goes to the analyst's
+    digest whatever its level (nothing is dropped; delivery decides how to honour it).
+    """
 
     steps: int = 0
     reason: str | None = None
+    hold: bool = False
 
 
 class RelevanceModel(Protocol):
@@ -86,6 +94,20 @@ class RelevanceModel(Protocol):
         language: LanguageGuess,
         normalised: NormalisedText | None = None,
     ) -> Relevance: ...
+
+
+@runtime_checkable
+class BatchRelevanceModel(RelevanceModel, Protocol):
+    """A model that assesses all matches of one post in one call (in the matches' order), so
+    it can score the post once for every analyst it matched."""
+
+    def assess_all(
+        self,
+        post: Post,
+        matches: Sequence[WatchMatch],
+        language: LanguageGuess,
+        normalised: NormalisedText | None = None,
+    ) -> Sequence[Relevance]: ...
 
 
 class NeutralRelevance:
