@@ -507,7 +507,7 @@ def _best(result: TriageResult, queries: dict[int, str]) -> Best:
             tuple(top.reasons),
             spans,
             queries.get(top.watch_id, ""),
-            held=all(getattr(m, "held", False) for m in matches),
+            held=all(m.held for m in matches),
             moved=any(r.startswith(LEARNED) for m in matches for r in m.reasons),
         )
     return best

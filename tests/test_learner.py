@@ -116,6 +116,7 @@ async def test_triage_moves_alerts_by_the_model_and_counts_them(
     }
     assert any(r.startswith("learned ↓") for r in jobs[100].reasons)
     assert any(r.startswith("learned ↑") for r in jobs[101].reasons)
+    assert jobs[100].held is True  # confident noise: to the digest
     assert jobs[101].held is False
     assert await repos.learning.moved_since(ANN, 7) == 2
 
