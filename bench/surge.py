@@ -76,12 +76,12 @@ from bot.triage.surge import (  # noqa: E402
     SurgeAlert,
     SurgeConfig,
     SurgeCounts,
-    observations,
 )
 from bot.triage_worker import TriageWorker, _Planned  # noqa: E402
 
 LANG_WEIGHTS = {"rus": 35, "ukr": 20, "eng": 15, "aze-Latn": 10}
 CHUNK_S = 300
+watch_hits: dict[int, list[float]] = defaultdict(list)  # surge watch -> match times (debug)
 UNMONITORED = 9_000_000
 
 
@@ -289,6 +289,7 @@ async def detect(
     tracker = SurgeTracker(campaigns)
     alerts: list[tuple[float, SurgeAlert]] = []
     campaign_hits: dict[int, list[float]] = defaultdict(list)
+    watch_hits.clear()
     start = time.perf_counter()
     i = 0
     t = posts[0].date.timestamp() // CHUNK_S * CHUNK_S + CHUNK_S
@@ -304,8 +305,10 @@ async def detect(
                 continue
             ids = [m.watch_id for m in result.matches]
             at = post.date.timestamp()
-            for obs in observations(at, post.channel_id, post.message_id, ids):
-                counts.add(obs)
+            counts.add_post(at, post.channel_id, post.message_id, ids)
+            for w in ids:
+                if w < 100_000:
+                    watch_hits[w].append(at)
             if (post.channel_id, post.message_id) in campaign_of:
                 for w in ids:
                     campaign_hits[w].append(at)
@@ -350,9 +353,12 @@ class _SurgeWorker(TriageWorker):
         planned = super()._triage(post)
         result = planned.result
         if post.event == "new" and result is not None and result.matches:
-            ids = [m.watch_id for m in result.matches]
-            for obs in observations(post.date.timestamp(), post.channel_id, post.message_id, ids):
-                self.surge.counts.add(obs)
+            self.surge.counts.add_post(
+                post.date.timestamp(),
+                post.channel_id,
+                post.message_id,
+                [m.watch_id for m in result.matches],
+            )
         return planned
 
     async def process(self, entries: list[StreamEntry]) -> None:
@@ -495,6 +501,19 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             delays.append((t - c.start) / 60)
             words_hit += bool(set(alert.new_words) & c.words)
             explained.add((t, alert.watch_id))
+        elif os.environ.get("SURGE_DEBUG"):
+            hits = watch_hits.get(c.watch_id, [])
+            per_day = len(hits) / (args.weeks * 7)
+            before = sum(1 for h in hits if c.start - DAY_S <= h < c.start - DAY_S + 3 * HOUR_S)
+            during = sum(1 for h in hits if c.start <= h < c.start + 3 * HOUR_S)
+            print(
+                f"missed: watch={c.watch_id} size={len(c.posts)}"
+                f" channels={len({p.channel_id for p in c.posts})}"
+                f" hours={(c.end - c.start) / HOUR_S:.1f} watch_per_day={per_day:.1f}"
+                f" 3h_after_start={during} same_hours_day_before={before}"
+                f" at={datetime.fromtimestamp(c.start, UTC):%a %H:%M}",
+                file=sys.stderr,
+            )
     false = 0
     for t, alert in alerts:
         if (t, alert.watch_id) in explained:
@@ -519,7 +538,9 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     sample = [
         replace(p, date=datetime.fromtimestamp(p.date.timestamp() + moved, UTC)) for p in sample
     ]
-    tp = await throughput([*specs, *filler], sample, args.repeats, args.batch)
+    tp: dict[str, Any] = {"on": None, "off": None, "slowdown": None}
+    if args.repeats > 0:
+        tp = await throughput([*specs, *filler], sample, args.repeats, args.batch)
     return {
         "bench": "surge",
         "channels": len(channels),
@@ -563,7 +584,7 @@ def main() -> None:
     parser.add_argument("--surge-watches", type=int, default=40)
     parser.add_argument("--watches", type=int, default=1000, help="surge watches + filler")
     parser.add_argument("--throughput-posts", type=int, default=3000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="0: detection only")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()

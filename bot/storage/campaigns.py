@@ -11,8 +11,9 @@ Keys (`bot.storage.keys`), and what bounds them:
 - `surge_channels(watch, hour)`: hash channel -> posts, `surge_recent(watch, hour)`: list of
   at most `window_refs` post refs; both only for hours still inside the window, expiring when
   the window has passed them.
-- `surge_sample(watch, day)`: list of at most `sample_refs` refs of that day's matching posts,
-  expiring after `sample_days` (the baseline side of new words; their text is the archive's).
+- `surge_sample(watch, day)`: list of the first matching post of each hour of that day (at
+  most 24), expiring after `sample_days` (the baseline side of new words; their text is the
+  archive's).
 - `surge_cooldown(watch)`: SET NX EX, one alert per cooldown. `SURGE_EPOCH`: when counting
   began (a watch's history starts no earlier, so a deployment does not see weeks of zeros).
 - `story_spread(first)`: sorted set of a story's posts by time, at most `spread_cap`, expiring
@@ -64,43 +65,45 @@ DayHours = dict[int, dict[int, int]]  # day -> {hour of day: posts}
 
 # KEYS[1] the epoch, then four keys per slot: hours hash, channels hash, recent list, sample
 # list. ARGV[1] now, ARGV[2] hours ttl, ARGV[3] window ttl, ARGV[4] sample ttl, ARGV[5] refs
-# kept per hour, ARGV[6] refs kept per day, ARGV[7] a JSON list of slots:
-# [hour of day, posts, in window (0/1), ["channel", n, ...], ["c:m", ...], sampled refs].
+# kept per hour, ARGV[6] a JSON list of slots:
+# [hour of day, posts, in window (0/1), ["channel", n, ...], ["c:m", ...], in sample (0/1)].
+# The hour's count before this batch says what is new, so a busy hour costs no EXPIRE or LLEN:
+# its keys got their expiry with the hour's first post, its recent list holds min(count, cap)
+# refs, and the day's sample takes the first post of each hour (at most 24 a day).
 _COUNT = """
 redis.call('SET', KEYS[1], ARGV[1], 'NX')
-local slots = cjson.decode(ARGV[7])
+local slots = cjson.decode(ARGV[6])
+local cap = tonumber(ARGV[5])
 local k = 2
 for i = 1, #slots do
   local s = slots[i]
-  redis.call('HINCRBY', KEYS[k], s[1], s[2])
-  redis.call('EXPIRE', KEYS[k], ARGV[2])
+  local n = s[2]
+  local before = redis.call('HINCRBY', KEYS[k], s[1], n) - n
+  if before == 0 then redis.call('EXPIRE', KEYS[k], ARGV[2]) end
   local refs = s[5]
   if s[3] == 1 then
     local ch = s[4]
     for j = 1, #ch, 2 do
       redis.call('HINCRBY', KEYS[k + 1], ch[j], ch[j + 1])
     end
-    redis.call('EXPIRE', KEYS[k + 1], ARGV[3])
-    local room = tonumber(ARGV[5]) - redis.call('LLEN', KEYS[k + 2])
-    if room > 0 and #refs > 0 then
-      redis.call('RPUSH', KEYS[k + 2], unpack(refs, 1, math.min(room, #refs)))
+    local room = math.min(cap - before, #refs)
+    if room > 0 then
+      redis.call('RPUSH', KEYS[k + 2], unpack(refs, 1, room))
+    end
+    if before == 0 then
+      redis.call('EXPIRE', KEYS[k + 1], ARGV[3])
       redis.call('EXPIRE', KEYS[k + 2], ARGV[3])
     end
   end
-  local take = math.min(s[6], #refs)
-  if take > 0 then
-    local room = tonumber(ARGV[6]) - redis.call('LLEN', KEYS[k + 3])
-    if room > 0 then
-      redis.call('RPUSH', KEYS[k + 3], unpack(refs, 1, math.min(room, take)))
-      redis.call('EXPIRE', KEYS[k + 3], ARGV[4])
-    end
+  if before == 0 and s[6] == 1 and #refs > 0 then
+    redis.call('RPUSH', KEYS[k + 3], refs[1])
+    redis.call('EXPIRE', KEYS[k + 3], ARGV[4])
   end
   k = k + 4
 end
 return #slots
 """
 MAX_SLOTS_PER_CALL = 500  # one script call blocks Redis for its length: keep it short
-SAMPLE_PER_SLOT = 2  # refs per (watch, hour) of a batch offered to the day's sample
 
 
 def _ref(channel_id: int, message_id: int) -> str:
@@ -144,7 +147,6 @@ class CampaignRepository:
         self.spread_cap = spread_cap
         self.edges_days = edges_days
         self.edges_cap = edges_cap
-        self._count: Any = redis.register_script(_COUNT)
 
     # --- surge counts: written in the batch pipeline -----------------------------------------
 
@@ -186,8 +188,8 @@ class CampaignRepository:
                         counts.posts[(watch, hour)],
                         1 if recent else 0,
                         channels,
-                        refs if (recent or in_sample) else [],
-                        SAMPLE_PER_SLOT if in_sample else 0,
+                        refs if recent else refs[:1],
+                        1 if in_sample else 0,
                     ]
                 )
             args = [
@@ -196,13 +198,11 @@ class CampaignRepository:
                 window_ttl,
                 sample_ttl,
                 cfg.window_refs,
-                cfg.sample_refs,
                 json.dumps(payload, separators=(",", ":")),
             ]
-            # Queued by hand: the script object's call is a coroutine, and these commands
-            # join the caller's pipeline, which loads the script before it runs (if needed).
-            pipe.scripts.add(self._count)
-            pipe.evalsha(self._count.sha, len(script_keys), *script_keys, *args)
+            # EVAL, not EVALSHA: a pipeline holding a registered script asks SCRIPT EXISTS
+            # first, one more round trip per batch; Redis caches the compiled body anyway.
+            pipe.eval(_COUNT, len(script_keys), *script_keys, *args)
             calls += 1
         return calls
 

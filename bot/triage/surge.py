@@ -77,7 +77,6 @@ class SurgeConfig:
     cooldown_hours: int = 6
     words_per_post: int = 12  # words of a post sampled for new words (longest, distinct)
     window_refs: int = 40  # posts per watch per hour kept for the window's words
-    sample_refs: int = 24  # posts per watch per day kept for the baseline's words
     sample_days: int = 14  # days of that sample (within the archive's window)
     new_words: int = 6  # how many new words an alert names
     top_channels: int = 5
@@ -148,6 +147,24 @@ class SurgeCounts:
         for obs in observations:
             counts.add(obs)
         return counts
+
+    def add_post(
+        self, at: float, channel_id: int, message_id: int, watch_ids: Iterable[int]
+    ) -> int:
+        """Count one post for each of the watches it matched; returns how many counted."""
+        hour = hour_of(at)
+        added = 0
+        for watch_id in watch_ids:
+            key = (watch_id, channel_id, message_id)
+            if key in self._seen:
+                continue
+            self._seen.add(key)
+            slot = (watch_id, hour)
+            self.posts[slot] += 1
+            self.channels.setdefault(slot, Counter())[channel_id] += 1
+            self.refs.setdefault(slot, []).append((channel_id, message_id))
+            added += 1
+        return added
 
     def add(self, obs: SurgeObservation) -> bool:
         key = (obs.watch_id, obs.channel_id, obs.message_id)

@@ -65,15 +65,21 @@ async def test_a_batch_is_a_constant_number_of_script_calls(redis: aioredis.Redi
     assert windows[1199].posts == 1
 
 
-async def test_refs_are_capped_per_hour_and_per_day(redis: aioredis.Redis) -> None:
-    cfg = SurgeConfig(window_refs=5, sample_refs=3)
+async def test_refs_are_capped_per_hour_and_sampled_per_day(redis: aioredis.Redis) -> None:
+    cfg = SurgeConfig(window_refs=5)
     repo = CampaignRepository(redis, config=cfg)
     for batch in range(4):
         obs = [SurgeObservation(NOW, 7, 100, batch * 10 + i) for i in range(4)]
+        obs.append(SurgeObservation(NOW - HOUR_S, 7, 100, 100 + batch))
         await repo.count(SurgeCounts.of(obs), now=NOW)
     hour, day = int(NOW // HOUR_S), int(NOW // DAY_S)
-    assert await redis.llen(keys.surge_recent(7, hour)) == 5
-    assert await redis.llen(keys.surge_sample(7, day)) == 3
+    assert await redis.lrange(keys.surge_recent(7, hour), 0, -1) == [
+        f"100:{i}" for i in (0, 1, 2, 3, 10)
+    ]
+    assert await redis.llen(keys.surge_recent(7, hour - 1)) == 4
+    # The day's sample: the first post of each hour.
+    assert sorted(await redis.lrange(keys.surge_sample(7, day), 0, -1)) == ["100:0", "100:100"]
+    assert 0 < await redis.ttl(keys.surge_sample(7, day)) <= 15 * DAY_S
 
 
 async def _background(repo: CampaignRepository, archive: ArchiveRepository) -> None:

@@ -48,6 +48,11 @@ def test_counts_aggregate_a_batch_and_count_a_post_once() -> None:
     assert counts.refs[(7, NOON + 1)] == [(-1002, 9)]
     assert counts.watches == {7, 8}
     assert not SurgeCounts()
+    same = SurgeCounts()
+    assert same.add_post(at, -1001, 5, [7, 8, 7]) == 2
+    assert same.add_post(at + HOUR_S, -1002, 9, [7]) == 1
+    assert same.add_post(at, -1001, 5, [7]) == 0
+    assert (same.posts, same.channels, same.refs) == (counts.posts, counts.channels, counts.refs)
 
 
 def test_samples_take_the_same_hours_of_earlier_days_since_counting_began() -> None:
