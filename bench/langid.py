@@ -8,13 +8,21 @@ line per backend, then a compact summary line. Issue 11's bar: >= 0.99 on xshort
 short (40-80), out-of-list labelled as a listed language <= 0.05. Also: the az snippets
 transliterated into Azerbaijani Cyrillic (labelled az?) and the one-liners issue 11 cites.
 
+Backends `lingua-low` and `lingua-high` (lingua-language-detector, low or high accuracy mode,
+restricted to the 15 target languages it has — it has no Uzbek, Tajik or Kyrgyz — plus
+Macedonian, Mongolian, Bosnian and Croatian) are measured when the package is importable (it is
+not a dependency; install it beside the project to measure), with the resident memory its
+models add (`rss_added_mb`, the process's peak before and after loading).
+
 Usage: .venv/bin/python bench/langid.py [--data ../shared/data] [--backends py3langid,langdetect]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
+import resource
 import sys
 import time
 from collections import Counter
@@ -24,7 +32,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.triage.language import TARGET_LANGUAGES, make_detector  # noqa: E402
+from bot.triage.language import (  # noqa: E402
+    TARGET_LANGUAGES,
+    LanguageDetector,
+    LanguageGuess,
+    make_detector,
+)
 
 BUCKETS = ("xshort", "short", "medium")
 
@@ -33,11 +46,46 @@ def ratio(hits: int, total: int) -> float | None:
     return round(hits / total, 4) if total else None
 
 
+_LINGUA_LANGUAGES = (
+    *("RUSSIAN", "UKRAINIAN", "BELARUSIAN", "ENGLISH", "AZERBAIJANI", "TURKISH", "KAZAKH"),
+    *("ARMENIAN", "GEORGIAN", "BULGARIAN", "SERBIAN", "PERSIAN", "ARABIC", "GERMAN", "FRENCH"),
+    *("MACEDONIAN", "MONGOLIAN", "BOSNIAN", "CROATIAN"),
+)
+
+
+class LinguaDetector:
+    """lingua-language-detector restricted to the languages above, for measurement only."""
+
+    def __init__(self, high_accuracy: bool) -> None:
+        lingua = importlib.import_module("lingua")  # not a dependency: measured if present
+        builder = lingua.LanguageDetectorBuilder.from_languages(
+            *(getattr(lingua.Language, name) for name in _LINGUA_LANGUAGES)
+        )
+        if not high_accuracy:
+            builder = builder.with_low_accuracy_mode()
+        self._detector = builder.with_preloaded_language_models().build()
+
+    def detect(self, text: str) -> LanguageGuess:
+        language = self._detector.detect_language_of(text)
+        if language is None:
+            return LanguageGuess("und", 0.0)
+        code = language.iso_code_639_1.name.lower()
+        return LanguageGuess("sr" if code in ("bs", "hr") else code, 1.0)
+
+
+def _detector(backend: str) -> LanguageDetector:
+    if backend.startswith("lingua-"):
+        return LinguaDetector(high_accuracy=backend == "lingua-high")
+    return make_detector(backend)  # type: ignore[arg-type]
+
+
 def run(backend: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     load_started = time.perf_counter()
-    detector = make_detector(backend)  # type: ignore[arg-type]
+    detector = _detector(backend)
     detector.detect("warm up the model")
     load_s = time.perf_counter() - load_started
+    rss_added = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss_before
 
     correct: Counter[tuple[str, str]] = Counter()
     seen: Counter[tuple[str, str]] = Counter()
@@ -79,7 +127,9 @@ def run(backend: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "backend": backend,
         "docs": len(rows),
         "docs_per_s": round(len(rows) / elapsed),
+        "ms_per_doc": round(elapsed / len(rows) * 1000, 3),
         "load_s": round(load_s, 2),
+        "rss_added_mb": round(rss_added, 1),
         "accuracy": {b: bucket_accuracy(b) for b in BUCKETS},
         "out_of_list_as_target": {b: mislabel_rate(b) for b in BUCKETS},
         "short_per_language": {
@@ -115,7 +165,7 @@ ONE_LINERS = (
 def extra(backend: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Azerbaijani in Cyrillic (transliterated az snippets) per bucket, and the cited
     one-liners."""
-    detector = make_detector(backend)  # type: ignore[arg-type]
+    detector = _detector(backend)
     az_cyrillic: dict[str, float | None] = {}
     for bucket in BUCKETS:
         texts = [

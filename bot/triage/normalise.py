@@ -30,7 +30,15 @@ from typing import Any
 
 import re2
 
-__all__ = ["MASK", "NormalisedText", "Reading", "Token", "normalise", "normalise_word"]
+__all__ = [
+    "MASK",
+    "NormalisedText",
+    "Reading",
+    "Token",
+    "fold_lookalikes",
+    "normalise",
+    "normalise_word",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,6 +472,22 @@ def _fold_all_homoglyphs(text: str) -> str:
         return text
     parts.append(text[last:])
     return "".join(parts)
+
+
+def fold_lookalikes(text: str) -> str:
+    """`text` with the look-alike letters of words mixing scripts folded as `normalise` folds
+    them, keeping case (кojи with a Latin o and j reads as који): what a language detector
+    should see. Text without such a word is returned as it is."""
+    lowered = text.lower()
+    if len(lowered) != len(text) or _MIXED_RE.search(lowered) is None:
+        return text
+    folded = _fold_all_homoglyphs(lowered)
+    if folded == lowered or len(folded) != len(text):
+        return text
+    return "".join(
+        ch if f == low else (f.upper() if ch.isupper() else f)
+        for ch, low, f in zip(text, lowered, folded, strict=True)
+    )
 
 
 def normalise(text: str) -> NormalisedText:

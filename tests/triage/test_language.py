@@ -211,3 +211,72 @@ def test_letter_correction(code: str, text: str, expected: str) -> None:
     from bot.triage.language import letter_correction
 
     assert letter_correction(code, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "expected"),
+    [
+        # Kazakh and Kyrgyz: Kyrgyz long vowels, rounded vowels, genitive in -н.
+        ("kk", "Кыргызстандын өкмөтү маалымат берди", "ky"),
+        ("ky", "Бұл туралы Астанада айтылды", "kk"),
+        ("ru", "Теннеси штатынын чиновниги", "ky"),
+        # Russian and Bulgarian: Bulgarian words, ъ before a consonant, articles.
+        ("ru", "Ламб се прочу в Пенсилвания след", "bg"),
+        ("ru", "Във вторник той каза", "bg"),
+        ("bg", "Авария на дорогах Дептфорда:", "ru"),
+        ("bg", "Много от случаите на предаване на", "bg"),
+        # Russian and Ukrainian without і ї є ґ.
+        ("ru", "Тепер «Ренджерс» опустилися на шосту", "uk"),
+        ("ru", "У суботу агентство отримало широку", "uk"),
+        ("ru", "Он отрицает свою вину по всем пунктам", "ru"),
+        # Serbian, Macedonian, Tajik, Bashkir, Crimean Tatar labels without their letters.
+        ("ru", "Гендон Субандоно, тренер индонежанског", "sr"),
+        ("mk", "Питер Цуваларис, који 24 године ради", "sr"),
+        ("mk", "Фермер беше нападнат и убит от прасе", "bg"),
+        ("mk", "Фармерот беше нападнат од свиња", "mk"),  # Macedonian: stays
+        ("uz", "Линдси Грэм, Джон Кеннеди дар барномаи", "tg"),
+        ("tg", "Омар Наварро, кандидат от", "ru"),
+        ("tg", "Ояндаи Брет Кавано ноустувор аст", "tg"),
+        ("crh", "Diplomatlar Dominik Cumhuriyeti ve", "tr"),
+        # Azerbaijani and Turkish: q and x in lower-case words; Turkish-only words.
+        ("tr", "Azərbaycan xalqı çox qədər", "az"),
+        ("tr", "Brexit'te zafer elde etmemizi sağlayan", "tr"),
+        ("az", "Diplomatlar ve gazeteciler için", "tr"),
+        # English for a French or Turkish line of names.
+        ("en", "M. Merriweather affirme que Saint Martin", "fr"),
+        ("en", "Holly Willoughby, Dragons' Den'in", "tr"),
+        ("en", "Risa Kusuma, a 35-year-old mother", "en"),
+        ("en", "Бул Google Drive, Microsoft Outlook", "ky"),
+    ],
+)
+def test_one_liner_correction(code: str, text: str, expected: str) -> None:
+    from bot.triage.language import one_liner_correction
+
+    # The model's own second choice (only the Kazakh/Kyrgyz, Bashkir and Tajik rules, and a
+    # Cyrillic line labelled English, read it): here Kyrgyz leads the Cyrillic languages.
+    def probability(c: str) -> float:
+        return {"ky": 0.5, "kk": 0.1, "ru": 0.3, "tg": 0.05}.get(c, 0.0)
+
+    assert one_liner_correction(code, text, probability) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("Стaлнo тo гoвoрим, кojи", "sr"),  # Latin look-alikes inside Serbian Cyrillic
+        ("и̇ндонезијаны давамлы олараг", "az"),  # Azerbaijani Cyrillic: ј beside ы
+        ("Иммиграция возрастает в Европе", "ru"),
+        ("Sergio Aguero and Raheem Sterling", "en"),
+    ],
+)
+def test_one_liners_by_detector(text: str, code: str) -> None:
+    from bot.triage.language import make_detector
+
+    assert make_detector().detect(text).code == code
+
+
+def test_lookalikes_are_folded_for_the_detector_keeping_case() -> None:
+    from bot.triage.language import clean_for_detection
+
+    assert clean_for_detection("Стaлнo тo гoвoрим") == "Стално то говорим"
+    assert clean_for_detection("Ordinary text") == "Ordinary text"
