@@ -218,13 +218,7 @@ def _admin_list(
     add: AdminAction,
 ) -> InlineKeyboardMarkup:
     """An admin list page: its rows, then ◀ ▶ between pages, an Add button and Back."""
-    nav: list[InlineKeyboardButton] = []
-    if page > 0:
-        nav.append(_btn(texts.BTN_PREV, _admin(listing, page=page - 1)))
-    if page + 1 < pages:
-        nav.append(_btn(texts.BTN_NEXT, _admin(listing, page=page + 1)))
-    if nav:
-        rows.append(nav)
+    rows += _admin_pager(listing, page, pages)
     rows.append([_btn(add_label, _admin(add))])
     rows.append(_back())
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -253,28 +247,49 @@ def admin_channel_keyboard(key: str, paused: bool, weight: str) -> InlineKeyboar
     )
 
 
+def _admin_pager(listing: AdminAction, page: int, pages: int) -> list[list[InlineKeyboardButton]]:
+    row = pager_row(page, pages, lambda to: _admin(listing, page=to))
+    return [row] if row else []
+
+
 def admin_analysts_keyboard(
-    people: Sequence[tuple[int, str]], pending: int
+    people: Sequence[tuple[int, str]], pending: int, page: int = 0, pages: int = 1
 ) -> InlineKeyboardMarkup:
-    """people: (user id, button label)."""
+    """people: (user id, button label) of this page."""
     rows = [
         [_btn(f"{texts.BTN_PENDING} ({pending})", _admin(AdminAction.PENDING))],
         *[[_btn(label, _admin(AdminAction.ANALYST, str(uid)))] for uid, label in people],
+        *_admin_pager(AdminAction.ANALYSTS, page, pages),
         _back(),
     ]
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def admin_pending_keyboard(people: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+def admin_pending_keyboard(
+    people: Sequence[tuple[int, str]], page: int = 0, pages: int = 1
+) -> InlineKeyboardMarkup:
+    """people: (user id, label) of this page; a decision comes back to the same page."""
     rows = [
         [
-            _btn(f"✅ {label}", _admin(AdminAction.APPROVE, str(uid))),
-            _btn(texts.BTN_DENY, _admin(AdminAction.DENY, str(uid))),
+            _btn(f"✅ {label}", _admin(AdminAction.APPROVE, str(uid), page=page)),
+            _btn(texts.BTN_DENY, _admin(AdminAction.DENY, str(uid), page=page)),
         ]
         for uid, label in people
     ]
+    rows += _admin_pager(AdminAction.PENDING, page, pages)
     rows.append(_back(AdminAction.ANALYSTS))
     return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def admin_audit_keyboard(newer: str | None, older: str | None, page: int) -> InlineKeyboardMarkup:
+    """Audit log pages, newest first: ◀ to newer entries, ▶ to older ones. `newer`/`older`:
+    where that page starts (see handlers/admin.py), None where there is none."""
+    row: list[InlineKeyboardButton] = []
+    if newer is not None:
+        row.append(_btn(texts.BTN_PREV, _admin(AdminAction.AUDIT, newer, page=max(0, page - 1))))
+    if older is not None:
+        row.append(_btn(texts.BTN_NEXT, _admin(AdminAction.AUDIT, older, page=page + 1)))
+    return InlineKeyboardMarkup(inline_keyboard=[row, _back()] if row else [_back()])
 
 
 def admin_person_keyboard(user_id: int, role: str, fixed_admin: bool) -> InlineKeyboardMarkup:

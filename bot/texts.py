@@ -124,7 +124,10 @@ USAGE_DIGEST = "Usage: <code>/digest off|hourly|daily</code>"
 USAGE_SETTINGS = (
     "Usage:\n<code>/settings tz Europe/Kyiv</code> — your time zone\n"
     "<code>/settings threshold urgent|high|normal|low</code> — alerts below it wait for the "
-    "digest\n<code>/settings learning on|off</code> — let your 👍 / 👎 move alerts"
+    "digest\n<code>/settings learning on|off</code> — let your 👍 / 👎 move alerts\n"
+    "<code>/settings urgent on|off</code> — urgent alerts arrive during quiet hours\n"
+    "<code>/settings suggest on|off</code> — posts no watch caught that your team's model "
+    "finds relevant"
 )
 USAGE_ADDCHANNEL = (
     "Usage: <code>/addchannel REF</code> — <code>@username</code>, "
@@ -250,8 +253,9 @@ ARCHIVE_EXPIRED = "This result is too old to page; run the command again."
 NO_CHANNELS = "No channels are monitored yet."
 
 
-def channels_list(lines: list[str]) -> str:
-    return "<b>Monitored channels</b>\n" + "\n".join(lines)
+def channels_list(lines: list[str], *, total: int = 0, page: int = 0, pages: int = 1) -> str:
+    count = f" ({total})" if total else ""
+    return f"<b>Monitored channels</b>{count}{page_of(page, pages)}\n" + "\n".join(lines)
 
 
 def channel_line(label: str, username: str | None, state: str) -> str:
@@ -296,14 +300,37 @@ def digest_set(mode: str) -> str:
     )
 
 
-def settings_view(tz: str, threshold: str, quiet: str | None, digest: str) -> str:
+def _on(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def settings_view(
+    tz: str,
+    threshold: str,
+    quiet: str | None,
+    digest: str,
+    *,
+    urgent_quiet: bool = True,
+    suggest: bool = False,
+    learning: bool = True,
+) -> str:
+    urgent = "arrive at once" if urgent_quiet else "wait like the others"
     return (
         "<b>Your settings</b>\n"
         f"Time zone: <code>{escape(tz)}</code>\n"
         f"Instant alerts from priority: <b>{escape(threshold)}</b>\n"
         f"Quiet hours: {escape(quiet) if quiet else 'off'}\n"
-        f"Digest: {escape(digest)}\n\n" + USAGE_SETTINGS
+        f"Urgent alerts in quiet hours: {urgent} (urgent {_on(urgent_quiet)})\n"
+        f"Digest: {escape(digest)}\n"
+        f"Learning from your 👍 / 👎: {_on(learning)} (/learning)\n"
+        f"Suggestions: {_on(suggest)}\n\n" + USAGE_SETTINGS
     )
+
+
+def urgent_set(on: bool) -> str:
+    if on:
+        return "🔴 Urgent alerts arrive at once, also during your quiet hours."
+    return "Urgent alerts wait for the end of your quiet hours, like the others."
 
 
 def tz_set(tz: str) -> str:
@@ -415,6 +442,12 @@ def audit_line(at: str, actor: int, action: str, target: str, detail: str) -> st
 
 
 NO_AUDIT = "The audit log is empty."
+AUDIT_FIRST = "(down to the first entry)"
+
+
+def page_of(page: int, pages: int) -> str:
+    """' — page 2/5' for a list of several pages, '' for one."""
+    return f" — page {page + 1}/{pages}" if pages > 1 else ""
 
 
 def count_suffix(n: int, word: str) -> str:

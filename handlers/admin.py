@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,9 +17,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import keyboards, texts
 from bot.callback_data import AdminAction, AdminCB, channel_token
+from bot.fit import fit_html, fit_markup
 from bot.status import health_lines, watcher_health
 from bot.storage import keys
-from bot.storage.audit import AuditLog
+from bot.storage.audit import AuditEntry, AuditLog
 from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
 from bot.storage.streams import retry_dead_letter, stream_stats
 from bot.storage.users import UserRepository
@@ -29,6 +31,8 @@ from handlers.roles import ADMIN, RoleFilter
 log = logging.getLogger(__name__)
 
 CHANNELS_PAGE = 8
+ANALYSTS_PAGE = 20
+PENDING_PAGE = 10
 DEAD_SHOWN = 5
 AUDIT_SHOWN = 15
 STATE_MARKERS = {"joined": "🟢", "pending": "⏳", "failed": "🔴", "paused": "⏸"}
@@ -44,12 +48,19 @@ def _when(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _pages(total: int, size: int, page: int) -> tuple[int, int]:
+    """(page clamped to the list, number of pages)."""
+    pages = max(1, (total + size - 1) // size)
+    return min(max(page, 0), pages - 1), pages
+
+
 async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
     if isinstance(query.message, Message):
         try:
-            await query.message.edit_text(text, reply_markup=markup)
+            await query.message.edit_text(fit_html(text), reply_markup=fit_markup(markup))
         except TelegramBadRequest as exc:  # "message is not modified" on a double tap
-            log.debug("admin: edit refused: %s", exc)
+            if "not modified" not in exc.message:
+                raise
 
 
 async def cmd_admin(message: Message) -> None:
@@ -113,11 +124,10 @@ def _channel_card(channel: Channel) -> tuple[str, InlineKeyboardMarkup]:
 
 async def _channels_page(channels: ChannelRepository, page: int) -> tuple[str, Any]:
     listed = await channels.list()
-    pages = max(1, (len(listed) + CHANNELS_PAGE - 1) // CHANNELS_PAGE)
-    page = min(max(page, 0), pages - 1)
+    page, pages = _pages(len(listed), CHANNELS_PAGE, page)
     shown = listed[page * CHANNELS_PAGE : (page + 1) * CHANNELS_PAGE]
     buttons = [(c.key, f"{STATE_MARKERS.get(c.state, '')} {c.label}"[:60]) for c in shown]
-    header = texts.ADMIN_CHANNELS + f" ({len(listed)})"
+    header = texts.ADMIN_CHANNELS + f" ({len(listed)})" + texts.page_of(page, pages)
     if not listed:
         header += "\n" + texts.NO_CHANNELS
     return header, keyboards.admin_channels_keyboard(buttons, page, pages)
@@ -176,21 +186,9 @@ async def on_admin(
             await audit.record(actor, "channel.weight", channel.ref, cb.arg)
         await _show(query, *_channel_card(channel))
     elif action is AdminAction.ANALYSTS:
-        people = await users.analysts()
-        pending = await users.pending()
-        listed = [(p.id, f"{'👑 ' if p.role == 'admin' else ''}{p.label}"[:60]) for p in people]
-        await _show(
-            query,
-            texts.ADMIN_ANALYSTS + f" ({len(people)})",
-            keyboards.admin_analysts_keyboard(listed[:40], len(pending)),
-        )
+        await _analysts(query, users, cb.page)
     elif action is AdminAction.PENDING:
-        pending = await users.pending()
-        await _show(
-            query,
-            texts.ADMIN_PENDING if pending else texts.NO_PENDING,
-            keyboards.admin_pending_keyboard([(p.id, p.label[:40]) for p in pending[:20]]),
-        )
+        await _pending(query, users, cb.page)
     elif action is AdminAction.ANALYST:
         await _person_card(query, users, cb.ref)
     elif action in (
@@ -200,7 +198,7 @@ async def on_admin(
         AdminAction.DEMOTE,
         AdminAction.REVOKE,
     ):
-        note = await _decide(query, bot, users, audit, action, cb.ref)
+        note = await _decide(query, bot, users, audit, action, cb.ref, cb.page)
     elif action is AdminAction.SYSTEM:
         await _system(query, redis, channels)
     elif action is AdminAction.DEAD:
@@ -216,17 +214,87 @@ async def on_admin(
         note = "Requeued" if done else texts.ADMIN_STALE
         await _dead_letters(query, redis)
     elif action is AdminAction.AUDIT:
-        entries = await audit.recent(AUDIT_SHOWN)
-        lines = [
-            texts.audit_line(_when(e.at) or "", e.actor, e.action, e.target, e.detail)
-            for e in entries
-        ]
-        await _show(
-            query,
-            "\n".join([texts.BTN_AUDIT, *lines]) if lines else texts.NO_AUDIT,
-            keyboards.admin_back_keyboard(),
-        )
+        await _audit(query, redis, cb.ref, cb.page)
     await query.answer(note)
+
+
+async def _analysts(query: CallbackQuery, users: UserRepository, page: int) -> None:
+    people = await users.analysts()
+    pending = await users.pending()
+    page, pages = _pages(len(people), ANALYSTS_PAGE, page)
+    shown = people[page * ANALYSTS_PAGE : (page + 1) * ANALYSTS_PAGE]
+    listed = [(p.id, f"{'👑 ' if p.role == 'admin' else ''}{p.label}"[:60]) for p in shown]
+    await _show(
+        query,
+        texts.ADMIN_ANALYSTS + f" ({len(people)})" + texts.page_of(page, pages),
+        keyboards.admin_analysts_keyboard(listed, len(pending), page, pages),
+    )
+
+
+async def _pending(query: CallbackQuery, users: UserRepository, page: int) -> None:
+    pending = await users.pending()
+    page, pages = _pages(len(pending), PENDING_PAGE, page)
+    shown = pending[page * PENDING_PAGE : (page + 1) * PENDING_PAGE]
+    text = (
+        texts.ADMIN_PENDING + f" ({len(pending)})" + texts.page_of(page, pages)
+        if pending
+        else texts.NO_PENDING
+    )
+    people = [(p.id, p.label[:40]) for p in shown]
+    await _show(query, text, keyboards.admin_pending_keyboard(people, page, pages))
+
+
+def _audit_entry(entry_id: Any, fields: Any) -> AuditEntry:
+    return AuditEntry(
+        id=str(entry_id),
+        at=float(fields.get("at", 0) or 0),
+        actor=int(fields.get("actor", 0) or 0),
+        action=fields.get("action", ""),
+        target=fields.get("target", ""),
+        detail=fields.get("detail", ""),
+    )
+
+
+async def _audit(query: CallbackQuery, redis: aioredis.Redis, ref: str, page: int) -> None:
+    """A page of the audit log, newest first. `ref` is where the page starts: '' for the
+    newest entry, else an entry id ('(' before it: the entries older than it)."""
+    if ref and not _AUDIT_REF.fullmatch(ref):
+        ref = ""
+    rows: Any = await redis.xrevrange(keys.AUDIT_LOG, max=ref or "+", count=AUDIT_SHOWN)
+    total = int(await redis.xlen(keys.AUDIT_LOG))
+    entries = [_audit_entry(i, f) for i, f in rows]
+    if not entries and ref:  # the page aged out of the capped log: back to the newest
+        rows = await redis.xrevrange(keys.AUDIT_LOG, count=AUDIT_SHOWN)
+        entries, page = [_audit_entry(i, f) for i, f in rows], 0
+    if not entries:
+        await _show(query, texts.NO_AUDIT, keyboards.admin_back_keyboard())
+        return
+    newer: str | None = None
+    if page > 0 or ref:
+        above: Any = await redis.xrange(keys.AUDIT_LOG, min=f"({entries[0].id}", count=AUDIT_SHOWN)
+        if above:
+            newer = "" if len(above) < AUDIT_SHOWN else str(above[-1][0])
+    older_rows: Any = await redis.xrevrange(keys.AUDIT_LOG, max=f"({entries[-1].id}", count=1)
+    older = f"({entries[-1].id}" if older_rows else None
+    pages = max(1, (total + AUDIT_SHOWN - 1) // AUDIT_SHOWN)
+    page = min(max(page, 0), pages - 1)
+    if newer == "":
+        page = 1
+    lines = [
+        texts.audit_line(_when(e.at) or "", e.actor, e.action, e.target[:80], e.detail[:120])
+        for e in entries
+    ]
+    header = f"{texts.BTN_AUDIT} ({total}){texts.page_of(page, pages)}"
+    if older is None:
+        header += "\n" + texts.AUDIT_FIRST
+    await _show(
+        query,
+        "\n".join([header, *lines]),
+        keyboards.admin_audit_keyboard(newer, older, page),
+    )
+
+
+_AUDIT_REF = re.compile(r"\(?[0-9]{1,20}-[0-9]{1,20}")
 
 
 async def _person_card(query: CallbackQuery, users: UserRepository, ref: str) -> None:
@@ -248,6 +316,7 @@ async def _decide(
     audit: AuditLog,
     action: AdminAction,
     ref: str,
+    page: int = 0,
 ) -> str:
     if not ref.lstrip("-").isdigit():
         return texts.ADMIN_STALE
@@ -267,12 +336,7 @@ async def _decide(
     if tell:
         await tell_user(bot, target, tell)
     if action in (AdminAction.APPROVE, AdminAction.DENY):
-        pending = await users.pending()
-        await _show(
-            query,
-            texts.ADMIN_PENDING if pending else texts.NO_PENDING,
-            keyboards.admin_pending_keyboard([(p.id, p.label[:40]) for p in pending[:20]]),
-        )
+        await _pending(query, users, page)
     else:
         await _person_card(query, users, ref)
     return "Done"

@@ -7,10 +7,14 @@ import logging
 from datetime import UTC, datetime
 
 from aiogram import Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import texts
+from bot.callback_data import ListAction, ListCB
+from bot.fit import fit_html
+from bot.keyboards import list_keyboard
 from bot.storage.channels import ChannelRefError, ChannelRepository
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.mutes import (
@@ -22,9 +26,11 @@ from bot.storage.mutes import (
 )
 from bot.storage.users import Person, QuietHours, SettingError, UserRepository
 from bot.storage.watches import WatchRepository
-from handlers.learning import set_learning
+from handlers.learning import ON_OFF, set_learning
 
 log = logging.getLogger(__name__)
+
+CHANNELS_PAGE = 20
 
 
 async def cmd_start(message: Message, person: Person, users: UserRepository) -> None:
@@ -41,13 +47,36 @@ async def cmd_help(message: Message, role: str) -> None:
     await message.answer(texts.HELP + (texts.HELP_ADMIN if role == "admin" else ""))
 
 
-async def cmd_channels(message: Message, channels: ChannelRepository) -> None:
+async def _channels_page(
+    channels: ChannelRepository, page: int
+) -> tuple[str, InlineKeyboardMarkup | None]:
     listed = [c for c in await channels.list() if not c.is_invite or c.title]
     if not listed:
-        await message.answer(texts.NO_CHANNELS)
-        return
-    lines = [texts.channel_line(c.label, c.username, c.state) for c in listed[:100]]
-    await message.answer(texts.channels_list(lines))
+        return texts.NO_CHANNELS, None
+    pages = (len(listed) + CHANNELS_PAGE - 1) // CHANNELS_PAGE
+    page = min(max(page, 0), pages - 1)
+    shown = listed[page * CHANNELS_PAGE : (page + 1) * CHANNELS_PAGE]
+    lines = [texts.channel_line(c.label, c.username, c.state) for c in shown]
+    text = texts.channels_list(lines, total=len(listed), page=page, pages=pages)
+    return fit_html(text), list_keyboard(ListAction.CHANNELS, page, pages)
+
+
+async def cmd_channels(message: Message, channels: ChannelRepository) -> None:
+    text, keyboard = await _channels_page(channels, 0)
+    await message.answer(text, reply_markup=keyboard)
+
+
+async def on_list_page(
+    query: CallbackQuery, callback_data: ListCB, channels: ChannelRepository
+) -> None:
+    text, keyboard = await _channels_page(channels, callback_data.page)
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=keyboard)
+        except TelegramBadRequest as exc:  # "message is not modified" on a double tap
+            if "not modified" not in exc.message:
+                raise
+    await query.answer()
 
 
 async def _target(
@@ -173,11 +202,20 @@ async def cmd_settings(
     person: Person,
     users: UserRepository,
     feedback: FeedbackRepository,
+    suggest_per_day: int,
 ) -> None:
     parts = (command.args or "").split(maxsplit=1)
     if not parts:
         await message.answer(
-            texts.settings_view(person.tz, person.threshold, person.quiet, person.digest)
+            texts.settings_view(
+                person.tz,
+                person.threshold,
+                person.quiet,
+                person.digest,
+                urgent_quiet=person.urgent_quiet,
+                suggest=person.suggest,
+                learning=person.learning,
+            )
         )
         return
     what = parts[0].lower()
@@ -189,6 +227,14 @@ async def cmd_settings(
             await message.answer(texts.threshold_set(await users.set_threshold(person.id, value)))
         elif what == "learning":
             await set_learning(message, person, feedback, value)
+        elif what in ("urgent", "suggest") and value.lower() in ON_OFF:
+            on = ON_OFF[value.lower()]
+            await users.set_flag(person.id, "urgent_quiet" if what == "urgent" else what, on)
+            await message.answer(
+                texts.urgent_set(on)
+                if what == "urgent"
+                else texts.suggest_set(on, suggest_per_day)
+            )
         else:
             await message.answer(texts.USAGE_SETTINGS)
     except SettingError as exc:
@@ -209,6 +255,7 @@ def build_commands_router() -> Router:
     router.message.register(cmd_quiet, Command("quiet"))
     router.message.register(cmd_digest, Command("digest"))
     router.message.register(cmd_settings, Command("settings"))
+    router.callback_query.register(on_list_page, ListCB.filter())
     return router
 
 

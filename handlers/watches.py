@@ -105,7 +105,7 @@ async def _page(
     ]
     linked = frozenset(w.id for w in shown if w.shared is not None)
     keyboard = watches_keyboard([(w.id, w.paused) for w in shown], page, pages, linked)
-    return "\n".join(lines), keyboard
+    return fit_html("\n".join(lines)), keyboard
 
 
 async def cmd_watches(
@@ -215,7 +215,8 @@ async def on_watch_button(
         try:
             await query.message.edit_text(text, reply_markup=keyboard)
         except TelegramBadRequest as exc:  # "message is not modified" on a double tap
-            log.debug("watches: edit refused: %s", exc)
+            if "not modified" not in exc.message:
+                raise
     await query.answer(note)
 
 

@@ -3,8 +3,11 @@ from __future__ import annotations
 import time
 
 from bot import texts
+from bot.callback_data import AdminAction, AdminCB
 from bot.storage import keys
 from tests.bot.harness import ADMIN, BotApp
+from tests.support.botapi import MAX_TEXT
+from tests.support.html_check import utf16_len
 from watchers.health import AccountState, publish_account
 
 
@@ -26,11 +29,11 @@ async def test_admin_menu_channels(app: BotApp) -> None:
     # Once added, ordinary text is no longer taken for a channel.
     assert (await app.say(ADMIN, "@another_one")).text == texts.UNKNOWN_COMMAND
 
-    _a, menu = await app.press(ADMIN, page, "Back")
-    assert menu is not None and menu.text == texts.ADMIN_MENU.replace("<b>", "").replace(
+    _a, back = await app.press(ADMIN, page, "Back")
+    assert back is not None and back.text == texts.ADMIN_MENU.replace("<b>", "").replace(
         "</b>", ""
     )
-    _a, page = await app.press(ADMIN, menu, "Channels")
+    _a, page = await app.press(ADMIN, back, "Channels")
     assert page is not None and "Channels (2)" in page.text
     _a, card = await app.press(ADMIN, page, "@rus_news")
     assert card is not None and "ref: @rus_news" in card.text and "weight: normal" in card.text
@@ -44,8 +47,8 @@ async def test_admin_menu_channels(app: BotApp) -> None:
     assert await app.channels.get("@rus_news") is None
     assert card is not None and "Channels (1)" in card.text
 
-    menu = await app.say(ADMIN, "/admin")
-    _a, audit = await app.press(ADMIN, menu, "Audit log")
+    menu_again = await app.say(ADMIN, "/admin")
+    _a, audit = await app.press(ADMIN, menu_again, "Audit log")
     assert audit is not None
     for action in ("channel.add", "channel.pause", "channel.weight", "channel.remove"):
         assert action in audit.text
@@ -60,7 +63,7 @@ async def test_admin_menu_analysts_and_system(app: BotApp) -> None:
     _a, people = await app.press(ADMIN, menu, "Analysts")
     assert people is not None and "Analysts (2)" in people.text  # the admin and Veteran
     _a, pending = await app.press(ADMIN, people, "Pending requests (1)")
-    assert pending is not None and pending.text == "Pending requests"
+    assert pending is not None and pending.text == "Pending requests (1)"
     _a, pending = await app.press(ADMIN, pending, "Newbie")
     assert await app.users.role_of(800) == "analyst"
     assert pending is not None and pending.text == texts.NO_PENDING
@@ -73,8 +76,10 @@ async def test_admin_menu_analysts_and_system(app: BotApp) -> None:
     _a, card = await app.press(ADMIN, card, "Make admin")
     assert await app.users.role_of(801) == "admin"
     assert "admin" in app.server.commands_for("chat", 801)
+    assert card is not None
     _a, card = await app.press(ADMIN, card, "Make analyst")
     assert await app.users.role_of(801) == "analyst"
+    assert card is not None
     _a, card = await app.press(ADMIN, card, "Revoke")
     assert await app.users.role_of(801) == "revoked"
     await app.server.wait_for(lambda m: m.chat_id == 801 and "revoked" in m.text)
@@ -119,3 +124,56 @@ async def test_admin_menu_analysts_and_system(app: BotApp) -> None:
         "role.promote",
         "access.approved",
     ]
+
+
+async def test_audit_log_pages_back_to_the_first_entry(app: BotApp) -> None:
+    for i in range(40):
+        await app.audit.record(ADMIN, "channel.add", f"@chan_{i:02d} <&>", "x" * 500)
+    menu = await app.say(ADMIN, "/admin")
+    _a, page = await app.press(ADMIN, menu, "Audit log")
+    seen: list[str] = []
+    for number in (1, 2, 3):
+        assert page is not None and f"Audit log (40) — page {number}/3" in page.text
+        assert utf16_len(page.text) <= MAX_TEXT
+        seen += [t.split()[0] for t in page.text.split("@chan_")[1:]]
+        if number < 3:
+            assert "first entry" not in page.text
+            _a, page = await app.press(ADMIN, page, "Next")
+    assert page is not None and "down to the first entry" in page.text
+    assert [t for t, _d in page.buttons()] == ["◀ Prev", "« Back"]
+    assert seen == [f"{i:02d}" for i in range(39, -1, -1)]
+    _a, page = await app.press(ADMIN, page, "Prev")
+    assert page is not None and "page 2/3" in page.text and "@chan_24 " in page.text
+    _a, page = await app.press(ADMIN, page, "Prev")
+    assert page is not None and "page 1/3" in page.text and "@chan_39" in page.text
+    assert [t for t, _d in page.buttons()] == ["Next ▶", "« Back"]
+    # Forged cursors are refused quietly: the newest page.
+    forged = AdminCB(action=AdminAction.AUDIT, ref="KEYS *", page=7).pack()
+    assert await app.press_data(ADMIN, page, forged) is None
+    assert app.server.unanswered_callbacks() == []
+
+
+async def test_analysts_and_pending_lists_page(app: BotApp) -> None:
+    for i in range(45):
+        await app.make_analyst(2000 + i, f"Analyst {i:02d} <&>")
+    for i in range(25):
+        app.server.add_user(3000 + i, f"Stranger {i:02d}")
+        await app.users.request_access(3000 + i, f"Stranger {i:02d}", None)
+    menu = await app.say(ADMIN, "/admin")
+    _a, people = await app.press(ADMIN, menu, "Analysts")
+    assert people is not None and "Analysts (46) — page 1/3" in people.text
+    _a, people = await app.press(ADMIN, people, "Next")
+    assert people is not None
+    _a, people = await app.press(ADMIN, people, "Next")
+    assert people is not None and "page 3/3" in people.text
+    assert any("Analyst 44" in t for t, _d in people.buttons())
+    _a, pending = await app.press(ADMIN, people, "Pending requests (25)")
+    assert pending is not None and "Pending requests (25) — page 1/3" in pending.text
+    _a, pending = await app.press(ADMIN, pending, "Next")
+    assert pending is not None and "page 2/3" in pending.text
+    _a, pending = await app.press(ADMIN, pending, "Stranger 12")
+    assert await app.users.role_of(3012) == "analyst"
+    assert pending is not None and "Pending requests (24) — page 2/3" in pending.text
+    for message in (people, pending):
+        assert message is not None and len(message.buttons()) <= 100
+    assert app.server.unanswered_callbacks() == []

@@ -134,3 +134,34 @@ async def test_channels_and_test_against_the_archive(app: BotApp) -> None:
     assert "2 of 3 archived posts match" in result.text
     assert "Rus <News>" in result.text and "<немедленно> & без суда" in result.text
     assert any(s.lower().startswith("мигрант") for s in result.spans("bold"))
+
+
+async def test_settings_urgent_suggest_and_learning_state(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    view = await app.say(ANN, "/settings")
+    assert "Urgent alerts in quiet hours: arrive at once (urgent on)" in view.text
+    assert "Learning from your 👍 / 👎: on" in view.text and "Suggestions: off" in view.text
+    assert "/settings urgent on|off" in view.text
+    assert (await app.say(ANN, "/settings urgent off")).text.startswith("Urgent alerts wait")
+    assert (await app.say(ANN, "/settings suggest on")).text.startswith("🧭 Suggestions on")
+    assert (await app.say(ANN, "/settings urgent maybe")).text.startswith("Usage:")
+    person = await app.users.get(ANN)
+    assert person is not None and (person.urgent_quiet, person.suggest) == (False, True)
+    view = await app.say(ANN, "/settings")
+    assert "wait like the others (urgent off)" in view.text and "Suggestions: on" in view.text
+    assert (await app.say(ANN, "/settings urgent on")).text.startswith("🔴 Urgent alerts arrive")
+    person = await app.users.get(ANN)
+    assert person is not None and person.urgent_quiet
+
+
+async def test_channels_list_pages(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    for i in range(45):
+        await app.channels.add(f"@chan_{i:02d}_" + "x" * 20, 1)
+    first = await app.say(ANN, "/channels")
+    assert "Monitored channels (45) — page 1/3" in first.text
+    _a, page = await app.press(ANN, first, "Next")
+    _a, page = await app.press(ANN, page, "Next")  # type: ignore[arg-type]
+    assert page is not None and "page 3/3" in page.text and page.text.count("\n• ") == 5
+    assert [t for t, _d in page.buttons()] == ["◀ Prev"]
+    assert app.server.unanswered_callbacks() == []
