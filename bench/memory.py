@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,7 +165,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     }
     child = spawn_service(env, data_dir.parent, args.roles)
     started = time.monotonic()
-    posts = make_posts(sentences, rng)[: args.posts]
+    now = datetime.now(UTC)  # live posts: older ones would be archived as a backfill
+    posts = [replace(p, date=now) for p in make_posts(sentences, rng)[: args.posts]]
     queue = PostQueue(redis)
     for i in range(0, len(posts), 200):
         await queue.enqueue_many(posts[i : i + 200])

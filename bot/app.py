@@ -96,6 +96,7 @@ async def build_triage_worker(
         claim_idle_ms=int(settings.claim_idle_s * 1000),
         channel_weights=refresh_weights,
         models=models,
+        backfill_cutoff_s=settings.backfill_cutoff_h * 3600,
     )
     learner = build_learner(settings, repos, lambda text: detector.detect(text).code, name)
 

@@ -109,7 +109,11 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         queue = PostQueue(redis, maxlen=settings.stream_maxlen)
         try:
             report = await ingest_file(
-                path, queue, channel=args.channel, progress=_progress_printer()
+                path,
+                queue,
+                channel=args.channel,
+                progress=_progress_printer(),
+                alert_old=args.alert,
             )
         except ExportError as exc:
             print(f"vigil ingest: refused: {exc}", file=sys.stderr)
@@ -120,6 +124,14 @@ async def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         f"{path.name}: read {report.read}, enqueued {report.enqueued}, "
         f"duplicate {report.duplicates}, skipped {sum(report.skipped.values())} ({skipped})"
     )
+    cutoff = settings.backfill_cutoff_h
+    if report.enqueued and cutoff and not args.alert:
+        print(
+            f"Posts dated more than {cutoff:g} h ago are archived for /test and /search, not "
+            "alerted (BACKFILL_CUTOFF_H); --alert alerts them, marked as from the archive."
+        )
+    elif report.enqueued and args.alert:
+        print("--alert: every matching post alerts, older ones marked 📼 from the archive.")
     return EXIT_OK
 
 
@@ -213,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = add("ingest", cmd_ingest, "enqueue posts from a Telegram Desktop export or JSONL")
     ingest.add_argument("path", help="result.json of a channel, a full export, or .jsonl")
     ingest.add_argument("--channel", help="@username of the exported channel (for post links)")
+    ingest.add_argument(
+        "--alert",
+        action="store_true",
+        help="alert posts older than the backfill cutoff too (marked as from the archive)",
+    )
 
     backtest = add("backtest", cmd_backtest, "which posts of an export a query would alert on")
     backtest.add_argument("query", help="a watch query, e.g. 'мигрант NEAR/5 \"выслать\"'")

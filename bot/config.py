@@ -72,6 +72,9 @@ class Settings(BaseSettings):
         default="py3langid", alias="LANGUAGE_DETECTOR"
     )
     archive_ttl_days: int = Field(default=30, ge=1, alias="ARCHIVE_TTL_DAYS")
+    # A new post dated longer ago than this when it reaches triage (an export, a backlog) is
+    # archived and counted, not alerted (`vigil ingest --alert` alerts it anyway); 0 = off.
+    backfill_cutoff_h: float = Field(default=24.0, ge=0, alias="BACKFILL_CUTOFF_H")
     # Desk-model suggestions an analyst who opted in (/suggest on) gets a day, at most.
     suggest_per_day: int = Field(default=3, ge=0, le=50, alias="SUGGEST_PER_DAY")
     global_rate_per_s: float = Field(default=25.0, gt=0, alias="DELIVERY_GLOBAL_RATE")

@@ -92,7 +92,7 @@ async def run_demo(settings: Settings, *, keep: bool = False) -> int:
             print(f"  #{watch.id} {who}: {watch.canonical}  [{priority}]", file=out)
             print(f"      shows {shows}", file=out)
         queue = PostQueue(redis)
-        report = await ingest_file(sample, queue, channel="@severny_vestnik_demo")
+        report = await ingest_file(sample, queue, channel="@severny_vestnik_demo", alert_old=True)
         print(
             f"\nIngest: read {report.read}, enqueued {report.enqueued}, "
             f"skipped {sum(report.skipped.values())} (service messages and such)",

@@ -6,6 +6,10 @@ and enqueues in pipelined batches through `PostQueue.enqueue_many`, the same ide
 live posts take: (channel id, message id, edit version) already seen is a duplicate, so the
 same file twice enqueues nothing new and an edited version of a post enqueues once more.
 
+An export is history, not news: triage archives (for /test and /search) but does not alert
+posts dated before its backfill cutoff (`BACKFILL_CUTOFF_H`, 24 h by default), unless they were
+ingested with `alert_old` (`vigil ingest --alert`), which marks each alert as from the archive.
+
 The file is checked for changes between the passes (size and modification time); a file still
 being written is refused. A Redis failure in the middle of the second pass leaves the posts
 enqueued so far on the stream; running the same ingest again completes it without duplicates.
@@ -19,7 +23,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.models import Post
@@ -38,6 +42,7 @@ class IngestReport:
     enqueued: int
     duplicates: int
     skipped: dict[str, int]
+    alert_old: bool = False  # --alert: posts older than the backfill cutoff alert too
     dates_assumed_utc: int = 0  # old exports: posts whose local `date` was taken as UTC
     validate_seconds: float = 0.0
     enqueue_seconds: float = 0.0
@@ -55,6 +60,7 @@ async def ingest_file(
     channel: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     batch: int = 500,
+    alert_old: bool = False,
 ) -> IngestReport:
     """Validate the whole file, then enqueue its posts. Raises ExportError, enqueuing nothing.
 
@@ -91,9 +97,10 @@ async def ingest_file(
     if _signature(path) != before:
         raise ExportError(path, "whole file", "the file changed while it was being read")
     stats = ExportStats()
-    enqueued, duplicates = await _enqueue(
-        iter_export(path, channel=channel, stats=stats, progress=second_half), queue, batch
-    )
+    posts: Iterator[Post] = iter_export(path, channel=channel, stats=stats, progress=second_half)
+    if alert_old:
+        posts = (replace(p, alert_old=True) for p in posts)
+    enqueued, duplicates = await _enqueue(posts, queue, batch)
     finished = time.perf_counter()
     log.debug(
         "ingest %s: %d read, %d enqueued, %d duplicates",
@@ -108,6 +115,7 @@ async def ingest_file(
         duplicates=duplicates,
         skipped=dict(stats.skipped),
         dates_assumed_utc=stats.dates_assumed_utc,
+        alert_old=alert_old,
         validate_seconds=validated - started,
         enqueue_seconds=finished - validated,
     )

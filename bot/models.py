@@ -46,6 +46,8 @@ class Post:
     grouped_id: int | None = None
     event: PostEvent = "new"
     source: str = "live"
+    # `vigil ingest --alert`: alert it even if it is older than the backfill cutoff.
+    alert_old: bool = False
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -92,6 +94,8 @@ class Post:
             "event": self.event,
             "source": self.source,
         }
+        if self.alert_old:
+            data["alert_old"] = True
         if self.extra:
             data["extra"] = dict(self.extra)
         return data
@@ -148,6 +152,7 @@ class Post:
                 grouped_id=_int(data, "grouped_id"),
                 event=event,
                 source=_str(data, "source") or "live",
+                alert_old=data.get("alert_old") is True,
                 extra=extra,
             )
         except PostFormatError:

@@ -14,6 +14,11 @@ archived text. Copies of a story already alerted (forwards, near-duplicates in o
 do not alert the same analyst again; the copy's link is recorded on the first post's story. Two
 copies in one batch are one story: the batch is checked in memory before Redis is.
 
+Backfill is archive, not news: a new post dated more than `backfill_cutoff_s` before it reaches
+triage (an export, a backlog after downtime) is archived and counted (`stats.backfilled`), not
+alerted, unless it was ingested with `alert_old` (`vigil ingest --alert`): then its alerts say
+"📼 from the archive, <date>". An edit of such a post follows up only alerts already sent.
+
 Learned relevance (`ModelSync`, bot/learner.py): the engine scores every match with the
 analysts' models, reloaded within seconds of a change; an alert a model judged noise with
 confidence is marked `held` (delivery puts it in the digest), and how many alerts the models
@@ -83,6 +88,7 @@ class TriageStats:
     batches: int = 0
     suggested: int = 0
     held: int = 0
+    backfilled: int = 0  # old posts archived without alerts
     by_language: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -104,9 +110,14 @@ class TriageWorker:
         channel_weights: Callable[[], Any] | None = None,
         stream_max_age_s: float = 3 * 86400,
         models: ModelSync | None = None,
+        backfill_cutoff_s: float = 0.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._stream_max_age_s = stream_max_age_s
+        self._backfill_cutoff_s = backfill_cutoff_s
+        self._clock = clock
         self._models = models
+        self._now = 0.0
         self._store = store
         self._engine = engine
         self._watches = watches
@@ -128,6 +139,7 @@ class TriageWorker:
         claim_idle_ms: int = 60_000,
         channel_weights: Callable[[], Any] | None = None,
         models: ModelSync | None = None,
+        backfill_cutoff_s: float = 0.0,
     ) -> TriageWorker:
         """A worker over a repository bundle (what bot/app.py, tests and benchmarks use)."""
         stream = repos.posts_consumer(
@@ -140,6 +152,7 @@ class TriageWorker:
             repos.watches,
             channel_weights=channel_weights,
             models=models,
+            backfill_cutoff_s=backfill_cutoff_s,
         )
 
     @property
@@ -253,6 +266,7 @@ class TriageWorker:
         fingerprints = sorted({f for p in planned for f in p.fingerprints})
         found = await self._store.lookup(followed, fingerprints)
         batch = _Batch(found.alerted, found.story_owners)
+        self._now = self._clock()
         for item in planned:
             self._plan(item, found.archived, batch)
         origins = await self._store.origins(sorted(batch.origins - batch.first_here))
@@ -299,13 +313,19 @@ class TriageWorker:
         batch.keep(post)
         self.stats.by_language[result.language.code] += 1
         best = _best(result, self._loaded)
+        old = self._is_backfill(post)
         if post.event == "edit":
-            batch.follow_up(post, "edit", best, result)
+            batch.follow_up(post, "edit", best, result, only_alerted=old and not post.alert_old)
+            return
+        if old and not post.alert_old:
+            self.stats.backfilled += 1
             return
         if not best:
-            self._suggest(post, result, batch)
+            if not old:
+                self._suggest(post, result, batch)
             return
         first = batch.story_origin(post, item.fingerprints)
+        marker = (f"📼 from the archive, {post.date:%d %b %Y}",) if old else ()
         for owner, b in best.items():
             job = AlertJob(
                 analyst_id=owner,
@@ -313,7 +333,7 @@ class TriageWorker:
                 watch_id=b.watch_ids[0],
                 watch_query=b.query,
                 priority=b.priority,
-                reasons=b.reasons,
+                reasons=marker + b.reasons,
                 spans=b.spans,
                 language=result.language.code,
                 language_confidence=result.language.confidence,
@@ -324,6 +344,11 @@ class TriageWorker:
             if b.moved:
                 batch.moved[owner] = batch.moved.get(owner, 0) + 1
             self.stats.held += b.held
+
+    def _is_backfill(self, post: Post) -> bool:
+        """Dated (first published) before the cutoff, as of this batch."""
+        cutoff = self._backfill_cutoff_s
+        return cutoff > 0 and post.date.timestamp() < self._now - cutoff
 
     def _suggest(self, post: Post, result: TriageResult, batch: _Batch) -> None:
         """A new post no watch matched: the desk model's suggestion, for those who opted in."""

@@ -33,8 +33,11 @@ def test_ingest_twice_then_status(data_dir: Path) -> None:
     first = vigil("ingest", str(SAMPLE), "--channel", "@severny_vestnik_demo", data_dir=data_dir)
     assert first.returncode == 0, first.stderr
     assert "enqueued 41" in first.stdout
-    second = vigil("ingest", str(SAMPLE), data_dir=data_dir)
+    # The sample's posts are months old: the output says they are archived, not alerted.
+    assert "archived for /test and /search, not alerted" in first.stdout
+    second = vigil("ingest", str(SAMPLE), "--alert", data_dir=data_dir)
     assert "enqueued 0, duplicate 41" in second.stdout
+    assert "archived for" not in second.stdout
     status = vigil("status", data_dir=data_dir)
     assert status.returncode == 0, status.stderr
     assert "vigil:{posts}:stream" in status.stdout

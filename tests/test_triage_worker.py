@@ -37,7 +37,8 @@ def post(msg: int, text: str, *, channel: int = 500, **kw: object) -> Post:
 async def make_worker(redis: aioredis.Redis, consumer: str = "w1"):  # type: ignore[no-untyped-def]
     from bot.app import build_triage_worker
 
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    # These posts are dated T0 (weeks ago): no backfill cutoff here, tests of it set their own.
+    settings = Settings(_env_file=None, BACKFILL_CUTOFF_H=0)  # type: ignore[call-arg]
     worker, _run = await build_triage_worker(settings, redis, consumer=consumer)
     return worker
 
@@ -266,3 +267,46 @@ async def test_post_enqueued_right_after_a_new_watch_is_matched_by_it(
         stop.set()
         await task
     assert sorted(j.analyst_id for j in await alerts(redis)) == [5001, 5002, 5003, 5004, 5005]
+
+
+async def test_backfill_is_archived_and_counted_not_alerted(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    """An export's old posts become searchable archive, not a flood of stale alerts; with
+    `vigil ingest --alert` they alert, marked as from the archive; a fresh post alerts."""
+    from bot.app import build_triage_worker
+    from bot.storage.archive import ArchiveRepository
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]  # default cutoff: 24 h
+    worker, _run = await build_triage_worker(settings, redis, consumer="w1")
+    queue = PostQueue(redis)
+    now = datetime.now(UTC)
+    text = "Депутат предложил выслать всех мигрантов"
+    await queue.enqueue(post(1, text))  # dated T0: weeks old
+    await queue.enqueue(post(2, text, alert_old=True))  # ingested with --alert
+    await queue.enqueue(replace_date(post(3, text), now))  # live
+    await worker.drain()
+    jobs = {j.post.message_id: j for j in await alerts(redis)}
+    assert sorted(jobs) == [2, 3]
+    assert jobs[2].reasons[0] == "📼 from the archive, 01 Nov 2026"
+    assert not any("archive" in r for r in jobs[3].reasons)
+    assert worker.stats.backfilled == 1
+    archive = ArchiveRepository(redis)
+    assert await archive.get(500, 1) is not None
+    # An edit of the old post that was never alerted alerts no one either.
+    edited = post(1, text + " немедленно", edit_date=now, event="edit")
+    await queue.enqueue(edited)
+    await worker.drain()
+    assert sorted(j.post.message_id for j in await alerts(redis)) == [2, 3]
+    # The window counts from arrival: a trim now keeps the weeks-old post in the index.
+    assert await archive.trim() == 0
+    assert await redis.zscore(keys.archive_index(500), "1") is not None
+    later = datetime.now(UTC).timestamp() + archive.ttl_s + 1
+    assert await archive.trim(now=later) == 3
+    assert await redis.zcard(keys.archive_index(500)) == 0
+
+
+def replace_date(p: Post, when: datetime) -> Post:
+    from dataclasses import replace
+
+    return replace(p, date=when)

@@ -1,7 +1,8 @@
 """The archive: posts kept for `/test`, digests, follow-ups and "also in" edits.
 
 Keys: `keys.archive_post` (the post's JSON, expiring after the archive window), one sorted set
-per channel `keys.archive_index` (message id -> post date) for time-ranged scans, and the set of
+per channel `keys.archive_index` (message id -> post date) for time-ranged scans, one
+`keys.archive_arrivals` (message id -> when archived: the window counts from this), and the set of
 channels that have an archive. Every read and write takes a whole batch in one round trip.
 """
 
@@ -23,6 +24,21 @@ from bot.storage import keys
 log = logging.getLogger(__name__)
 
 PostKey = tuple[int, int]  # (channel id, message id)
+TRIM_CHUNK = 5_000  # index entries one trim call removes per channel (the script blocks Redis)
+
+# KEYS[1] a channel's index (by post date), KEYS[2] its arrivals (by archive time); ARGV[1] the
+# cutoff, ARGV[2] the chunk. Entries that arrived before the cutoff leave both. A channel with
+# no arrivals set (archived before arrivals were kept) is trimmed by post date, as it was.
+_TRIM = """
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  return redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[1])
+end
+local old = redis.call('ZRANGEBYSCORE', KEYS[2], 0, ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #old == 0 then return 0 end
+redis.call('ZREM', KEYS[1], unpack(old))
+redis.call('ZREM', KEYS[2], unpack(old))
+return #old
+"""
 
 
 class ArchiveRepository:
@@ -41,10 +57,12 @@ class ArchiveRepository:
     async def get(self, channel_id: int, message_id: int) -> Post | None:
         return (await self.get_many([(channel_id, message_id)])).get((channel_id, message_id))
 
-    def put_commands(self, pipe: Any, posts: Iterable[Post]) -> None:
+    def put_commands(self, pipe: Any, posts: Iterable[Post], *, now: float | None = None) -> None:
         """Queue the writes that archive `posts` on a caller's pipeline (so a worker can
-        archive and record in the same round trip). Index entries past the window are
-        removed by `trim`, not here, so a batch costs two commands a post."""
+        archive and record in the same round trip). The window counts from when a post was
+        archived, not from its date, so a backfill of old posts can be searched for the whole
+        window: the post expires then, and `trim` drops its index entry by its arrival."""
+        arrived = now if now is not None else time.time()
         for post in posts:
             pipe.set(
                 keys.archive_post(post.channel_id, post.message_id), post.to_json(), ex=self.ttl_s
@@ -52,6 +70,7 @@ class ArchiveRepository:
             pipe.zadd(
                 keys.archive_index(post.channel_id), {str(post.message_id): post.date.timestamp()}
             )
+            pipe.zadd(keys.archive_arrivals(post.channel_id), {str(post.message_id): arrived})
             if post.channel_id not in self._known:
                 self._known.add(post.channel_id)
                 pipe.sadd(keys.ARCHIVE_CHANNELS, str(post.channel_id))
@@ -65,7 +84,17 @@ class ArchiveRepository:
             return 0
         async with self._redis.pipeline(transaction=False) as pipe:
             for channel_id in channel_ids:
-                pipe.zremrangebyscore(keys.archive_index(int(channel_id)), 0, cutoff)
+                channel = int(channel_id)
+                # EVAL, not a registered script: those cannot be queued on an asyncio
+                # pipeline, and this runs once a minute.
+                pipe.eval(
+                    _TRIM,
+                    2,
+                    keys.archive_index(channel),
+                    keys.archive_arrivals(channel),
+                    cutoff,
+                    TRIM_CHUNK,
+                )
             removed: list[Any] = await pipe.execute()
         return sum(int(r) for r in removed)
 

@@ -57,6 +57,11 @@ def archive_index(channel_id: int) -> str:
     return f"{PREFIX}:{{archive:{channel_id}}}:index"
 
 
+def archive_arrivals(channel_id: int) -> str:
+    """Sorted set message id -> when it was archived (unix): the window counts from this."""
+    return f"{PREFIX}:{{archive:{channel_id}}}:arrived"
+
+
 ARCHIVE_CHANNELS = f"{PREFIX}:{{archive}}:channels"
 
 # --- watches -------------------------------------------------------------------------------
