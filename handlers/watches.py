@@ -297,6 +297,22 @@ class ArchiveRuns:
         self._runs: OrderedDict[tuple[int, str, str, int], ArchiveRun] = OrderedDict()
         self._size = size
         self._ttl_s = ttl_s
+        self._busy: set[int] = set()
+
+    async def search(
+        self, run: ArchiveRun, engine: TriageEngine, archive: ArchiveRepository
+    ) -> ArchiveRun | None:
+        """Search and keep `run`; None while the same analyst's previous search is still
+        running (one at a time each, so one analyst cannot hold every worker thread)."""
+        if run.owner_id in self._busy:
+            return None
+        self._busy.add(run.owner_id)
+        try:
+            await run_archive(run, engine, archive, ARCHIVE_MAX_POSTS)
+        finally:
+            self._busy.discard(run.owner_id)
+        self.put(run)
+        return run
 
     def get(self, owner_id: int, kind: ArchiveKind, tag: str, at: int) -> ArchiveRun | None:
         key = (owner_id, kind.value, tag, at)
@@ -416,9 +432,12 @@ async def _archive_command(
         await message.answer(fit_html(_query_error(query, exc) + "\n\n" + usage))
         return
     archive = ArchiveRepository(redis)
-    run = ArchiveRun(kind, person.id, canonical, int(time.time()))
-    await run_archive(run, engine, archive, ARCHIVE_MAX_POSTS)
-    runs.put(run)
+    run = await runs.search(
+        ArchiveRun(kind, person.id, canonical, int(time.time())), engine, archive
+    )
+    if run is None:
+        await message.answer(texts.ARCHIVE_BUSY)
+        return
     text, keyboard = await _archive_page(run, 0, archive, person)
     await message.answer(text, reply_markup=keyboard)
 
@@ -484,10 +503,12 @@ async def on_archive_page(
         except QueryError:
             await query.answer(texts.ARCHIVE_EXPIRED, show_alert=True)
             return
-        run = await run_archive(
-            ArchiveRun(cb.kind, person.id, canonical, cb.at), engine, archive, ARCHIVE_MAX_POSTS
+        run = await archive_runs.search(
+            ArchiveRun(cb.kind, person.id, canonical, cb.at), engine, archive
         )
-        archive_runs.put(run)
+        if run is None:
+            await query.answer(texts.ARCHIVE_BUSY, show_alert=True)
+            return
     text, keyboard = await _archive_page(run, cb.page, archive, person)
     if message is not None:
         try:

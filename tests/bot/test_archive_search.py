@@ -6,12 +6,16 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bot.callback_data import ArchiveCB, ArchiveKind, query_tag
 from bot.models import Post
 from bot.storage.archive import ArchiveRepository
+from handlers.watches import SNIPPET_CONTEXT, snippet
 from tests.bot.harness import BotApp
 from tests.support.botapi import MAX_TEXT, SentMessage
-from tests.support.html_check import utf16_len
+from tests.support.html_check import parse_html, utf16_len
 
 ANN = 710
 HOSTILE = "<b>&amp; </i> \u202e😀 & < > עברית مرحبا \u200b\u200d e\u0301 🇺🇦 "
@@ -117,3 +121,33 @@ async def test_pages_of_a_search_not_in_memory_are_searched_again(app: BotApp) -
     forged = ArchiveCB(kind=ArchiveKind.SEARCH, page=1, at=at, tag="0000000000").pack()
     assert "too old" in (await app.press_data(ANN, first, forged) or "")
     assert app.server.unanswered_callbacks() == []
+
+
+async def test_one_search_at_a_time_per_analyst(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    await app.make_analyst(ANN + 1)
+    now = time.time()
+    await ArchiveRepository(app.redis).put_many(
+        [_post(-1001, i, now - 86400 + i, f"мигранты и погода {i} " * 20) for i in range(3000)]
+    )
+    after = len(app.server.sent)
+    await app.server.send_text(ANN, "/search мигрант")
+    await app.server.send_text(ANN, "/search погода")
+    other = _fits(await app.say(ANN + 1, "/test мигрант", timeout=120))
+    assert "3000 of 3000 archived posts match" in other.text
+    await app.server.wait_for(
+        lambda m: m.chat_id == ANN and m.text.startswith("🔎"), timeout=120, after=after
+    )
+    replies = [m.text for m in app.server.sent[after:] if m.chat_id == ANN]
+    assert any("still running" in t for t in replies), replies
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(list(HOSTILE) + list("abc мигрант\n")), max_size=600),
+    spans=st.lists(st.tuples(st.integers(-5, 700), st.integers(-5, 700)), max_size=8),
+)
+def test_any_snippet_is_valid_html_and_short(text: str, spans: list[tuple[int, int]]) -> None:
+    html = snippet(text, tuple(spans))
+    parsed = parse_html(html)
+    assert utf16_len(parsed.text) <= 6 * SNIPPET_CONTEXT
