@@ -14,7 +14,8 @@ Keys (`bot.storage.keys`), and what bounds them:
 - `surge_sample(watch, day)`: list of the first matching post of each hour of that day (at
   most 24), expiring after `sample_days` (the baseline side of new words; their text is the
   archive's).
-- `surge_cooldown(watch)`: SET NX EX, one alert per cooldown. `SURGE_EPOCH`: when counting
+- `surge_cooldown(watch)`: the time the watch's cooldown ends (claimed by a script, expiring
+  then), one alert per cooldown. `SURGE_EPOCH`: when counting
   began (a watch's history starts no earlier, so a deployment does not see weeks of zeros).
 - `story_spread(first)`: sorted set of a story's posts by time, at most `spread_cap`, expiring
   with the archive.
@@ -103,6 +104,22 @@ for i = 1, #slots do
 end
 return #slots
 """
+# KEYS the cooldowns; ARGV[1] now, ARGV[2] until, ARGV[3] ttl. A cooldown holds the time it
+# ends (compared with the caller's clock, so a replay of old posts, as the benchmark's, cools
+# down in its own time) and expires then too.
+_CLAIM = """
+local out = {}
+for i = 1, #KEYS do
+  local busy = tonumber(redis.call('GET', KEYS[i]) or '0') or 0
+  if busy > tonumber(ARGV[1]) then
+    out[i] = 0
+  else
+    redis.call('SET', KEYS[i], ARGV[2], 'EX', ARGV[3])
+    out[i] = 1
+  end
+end
+return out
+"""
 MAX_SLOTS_PER_CALL = 500  # one script call blocks Redis for its length: keep it short
 
 
@@ -116,6 +133,13 @@ def _parse_ref(raw: str) -> PostKey | None:
         return int(c), int(m)
     except ValueError:
         return None
+
+
+def _until(raw: Any) -> float:
+    try:
+        return float(raw) if raw else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 def _int_map(raw: Mapping[Any, Any] | None) -> dict[int, int]:
@@ -234,7 +258,7 @@ class CampaignRepository:
                 pipe.hgetall(keys.surge_hours(watch, today))
                 for hour in hours:
                     pipe.hgetall(keys.surge_channels(watch, hour))
-                pipe.exists(keys.surge_cooldown(watch))
+                pipe.get(keys.surge_cooldown(watch))
             replies: list[Any] = await pipe.execute()
         epoch = float(replies[0]) if replies[0] else None
         windows: dict[int, SurgeWindow] = {}
@@ -249,7 +273,7 @@ class CampaignRepository:
             for _hour in hours:
                 channels.update(_int_map(replies[i]))
                 i += 1
-            if replies[i]:
+            if _until(replies[i]) > now:
                 cooling.add(watch)
             i += 1
             posts = sum(days.get(day_of(h), {}).get(h % 24, 0) for h in hours)
@@ -310,15 +334,23 @@ class CampaignRepository:
             out[watch] = row
         return out
 
-    async def claim(self, watch_ids: Sequence[int]) -> set[int]:
-        """SET NX EX the cooldown of each watch; returns those claimed (one alert each)."""
+    async def claim(self, watch_ids: Sequence[int], now: float | None = None) -> set[int]:
+        """Start the cooldown of each watch not cooling down at `now`; returns those claimed
+        (one alert each). One script call: the check and the set are one step, so of several
+        workers seeing one surge exactly one claims it."""
         if not watch_ids:
             return set()
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for watch in watch_ids:
-                pipe.set(keys.surge_cooldown(watch), "1", nx=True, ex=self.config.cooldown_s)
-            replies: list[Any] = await pipe.execute()
-        return {w for w, ok in zip(watch_ids, replies, strict=True) if ok}
+        now = time.time() if now is None else now
+        cooldown = self.config.cooldown_s
+        replies = await self._redis.eval(
+            _CLAIM,
+            len(watch_ids),
+            *(keys.surge_cooldown(w) for w in watch_ids),
+            f"{now:.3f}",
+            f"{now + cooldown:.3f}",
+            cooldown,
+        )
+        return {w for w, ok in zip(watch_ids, replies, strict=True) if int(ok)}
 
     async def sample_refs(
         self, watch_ids: Sequence[int], now: float
@@ -567,7 +599,7 @@ class SurgeTracker:
                 surges.append((watch, ratio, baseline, days, since))
         if not surges:
             return []
-        won = await self.repo.claim([s[0] for s in surges])
+        won = await self.repo.claim([s[0] for s in surges], now)
         self.round_trips += 1
         surges = [s for s in surges if s[0] in won]
         if not surges:

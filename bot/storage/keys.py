@@ -244,7 +244,8 @@ def surge_sample(watch_id: int, day: int) -> str:
 
 
 def surge_cooldown(watch_id: int) -> str:
-    """SET NX EX: one surge alert per watch per cooldown."""
+    """The unix time the watch's surge cooldown ends (set by a script, expiring then): one
+    surge alert per watch per cooldown."""
     return f"{PREFIX}:{{surge}}:cooldown:{watch_id}"
 
 

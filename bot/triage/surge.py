@@ -24,8 +24,8 @@ The model, per watch, in UTC hour buckets:
 - **new words**: words in many of the window's posts and in few of the baseline's (a bounded
   sample of words per post on both sides), ranked by how much more often they occur now.
 
-At most one surge alert per watch per `cooldown_hours`: the repository claims it with
-`SET NX EX` (several triage workers may see the same surge).
+At most one surge alert per watch per `cooldown_hours`: the repository claims it in one script
+step (several triage workers may see the same surge).
 """
 
 from __future__ import annotations

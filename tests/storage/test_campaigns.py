@@ -127,6 +127,10 @@ async def test_tracker_raises_one_alert_with_new_words(redis: aioredis.Redis) ->
     tracker.observe(more)
     assert await tracker.check(NOW + 60) == []
     assert 0 < await redis.ttl(keys.surge_cooldown(7)) <= 6 * HOUR_S
+    # The cooldown runs on the caller's clock: replayed posts cool down in their own time.
+    assert await repo.claim([7], NOW + 5 * HOUR_S) == set()
+    assert await repo.claim([7, 8], NOW + 7 * HOUR_S) == {7, 8}
+    await redis.set(keys.surge_cooldown(7), str(NOW + 6 * HOUR_S))
     # Another worker seeing the same surge does not alert again.
     other = SurgeTracker(repo)
     other.observe(counts)
