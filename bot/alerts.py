@@ -48,6 +48,8 @@ class AlertJob:
     held: bool = False
     # "suggested": the desk model found it, no watch matched (watch_id 0).
     origin: str = "watch"
+    # An edit's follow-up: the text before the edit, for the difference (None: not known).
+    previous: str | None = None
 
     def to_fields(self) -> dict[str, str]:
         return {"post": self.post.to_json(), **self.rest()}
@@ -71,6 +73,8 @@ class AlertJob:
             fields["held"] = "1"
         if self.origin != "watch":
             fields["origin"] = self.origin
+        if self.previous is not None:
+            fields["previous"] = self.previous
         return fields
 
     @classmethod
@@ -108,6 +112,7 @@ class AlertJob:
                 also_in=tuple(str(x) for x in json.loads(fields.get("also_in", "[]"))),
                 held=fields.get("held") == "1",
                 origin=fields.get("origin", "watch"),
+                previous=fields.get("previous"),
             )
         except KeyError as exc:
             raise ValueError(f"alert entry lacks field {exc.args[0]!r}") from exc

@@ -315,7 +315,14 @@ class TriageWorker:
         best = _best(result, self._loaded)
         old = self._is_backfill(post)
         if post.event == "edit":
-            batch.follow_up(post, "edit", best, result, only_alerted=old and not post.alert_old)
+            batch.follow_up(
+                post,
+                "edit",
+                best,
+                result,
+                only_alerted=old and not post.alert_old,
+                previous=before.text if before is not None else None,
+            )
             return
         if old and not post.alert_old:
             self.stats.backfilled += 1
@@ -449,6 +456,7 @@ class _Batch:
         result: TriageResult,
         *,
         only_alerted: bool = False,
+        previous: str | None = None,
     ) -> None:
         """Edits and deletions: everyone alerted on the post hears of it; an edit that now
         matches alerts its new analysts too (a deletion only those alerted). Watch 0 stands for
@@ -468,6 +476,7 @@ class _Batch:
                 language=result.language.code,
                 language_confidence=result.language.confidence,
                 kind=kind,
+                previous=previous,
             )
             self.jobs.append(_Job(job, EmitMode.NEWER, None))
             self.alerted.setdefault(_key(post), set()).add(owner)

@@ -128,6 +128,9 @@ async def test_edit_follows_up_and_edit_into_match_alerts_as_edit(
         (BOHDAN, 2, "edit"),
     ]
     assert "немедленно" in jobs[1].post.text
+    assert jobs[1].previous == "Надо выслать мигрантов"  # for the follow-up's difference
+    assert jobs[2].previous == "Новости дня"
+    assert jobs[0].previous is None
 
 
 async def test_edit_that_no_longer_matches_tells_those_alerted(
