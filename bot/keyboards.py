@@ -315,12 +315,21 @@ def admin_system_keyboard(dead: int) -> InlineKeyboardMarkup:
     )
 
 
-def admin_dead_keyboard(entries: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
-    """entries: (stream index in keys.STREAMS, entry id)."""
+def admin_dead_keyboard(
+    entries: Sequence[tuple[int, str]], page: int = 0, pages: int = 1
+) -> InlineKeyboardMarkup:
+    """entries: (stream index in keys.STREAMS, entry id) of this page; a retry comes back to
+    the same page."""
     rows = [
-        [_btn(f"{texts.BTN_RETRY} {entry_id}", _admin(AdminAction.DEAD_RETRY, entry_id, str(i)))]
+        [
+            _btn(
+                f"{texts.BTN_RETRY} {entry_id}",
+                _admin(AdminAction.DEAD_RETRY, entry_id, str(i), page),
+            )
+        ]
         for i, entry_id in entries
     ]
+    rows += _admin_pager(AdminAction.DEAD, page, pages)
     rows.append(_back(AdminAction.SYSTEM))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 

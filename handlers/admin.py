@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 CHANNELS_PAGE = 8
 ANALYSTS_PAGE = 20
 PENDING_PAGE = 10
-DEAD_SHOWN = 5
+DEAD_PAGE = 8
 AUDIT_SHOWN = 15
 STATE_MARKERS = {"joined": "🟢", "pending": "⏳", "failed": "🔴", "paused": "⏸"}
 
@@ -202,7 +202,7 @@ async def on_admin(
     elif action is AdminAction.SYSTEM:
         await _system(query, redis, channels)
     elif action is AdminAction.DEAD:
-        await _dead_letters(query, redis)
+        await _dead_letters(query, redis, cb.page)
     elif action is AdminAction.DEAD_RETRY:
         index = int(cb.arg) if cb.arg.isdigit() else -1
         if not 0 <= index < len(keys.STREAMS):
@@ -212,7 +212,7 @@ async def on_admin(
         if done:
             await audit.record(actor, "dead_letter.retry", cb.ref, keys.STREAMS[index][0])
         note = "Requeued" if done else texts.ADMIN_STALE
-        await _dead_letters(query, redis)
+        await _dead_letters(query, redis, cb.page)
     elif action is AdminAction.AUDIT:
         await _audit(query, redis, cb.ref, cb.page)
     await query.answer(note)
@@ -371,22 +371,40 @@ async def _system(
     )
 
 
-async def _dead_letters(query: CallbackQuery, redis: aioredis.Redis) -> None:
+def _entry_order(entry_id: str) -> tuple[int, int]:
+    ms, _sep, seq = entry_id.partition("-")
+    return (int(ms), int(seq or 0)) if ms.isdigit() and seq.isdigit() else (0, 0)
+
+
+async def _dead_letters(query: CallbackQuery, redis: aioredis.Redis, page: int = 0) -> None:
+    """Dead letters of every stream, newest first, a page at a time (each stream is read down
+    to the page, so a deep page costs more; dead letters are few)."""
+    total = 0
+    found: list[tuple[tuple[int, int], int, str, Any]] = []
+    page, pages = max(page, 0), 1
+    async with redis.pipeline(transaction=False) as pipe:
+        for _stream, _group, dead in keys.STREAMS:
+            pipe.xlen(dead)
+            pipe.xrevrange(dead, count=(page + 1) * DEAD_PAGE)
+        replies: list[Any] = await pipe.execute()
+    for i, (stream, _group, _dead) in enumerate(keys.STREAMS):
+        total += int(replies[2 * i])
+        name = stream.split(":")[1].strip("{}")
+        found += [(_entry_order(str(e)), i, name, (str(e), f)) for e, f in replies[2 * i + 1]]
+    page, pages = _pages(total, DEAD_PAGE, page)
+    found.sort(key=lambda item: item[0], reverse=True)
     lines: list[str] = []
     entries: list[tuple[int, str]] = []
-    for i, (stream, _group, dead) in enumerate(keys.STREAMS):
-        rows: Any = await redis.xrevrange(dead, count=DEAD_SHOWN)
-        for entry_id, fields in rows:
-            when = _when(float(fields.get("_at", 0) or 0)) or "?"
-            name = stream.split(":")[1].strip("{}")
-            lines.append(
-                f"{name} " + texts.dead_line(str(entry_id), fields.get("_reason", ""), when)
-            )
-            entries.append((i, str(entry_id)))
+    for _order, i, name, (entry_id, fields) in found[page * DEAD_PAGE : (page + 1) * DEAD_PAGE]:
+        when = _when(float(fields.get("_at", 0) or 0)) or "?"
+        reason = str(fields.get("_reason", ""))[:300]
+        lines.append(f"{name} " + texts.dead_line(entry_id, reason, when))
+        entries.append((i, entry_id))
+    header = f"{texts.BTN_DEAD} ({total}){texts.page_of(page, pages)}"
     await _show(
         query,
-        "\n".join([texts.BTN_DEAD, *lines]) if lines else texts.NO_DEAD,
-        keyboards.admin_dead_keyboard(entries),
+        "\n".join([header, *lines]) if lines else texts.NO_DEAD,
+        keyboards.admin_dead_keyboard(entries, page, pages),
     )
 
 

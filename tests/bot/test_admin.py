@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import time
 
 from bot import texts
@@ -176,4 +177,33 @@ async def test_analysts_and_pending_lists_page(app: BotApp) -> None:
     assert pending is not None and "Pending requests (24) — page 2/3" in pending.text
     for message in (people, pending):
         assert message is not None and len(message.buttons()) <= 100
+    assert app.server.unanswered_callbacks() == []
+
+
+async def test_dead_letters_page_newest_first_across_streams(app: BotApp) -> None:
+    for i in range(20):
+        dead, stream = (
+            (keys.ALERTS_DEAD, keys.ALERTS_STREAM)
+            if i % 2
+            else (keys.POSTS_DEAD, keys.POSTS_STREAM)
+        )
+        await app.redis.xadd(
+            dead,
+            {"post": "{}", "_stream": stream, "_reason": f"boom {i:02d} <&>", "_at": "1700000000"},
+        )
+        await asyncio.sleep(0.003)  # entry ids of two streams in one millisecond tie
+    menu = await app.say(ADMIN, "/admin")
+    _a, system = await app.press(ADMIN, menu, "System")
+    assert system is not None
+    _a, dead = await app.press(ADMIN, system, "Dead letters (20)")
+    assert dead is not None and "Dead letters (20) — page 1/3" in dead.text
+    assert [int(t.split()[0]) for t in dead.text.split("boom ")[1:]] == list(range(19, 11, -1))
+    _a, dead = await app.press(ADMIN, dead, "Next")
+    assert dead is not None and "page 2/3" in dead.text and "boom 11" in dead.text
+    answer, dead = await app.press(ADMIN, dead, "Retry")
+    assert (
+        answer == "Requeued" and dead is not None and "Dead letters (19) — page 2/3" in dead.text
+    )
+    _a, dead = await app.press(ADMIN, dead, "Next")
+    assert dead is not None and "page 3/3" in dead.text and "boom 00" in dead.text
     assert app.server.unanswered_callbacks() == []
