@@ -182,13 +182,13 @@ async def test_analysts_and_pending_lists_page(app: BotApp) -> None:
 
 async def test_dead_letters_page_newest_first_across_streams(app: BotApp) -> None:
     for i in range(20):
-        dead, stream = (
+        dead_key, stream = (
             (keys.ALERTS_DEAD, keys.ALERTS_STREAM)
             if i % 2
             else (keys.POSTS_DEAD, keys.POSTS_STREAM)
         )
         await app.redis.xadd(
-            dead,
+            dead_key,
             {"post": "{}", "_stream": stream, "_reason": f"boom {i:02d} <&>", "_at": "1700000000"},
         )
         await asyncio.sleep(0.003)  # entry ids of two streams in one millisecond tie
