@@ -249,6 +249,7 @@ def test_example(
 
 ARCHIVE_EXPIRED = "This result is too old to page; run the command again."
 ARCHIVE_BUSY = "Your previous search is still running; try again once it has answered."
+ARCHIVE_SEARCHING = "Searching the archive…"
 
 
 NO_CHANNELS = "No channels are monitored yet."

@@ -299,6 +299,9 @@ class ArchiveRuns:
         self._ttl_s = ttl_s
         self._busy: set[int] = set()
 
+    def is_busy(self, owner_id: int) -> bool:
+        return owner_id in self._busy
+
     async def search(
         self, run: ArchiveRun, engine: TriageEngine, archive: ArchiveRepository
     ) -> ArchiveRun | None:
@@ -498,17 +501,24 @@ async def on_archive_page(
         ):
             await query.answer(texts.ARCHIVE_EXPIRED, show_alert=True)
             return
+        if archive_runs.is_busy(person.id):
+            await query.answer(texts.ARCHIVE_BUSY, show_alert=True)
+            return
+        # Searching again can take longer than Telegram waits for the answer: answer first.
+        await query.answer(texts.ARCHIVE_SEARCHING)
+        answered = True
         try:
             engine = _engine(await asyncio.to_thread(detector), person.id, canonical)
-        except QueryError:
-            await query.answer(texts.ARCHIVE_EXPIRED, show_alert=True)
+        except QueryError:  # our own message's query: only if the language changed under it
+            log.warning("archive: the query of a result message no longer parses")
             return
         run = await archive_runs.search(
             ArchiveRun(cb.kind, person.id, canonical, cb.at), engine, archive
         )
         if run is None:
-            await query.answer(texts.ARCHIVE_BUSY, show_alert=True)
             return
+    else:
+        answered = False
     text, keyboard = await _archive_page(run, cb.page, archive, person)
     if message is not None:
         try:
@@ -516,7 +526,8 @@ async def on_archive_page(
         except TelegramBadRequest as exc:  # "message is not modified" on a double tap
             if "not modified" not in exc.message:
                 raise
-    await query.answer()
+    if not answered:
+        await query.answer()
 
 
 class _Provide(BaseMiddleware):

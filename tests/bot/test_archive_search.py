@@ -113,7 +113,13 @@ async def test_pages_of_a_search_not_in_memory_are_searched_again(app: BotApp) -
     # the message and searched again up to that moment, so newer posts are not on it.
     at = int(now - 86400 * 2)
     data = ArchiveCB(kind=ArchiveKind.SEARCH, page=1, at=at, tag=query_tag("мигрант")).pack()
-    assert await app.press_data(ANN, first, data) is None
+    assert await app.press_data(ANN, first, data) == "Searching the archive…"
+
+    def edited() -> bool:
+        now_shown = app.server.current(ANN, first.message_id)
+        return now_shown is not None and "page 2/" in now_shown.text
+
+    await app.server.wait_until(edited, 60)
     again = _fits(app.server.current(ANN, first.message_id))
     assert "24 archived posts" in again.text and "page 2/5" in again.text
     assert "мигранты 18" in again.text  # newest first: 23..19 on page 1, 18.. on page 2
