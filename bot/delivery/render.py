@@ -25,6 +25,7 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot import texts
 from bot.alerts import AlertJob, Notice
+from bot.fit import utf16_len as utf16_len  # re-exported: one count for every reply
 from bot.keyboards import alert_keyboard
 from bot.models import Post
 
@@ -35,11 +36,6 @@ DIFF_CONTEXT = 6  # unchanged words shown each side of a change
 DIFF_MAX_WORDS = 3000  # longer texts are compared on their first words (a post has ~700)
 _WORD = re.compile(r"\S+")
 _JOINERS = frozenset("\u200d\ufe0f\ufe0e\u20e3")
-
-
-def utf16_len(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units."""
-    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
 
 
 def clean_text(text: str) -> str:
