@@ -8,6 +8,8 @@ from bot.models import Post
 from bot.storage import keys
 from bot.storage.mutes import watch_target
 from tests.bot.harness import BotApp
+from tests.support.botapi import MAX_TEXT
+from tests.support.html_check import utf16_len
 
 ANN = 700
 
@@ -164,4 +166,22 @@ async def test_channels_list_pages(app: BotApp) -> None:
     _a, page = await app.press(ANN, page, "Next")  # type: ignore[arg-type]
     assert page is not None and "page 3/3" in page.text and page.text.count("\n• ") == 5
     assert [t for t, _d in page.buttons()] == ["◀ Prev"]
+    assert app.server.unanswered_callbacks() == []
+
+
+async def test_every_watches_page_fits_with_long_hostile_queries(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    word = "мигрант😀"
+    for i in range(20):
+        query = " OR ".join(f"/<b>&{word}{i}x{j}/" for j in range(40))[:490]
+        query = query[: query.rfind(" OR ")]
+        await app.watches.add(ANN, query)
+    page = await app.say(ANN, "/watches")
+    for number in range(1, 5):
+        assert f"Your watches (20) — page {number}/4" in page.text
+        assert utf16_len(page.text) <= MAX_TEXT and len(page.buttons()) <= 100
+        if number < 4:
+            _a, after = await app.press(ANN, page, "Next")
+            assert after is not None
+            page = after
     assert app.server.unanswered_callbacks() == []
