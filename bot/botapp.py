@@ -25,6 +25,7 @@ from bot.delivery.ratelimit import RateLimiter, RateLimits
 from bot.delivery.worker import DeliveryConfig, DeliveryWorker
 from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
+from bot.storage.errors import HandlerErrors
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.learning import LearningRepository
 from bot.storage.mutes import MuteRepository
@@ -98,6 +99,7 @@ def build_dispatcher(
         shared=shared or SharedWatchRepository(redis, watches),
         learning=learning or LearningRepository(redis),
         suggest_per_day=suggest_per_day,
+        handler_errors=HandlerErrors(redis),
     )
     roles = RoleMiddleware(users)
     dp.message.outer_middleware(roles)

@@ -705,3 +705,24 @@ def learning_set(on: bool) -> str:
     if on:
         return "🧠 Learning on: your 👍 / 👎 move your alerts' priority (see /learning)."
     return "Learning off: your verdicts are kept, but no alert is moved by them."
+
+
+def learning_system_lines(
+    models: int, moved_today: int, suggested_today: int, desk: dict[str, object], at: str
+) -> list[str]:
+    """The System view's learning lines (plain text: the view escapes them)."""
+    lines = [f"Learning: {models} analysts' models in use; {moved_today} alerts moved today"]
+    if desk:
+        threshold = desk.get("threshold")
+        lines.append(
+            f"Desk model: trained {at} on {desk.get('relevant', 0)} relevant, "
+            f"{desk.get('noise', 0)} noise and {desk.get('unmatched', 0)} unmatched posts; "
+            f"threshold {threshold if threshold is not None else 'none (no suggestions)'}; "
+            f"{suggested_today} suggestions today"
+        )
+    else:
+        lines.append("Desk model: not trained yet (needs 👍 from some analyst)")
+    return lines
+
+
+SOMETHING_WENT_WRONG = "Sorry, something went wrong on my side; it is logged. Please try again."

@@ -17,6 +17,7 @@ from handlers.access import (
 )
 from handlers.admin import build_admin_router
 from handlers.commands import build_commands_router, build_fallback_router
+from handlers.errors import install_error_boundary
 from handlers.feedback import build_feedback_router
 from handlers.learning import build_learning_router
 from handlers.reports import build_reports_router
@@ -47,4 +48,5 @@ def build_root_router() -> Router:
     )
     root.include_router(analyst)
     root.include_router(build_leftovers_router())
+    install_error_boundary(root)
     return root

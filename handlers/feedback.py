@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 
 from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, Message
 
 from bot import texts
@@ -16,6 +15,7 @@ from bot.keyboards import alert_keyboard, url_of
 from bot.storage.feedback import FeedbackRepository, Verdict
 from bot.storage.mutes import MuteRepository, channel_target
 from bot.storage.users import Person
+from handlers.errors import edit_or_ignore
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,7 @@ async def on_feedback(
         markup = alert_keyboard(
             cb.channel_id, cb.message_id, cb.watch_id, link, chosen=chosen, muted=muted
         )
-        try:
-            await message.edit_reply_markup(reply_markup=markup)
-        except TelegramBadRequest as exc:  # not modified (pressed twice)
-            log.debug("feedback: edit refused: %s", exc)
+        await edit_or_ignore(message, reply_markup=markup)
     await query.answer(note)
 
 

@@ -12,6 +12,7 @@ from bot.callback_data import LearningAction, LearningCB
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.learning import LearningRepository
 from bot.storage.users import Person, UserRepository
+from handlers.errors import edit_or_ignore
 
 ON_OFF = {"on": True, "off": False}
 
@@ -84,7 +85,7 @@ async def on_learning_button(
     else:
         note = texts.LEARNING_RESET_CANCELLED
     if isinstance(message, Message):
-        await message.edit_text(note)
+        await edit_or_ignore(message, note)
     await query.answer(note)
 
 

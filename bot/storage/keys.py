@@ -190,6 +190,7 @@ def joiner_state(session_name: str) -> str:
 
 
 WATCHER_ACCOUNTS = f"{PREFIX}:{{health}}:accounts"  # hash session -> JSON state for status
+HANDLER_ERRORS = f"{PREFIX}:{{health}}:handler_errors"  # hash handler -> errors it raised
 WATCHER_STATS = f"{PREFIX}:{{health}}:watcher"  # hash counter -> int (errors, posts, ...)
 
 
