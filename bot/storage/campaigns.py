@@ -242,11 +242,32 @@ class CampaignRepository:
         raw = await self._redis.get(keys.SURGE_EPOCH)
         return float(raw) if raw else None
 
+    async def window_posts(self, watch_ids: Sequence[int], now: float) -> dict[int, int]:
+        """One round trip: the posts in each watch's window (HMGET of its hours)."""
+        hours = window_hours_of(hour_of(now), self.config)
+        by_day: dict[int, list[int]] = {}
+        for hour in hours:
+            by_day.setdefault(day_of(hour), []).append(hour % 24)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for watch in watch_ids:
+                for day, fields in by_day.items():
+                    pipe.hmget(keys.surge_hours(watch, day), fields)
+            replies: list[Any] = await pipe.execute()
+        out: dict[int, int] = {}
+        i = 0
+        for watch in watch_ids:
+            total = 0
+            for _day in by_day:
+                total += sum(int(v) for v in replies[i] if v)
+                i += 1
+            out[watch] = total
+        return out
+
     async def windows(
         self, watch_ids: Sequence[int], now: float
     ) -> tuple[dict[int, SurgeWindow], dict[int, DayHours], set[int], float | None]:
-        """One round trip: each watch's window, its hours of today and yesterday, the watches
-        cooling down, and the epoch."""
+        """One round trip: each watch's window with its channels, its hours of today and
+        yesterday, the watches cooling down at `now`, and the epoch."""
         cfg = self.config
         end = hour_of(now)
         today = day_of(end)
@@ -533,9 +554,10 @@ class SurgeTracker:
     and, on `check`, decides for those (several workers may check the same watch: the
     cooldown claim makes one alert).
 
-    A check costs one round trip, plus one for watches over the floor whose history is not
-    cached (the history of past days does not change, so it is read once a day per watch),
-    plus two when there are surges (cooldown claims and sample refs, then the archived posts).
+    A check costs one round trip (each watch's window count), one more for watches over the
+    posts floor (channels, cooldown), one for those whose history is not cached (past days do
+    not change, so a watch's history is read once a day), and three when there are surges
+    (cooldown claims, sample refs, the archived posts).
     """
 
     def __init__(
@@ -575,9 +597,16 @@ class SurgeTracker:
         cfg = self.config
         watch_ids = sorted(self._dirty)
         self._dirty.clear()
-        windows, recent, cooling, epoch = await self.repo.windows(watch_ids, now)
+        # Most watches a batch touched are nowhere near the floor: their window's count alone
+        # (one command each) rules them out before channels, cooldown and history are read.
+        posts = await self.repo.window_posts(watch_ids, now)
         self.round_trips += 1
-        candidates = [w for w in watch_ids if w not in cooling and worth_checking(windows[w], cfg)]
+        busy = [w for w in watch_ids if posts[w] >= cfg.min_posts]
+        if not busy:
+            return []
+        windows, recent, cooling, epoch = await self.repo.windows(busy, now)
+        self.round_trips += 1
+        candidates = [w for w in busy if w not in cooling and worth_checking(windows[w], cfg)]
         if not candidates:
             return []
         today = day_of(hour_of(now))

@@ -118,7 +118,7 @@ async def test_tracker_raises_one_alert_with_new_words(redis: aioredis.Redis) ->
     assert alert.top_channels[0] == (200, 3)
     assert "зангезурский" in alert.new_words and "депутаты" not in alert.new_words
     assert alert.hourly[-1] > 0
-    assert tracker.round_trips == 5  # window, history, claim, refs, archive
+    assert tracker.round_trips == 6  # counts, window, history, claim, refs, archive
     examples = await repo.examples(7, NOW, limit=2)
     assert [p.message_id for p in examples] == [5000, 5001]
     # More posts: no second alert while the cooldown lasts.
@@ -146,7 +146,7 @@ async def test_quiet_and_young_watches_do_not_surge(redis: aioredis.Redis) -> No
     tracker.observe(usual)
     await repo.count(usual, now=NOW)
     assert await tracker.check(NOW) == []
-    assert tracker.round_trips == 1  # under the floor: no history read
+    assert tracker.round_trips == 1  # under the floor: nothing more is read
     # A watch created yesterday has no history yet, whatever it matches.
     young = SurgeTracker(repo, created_at=lambda w: NOW - DAY_S)
     burst = SurgeCounts.of(SurgeObservation(NOW, 7, 200 + i, 900 + i) for i in range(30))
