@@ -153,6 +153,10 @@ _PARTICIPLE_NOMINATIVE = {
 }
 _SELF_LEMMA_POS = frozenset({"GRND", "COMP"})
 _SPECIAL_POS = _PARTICIPLE_POS | _SELF_LEMMA_POS
+# Ukrainian impersonal forms in -но/-то (сказано, отримано) are the Russian short participles
+# (сказано: PRTS), which are not forms of their verb here; in Russian "Impe" marks finite
+# impersonal verbs (светает), which stay forms of theirs: only the Ukrainian one is read so.
+_UK_IMPERSONAL = "Impe"
 _MIN_READING_SCORE = 0.02
 # ~0.5 kB per entry (~25 MB full); a miss costs 5 µs (stemmer) to ~250 µs (pymorphy3 in
 # both dictionaries, pure-Python DAWG), a hit 0.6 µs.
@@ -198,7 +202,8 @@ def _known_lemmas(language: str, word: str) -> set[str] | None:
     special = False
     for fixed_word, readings in dictionary.words.similar_items(word, morph.char_substitutes):
         for paradigm, index in readings:
-            special = special or dictionary.build_tag_info(paradigm, index).POS in _SPECIAL_POS
+            tag = dictionary.build_tag_info(paradigm, index)
+            special = special or tag.POS in _SPECIAL_POS or (language == "uk" and "Impe" in tag)
             lemmas.add(dictionary.build_normal_form(paradigm, index, fixed_word))
     if not lemmas:
         return None
@@ -210,13 +215,14 @@ def _known_lemmas(language: str, word: str) -> set[str] | None:
 def _parsed_lemmas(morph: Any, word: str) -> set[str]:
     """Lemma keys from pymorphy3's full analysis (with predictions for unknown words)."""
     weights: dict[str, float] = {}
+    ukrainian = getattr(morph, "lang", "") == "uk"
     for parse in morph.parse(word):
         pos = parse.tag.POS
         if pos in _PARTICIPLE_POS:
             nominative = parse.inflect(_PARTICIPLE_NOMINATIVE[pos])
             lemma = nominative.word if nominative is not None else word
-        elif pos in _SELF_LEMMA_POS:
-            lemma = word
+        elif pos in _SELF_LEMMA_POS or (ukrainian and _UK_IMPERSONAL in parse.tag):
+            lemma = word  # a gerund, a comparative, a Ukrainian -но/-то form (сказано)
         else:
             lemma = parse.normal_form
         lemma = lemma.replace("ё", "е")
