@@ -73,7 +73,7 @@ def _visible(atom: str) -> str:
     return _NAMED.get(body, atom)
 
 
-def _joins(prev: str, nxt: str) -> bool:
+def splits_grapheme(prev: str, nxt: str) -> bool:
     """Would a cut between these two characters split a grapheme?"""
     return (
         nxt in _JOINERS
@@ -140,7 +140,7 @@ def fit_html(html: str, limit: int = MAX_TEXT, marker: str = MARKER) -> str:
 
     for _ in range(GRAPHEME_BACKOFF):
         prev, nxt = char_before(cut), char_from(cut)
-        if not (prev and nxt and _joins(prev, nxt)):
+        if not (prev and nxt and splits_grapheme(prev, nxt)):
             break
         cut -= 1
     # No trailing spaces or tags opened with nothing in them.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -25,7 +24,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, Telegram
 from bot import texts
 from bot.callback_data import ArchiveCB, ArchiveKind, WatchAction, WatchCB, query_tag
 from bot.delivery.render import clean_text, normalise_spans, post_link
-from bot.fit import fit_html
+from bot.fit import GRAPHEME_BACKOFF, fit_html, splits_grapheme
 from bot.keyboards import archive_keyboard, priority_keyboard, watches_keyboard
 from bot.models import Post
 from bot.storage.archive import ArchiveRepository, PostKey
@@ -237,17 +236,18 @@ def snippet(text: str, spans: tuple[tuple[int, int], ...], context: int = SNIPPE
         return fit_html(escape(text[: context * 3], quote=False), context * 2)
     start = max(0, merged[0][0] - context)
     end = min(len(text), merged[0][1] + context)
-    # Widen to whole words, then keep a grapheme's marks and a surrogate pair together.
+    # Widen to whole words, then keep a grapheme (marks, joiners, flags) together.
     if start > 0:
         space = text.rfind(" ", max(0, start - 20), merged[0][0])
         start = space + 1 if space >= 0 else start
     if end < len(text):
         space = text.find(" ", end, min(len(text), end + 20))
         end = space if space >= 0 else end
-    while 0 < start < len(text) and _joined(text[start - 1], text[start]):
-        start -= 1
-    while 0 < end < len(text) and _joined(text[end - 1], text[end]):
-        end += 1
+    for _ in range(GRAPHEME_BACKOFF):  # bounded: a run of flags is one long "grapheme"
+        if 0 < start < len(text) and splits_grapheme(text[start - 1], text[start]):
+            start -= 1
+        if 0 < end < len(text) and splits_grapheme(text[end - 1], text[end]):
+            end += 1
     first_end = min(end, merged[0][1])
     if first_end - merged[0][0] > context * 2:  # a long regex match: show its start only
         end = merged[0][0] + context * 2
@@ -263,10 +263,6 @@ def snippet(text: str, spans: tuple[tuple[int, int], ...], context: int = SNIPPE
     out.append(escape(text[pos:end], quote=False))
     out.append(texts.ELLIPSIS if end < len(text) else "")
     return "".join(out).replace("\n", " ")
-
-
-def _joined(prev: str, nxt: str) -> bool:
-    return bool(unicodedata.combining(nxt)) or nxt in "\u200d\ufe0f\u20e3" or prev == "\u200d"
 
 
 @dataclass(slots=True)
