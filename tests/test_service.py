@@ -28,7 +28,8 @@ def _env(bot_api: BotApiServer, data_dir: Path) -> dict[str, str]:
 
 
 def _ingest(env: dict[str, str], cwd: Path, path: Path) -> subprocess.CompletedProcess[str]:
-    return vigil("ingest", str(path), "--channel", "@frontier_news", env=env, cwd=cwd)
+    # --alert: the export's posts are days old, which triage would archive without alerting.
+    return vigil("ingest", str(path), "--alert", "--channel", "@frontier_news", env=env, cwd=cwd)
 
 
 async def test_operator_runs_the_service_end_to_end(bot_api: BotApiServer, data_dir: Path) -> None:
