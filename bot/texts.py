@@ -206,7 +206,8 @@ def test_result(
 ) -> str:
     """The first line names the query in <code>: paging reads it back from there."""
     text = (
-        f"🔎 <code>{escape(canonical)}</code>\nLast {days} days: <b>{matched}</b> of {scanned} "
+        f"🔎 <code>{escape(canonical)}</code>\nIn the archive (posts kept {days} days): "
+        f"<b>{matched}</b> of {scanned} "
         f"archived posts match.{_scan_note(scanned, capped)}"
     )
     if examples:
@@ -229,11 +230,11 @@ def search_result(
     head = f"🔎 <code>{escape(canonical)}</code>\n"
     if not matched:
         return (
-            head + f"No archived post of the last {days} days matches ({scanned} searched)."
+            head + f"No archived post matches ({scanned} searched; posts are kept {days} days)."
             f"{_scan_note(scanned, capped)}"
         )
     return (
-        head + f"<b>{matched}</b> archived posts of the last {days} days match, newest first"
+        head + f"<b>{matched}</b> archived posts match, newest first"
         f"{_paging(page, pages)}.{_scan_note(scanned, capped)}\n\n" + "\n\n".join(items)
     )
 

@@ -346,8 +346,10 @@ def _match_batch(
 async def run_archive(
     run: ArchiveRun, engine: TriageEngine, archive: ArchiveRepository, max_posts: int
 ) -> ArchiveRun:
-    """Search the archive window up to `run.at`, newest first, at most `max_posts` posts."""
-    since = run.at - archive.ttl_s
+    """Search the archive up to `run.at`, newest first, at most `max_posts` posts. Every
+    post still indexed is in the window (it counts from arrival, so a backfill of old posts is
+    searchable: no lower bound on the post's date); expired ones are skipped."""
+    since = 0.0
     async for posts in archive.newest(since, run.at, chunk=SCAN_CHUNK):
         posts = posts[: max_posts - run.scanned]
         found = await asyncio.to_thread(_match_batch, engine, posts)

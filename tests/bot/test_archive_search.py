@@ -78,7 +78,7 @@ async def test_500_matches_page_newest_first_within_limits(app: BotApp) -> None:
     await ArchiveRepository(app.redis).put_many(posts)
 
     first = _fits(await app.say(ANN, "/search мигрант", timeout=120))
-    assert "500 archived posts of the last 30 days match, newest first — page 1/100" in first.text
+    assert "500 archived posts match, newest first — page 1/100" in first.text
     seen: list[str] = []
     page: SentMessage | None = first
     for number in range(1, 101):
@@ -162,3 +162,17 @@ def test_any_snippet_is_valid_html_and_short(text: str, spans: list[tuple[int, i
     html = snippet(text, tuple(spans))
     parsed = parse_html(html)
     assert utf16_len(parsed.text) <= 6 * SNIPPET_CONTEXT
+
+
+async def test_a_fresh_backfill_of_old_posts_is_searchable(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    long_ago = time.time() - 400 * 86400  # dated 400 days ago, archived just now
+    await ArchiveRepository(app.redis).put_many(
+        [_post(-1001, 1, long_ago, "Старый пост про мигрантов"), _post(-1001, 2, long_ago, "x")]
+    )
+    found = _fits(await app.say(ANN, "/search мигрант", timeout=60))
+    assert "1 archived posts match" in found.text and "Старый пост" in found.text
+    tested = _fits(await app.say(ANN, "/test мигрант", timeout=60))
+    assert "In the archive (posts kept 30 days): 1 of 2 archived posts match" in tested.text
+    none = _fits(await app.say(ANN, "/search погода", timeout=60))
+    assert "No archived post matches (2 searched; posts are kept 30 days)." in none.text
