@@ -420,6 +420,7 @@ async def _archive_command(
     detector: Callable[[], LanguageDetector],
     runs: ArchiveRuns,
     kind: ArchiveKind,
+    archive: ArchiveRepository | None,
 ) -> None:
     usage = texts.USAGE_TEST if kind is ArchiveKind.TEST else texts.USAGE_SEARCH
     query = (command.args or "").strip()
@@ -432,7 +433,7 @@ async def _archive_command(
     except QueryError as exc:
         await message.answer(fit_html(_query_error(query, exc) + "\n\n" + usage))
         return
-    archive = ArchiveRepository(redis)
+    archive = archive or ArchiveRepository(redis)
     run = await runs.search(
         ArchiveRun(kind, person.id, canonical, int(time.time())), engine, archive
     )
@@ -450,9 +451,10 @@ async def cmd_test(
     redis: aioredis.Redis,
     detector: Callable[[], LanguageDetector],
     archive_runs: ArchiveRuns,
+    archive: ArchiveRepository | None = None,
 ) -> None:
     await _archive_command(
-        message, command, person, redis, detector, archive_runs, ArchiveKind.TEST
+        message, command, person, redis, detector, archive_runs, ArchiveKind.TEST, archive
     )
 
 
@@ -463,9 +465,10 @@ async def cmd_search(
     redis: aioredis.Redis,
     detector: Callable[[], LanguageDetector],
     archive_runs: ArchiveRuns,
+    archive: ArchiveRepository | None = None,
 ) -> None:
     await _archive_command(
-        message, command, person, redis, detector, archive_runs, ArchiveKind.SEARCH
+        message, command, person, redis, detector, archive_runs, ArchiveKind.SEARCH, archive
     )
 
 
@@ -485,11 +488,14 @@ async def on_archive_page(
     redis: aioredis.Redis,
     detector: Callable[[], LanguageDetector],
     archive_runs: ArchiveRuns,
+    archive: ArchiveRepository | None = None,
 ) -> None:
+    """`archive` comes from the Dispatcher when the app passes one (with its window);
+    otherwise one with the default window is made."""
     cb = callback_data
     message = query.message if isinstance(query.message, Message) else None
     run = archive_runs.get(person.id, cb.kind, cb.tag, cb.at)
-    archive = ArchiveRepository(redis)
+    archive = archive or ArchiveRepository(redis)
     if run is None:
         canonical = query_of(message) if message is not None else None
         if (
