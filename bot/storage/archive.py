@@ -26,6 +26,19 @@ log = logging.getLogger(__name__)
 PostKey = tuple[int, int]  # (channel id, message id)
 TRIM_CHUNK = 5_000  # index entries one trim call removes per channel (the script blocks Redis)
 
+# Per post, KEYS: its key, its channel's index, its channel's arrivals; ARGV[1] ttl, ARGV[2]
+# now, then per post: JSON, date, message id.
+_PUT = """
+local ttl, now = ARGV[1], ARGV[2]
+for i = 0, #KEYS / 3 - 1 do
+  local a = 3 + i * 3
+  redis.call('SET', KEYS[i * 3 + 1], ARGV[a], 'EX', ttl)
+  redis.call('ZADD', KEYS[i * 3 + 2], ARGV[a + 1], ARGV[a + 2])
+  redis.call('ZADD', KEYS[i * 3 + 3], now, ARGV[a + 2])
+end
+return #KEYS / 3
+"""
+
 # KEYS[1] a channel's index (by post date), KEYS[2] its arrivals (by archive time); ARGV[1] the
 # cutoff, ARGV[2] the chunk. Entries that arrived before the cutoff leave both. A channel with
 # no arrivals set (archived before arrivals were kept) is trimmed by post date, as it was.
@@ -63,14 +76,22 @@ class ArchiveRepository:
         archived, not from its date, so a backfill of old posts can be searched for the whole
         window: the post expires then, and `trim` drops its index entry by its arrival."""
         arrived = now if now is not None else time.time()
-        for post in posts:
-            pipe.set(
-                keys.archive_post(post.channel_id, post.message_id), post.to_json(), ex=self.ttl_s
-            )
-            pipe.zadd(
-                keys.archive_index(post.channel_id), {str(post.message_id): post.date.timestamp()}
-            )
-            pipe.zadd(keys.archive_arrivals(post.channel_id), {str(post.message_id): arrived})
+        batch = list(posts)
+        if not batch:
+            return
+        # One script call for the batch: three commands a post queued one by one cost the
+        # worker more (client-side encoding) than Redis takes to run them.
+        names: list[str] = []
+        args: list[Any] = [self.ttl_s, arrived]
+        for post in batch:
+            names += [
+                keys.archive_post(post.channel_id, post.message_id),
+                keys.archive_index(post.channel_id),
+                keys.archive_arrivals(post.channel_id),
+            ]
+            args += [post.to_json(), post.date.timestamp(), post.message_id]
+        pipe.eval(_PUT, len(names), *names, *args)
+        for post in batch:
             if post.channel_id not in self._known:
                 self._known.add(post.channel_id)
                 pipe.sadd(keys.ARCHIVE_CHANNELS, str(post.channel_id))

@@ -34,14 +34,32 @@ def parse_ref(ref: str) -> PostKey | None:
         return None
 
 
+# KEYS: fingerprint keys; ARGV[1] ttl, ARGV[1 + i] the owner of KEYS[i].
+_CLAIM = """
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 1], 'NX', 'EX', ARGV[1])
+end
+return #KEYS
+"""
+
+
 class StoryRepository:
     def __init__(self, redis: aioredis.Redis, *, ttl_s: int = STORY_TTL_S) -> None:
         self._redis = redis
         self.ttl_s = ttl_s
 
-    def claim_commands(self, pipe: Any, fingerprints: Iterable[str], owner: str) -> None:
-        for f in fingerprints:
-            pipe.set(keys.story(f), owner, nx=True, ex=self.ttl_s)
+    def claim_commands(self, pipe: Any, claims: Iterable[tuple[Iterable[str], str]]) -> None:
+        """Queue, for each (fingerprints, owner), a claim of every fingerprint not yet owned,
+        as one script call for the whole batch (one SET NX a fingerprint queued on its own
+        was most of the worker's write time)."""
+        names: list[str] = []
+        owners: list[str] = []
+        for fingerprints, owner in claims:
+            for f in fingerprints:
+                names.append(keys.story(f))
+                owners.append(owner)
+        if names:
+            pipe.eval(_CLAIM, len(names), *names, self.ttl_s, *owners)
 
     def copy_commands(self, pipe: Any, first: PostKey, link: str) -> None:
         pipe.sadd(keys.story_also(*first), link)

@@ -109,8 +109,7 @@ class TriageStore:
         self.round_trips += 1
         async with self._redis.pipeline(transaction=False) as pipe:
             self.archive.put_commands(pipe, archive)
-            for fingerprints, owner in claims:
-                self.stories.claim_commands(pipe, fingerprints, owner)
+            self.stories.claim_commands(pipe, claims)
             for first, link in copies:
                 self.stories.copy_commands(pipe, first, link)
             if self.learning is not None and (moved or suggested):
