@@ -1,30 +1,44 @@
 """Relevance learned from analyst feedback: per-analyst models, the desk model, and the seam.
 
 An analyst's 👍 relevant / 👎 noise verdicts train a small logistic regression over hashed
-features of the alerted posts; its probability moves an alert's priority one step up or down
-(`LearnedRelevance`, the `RelevanceModel` of bot.triage.priority), with a reason in words. A
-team-wide `DeskModel` scores the posts no watch matched, for suggestions.
+features of the alerted posts; its probability moves an alert's priority one step up, or —
+when it judges the alert noise with confidence — holds it (one step down and
+`Relevance.hold`: into the analyst's digest), with a reason in words (`LearnedRelevance`, the
+`RelevanceModel` of bot.triage.priority). A team-wide `DeskModel` scores the posts no watch
+matched, for suggestions.
 
-Features (`extract_features`, computed ONCE per post, whatever the number of analysts): the
-post's normalised words, their inflection keys (so выслать and вышлют meet), character 3–5
-grams inside words (they carry across spelling tricks, inflections the stemmers miss, and
-transliteration), the channel, the language, forward / copy flags, and — added per match when
-scoring — the watch that matched. Every feature is a 24-bit hash (CRC-32 of a kind letter and
-the text: stable across processes and machines, unlike Python's salted `hash`), so a model
-needs no vocabulary to score. The word part and the n-gram part of a post are each scaled to
-unit length, so a long post does not outvote a short one. Per-word features are cached (the
-vocabulary of a channel stream repeats); a post costs one cache look-up per distinct word.
+Features: the post's normalised words, their inflection keys (so выслать and вышлют meet),
+character 3–5 grams inside words (they carry across spelling tricks, inflections the stemmers
+miss, and transliteration), the channel, the language, forward / copy flags, and — added per
+match when scoring — the watch that matched. Every feature is a 24-bit hash (CRC-32 of a kind
+letter and the text, FNV-1a for n-grams: stable across processes and machines, unlike
+Python's salted `hash`), so a model needs no vocabulary to score. The word part and the n-gram
+part of a post are each scaled to unit length, so a long post does not outvote a short one.
+Every feature belongs to one word, so the features of a word are computed once and cached
+(`_word_entries`: a post costs a cache look-up per distinct word; new words are hashed
+together in numpy), and a post's vector is only assembled when training or explaining needs
+it (`PostFeatures`).
+
+Scoring in triage (`LearnedRelevance.assess_all`, once per post with all its matches): nothing
+is computed unless some matched analyst has a model past the cold start. A model's log-odds
+is a sum over the post's words of the model's weights of each word's features, so `_Bank`
+keeps, per cached word and model, those two sums (form + keys, n-grams) once computed: a post
+is scored for all its matched analysts at once by adding up rows, and the words new to a model
+are summed for all the post's models in one gather. bench/relevance.py measures the cost.
 
 The model (`RelevanceClassifier`) is trained from the analyst's whole verdict list each time
 (`VerdictSet` keeps the latest verdict per post, so a change of mind replaces the earlier one
 and a 🔕 mute is a noise verdict on the channel): with at most a few hundred verdicts a full
 retrain takes milliseconds and needs no unlearning. Class weights balance relevant against
-noise; L2 regularisation keeps a model of 20 verdicts from trusting one word too much. It is
-kept sparse (the features its verdicts contained, capped to the strongest `MAX_FEATURES`, in
-a direct-addressed slot table so scoring a post is one gather per feature),
-with a small vocabulary of its strongest words — display form, weight, and which verdict
-posts contained them — for the reasons on alerts and the `/learning` view. `to_bytes()` is a
-versioned, zlib-compressed record of a few kilobytes.
+noise; L2 regularisation keeps a model of 20 verdicts from trusting one word too much. Its hold
+threshold is calibrated per analyst: a HOLD_FOLDS-fold cross-validation over the latest
+verdicts finds the lowest score a relevant verdict post gets from a model that did not see it,
+and only alerts scoring HOLD_MARGIN below that (and at P ≤ P_DOWN) are held. It is kept sparse
+(the features its verdicts contained, capped to the strongest `MAX_FEATURES`, in a
+direct-addressed slot table), with a small vocabulary of its strongest words — display form,
+weight, and which verdict posts contained them — for the reasons on alerts and the `/learning`
+view. `to_bytes()` is a versioned, zlib-compressed record of ~16 kB (format 2; format 1, without
+the hold threshold, is still read and never holds).
 
 Library: a hand-written numpy logistic regression. scikit-learn (HashingVectorizer +
 SGDClassifier) and river were measured: each adds ~95 MB of resident memory at import (scipy
@@ -35,7 +49,6 @@ full-batch solver in numpy trains in milliseconds and scores a post in microseco
 
 from __future__ import annotations
 
-import itertools
 import math
 import operator
 import struct
@@ -86,12 +99,19 @@ _MAGIC = b"VRM"
 # relevant alerts (over the 3 % bar), from 3 on at most 1 %.
 COLD_START = 3
 # Probabilities (class-balanced, so 0.5 is "as likely either way") beyond which the model is
-# confident enough to move an alert. A held relevant alert costs far more than noise that gets
-# through, so the bar down is much stricter: bench/relevance.py's p_down sweep keeps the held
-# relevant share under 3 % after 20 and after 50 verdicts up to 0.1 (the model grows more
-# confident with more verdicts, so a looser bar that is safe at 20 holds too much at 50).
+# confident enough to move an alert. Up is one step at P_UP. Down is a hold (one step down and
+# `Relevance.hold`: the digest) and needs two things: P ≤ P_DOWN, and a log-odds below the
+# model's own `hold_below` — HOLD_MARGIN under the lowest score any of its relevant verdict
+# posts got from a model trained without it (HOLD_FOLDS-fold cross-validation), i.e. less
+# like a relevant post than anything the analyst marked relevant. A held relevant alert costs
+# far more than noise that gets through: bench/relevance.py's sweep of P_DOWN keeps the held
+# relevant share under 3 % after 20 and after 50 verdicts up to 0.2 with this calibration
+# (without it, 0.1 was the limit and held a third as much noise).
 P_UP = 0.70
-P_DOWN = 0.10
+P_DOWN = 0.20
+HOLD_MARGIN = 0.25
+HOLD_FOLDS = 5
+HOLD_CALIBRATION_MAX = 100  # the latest verdicts calibrated on (bounds the cost)
 MAX_FEATURES = (
     4_096  # per model; the strongest by |weight| are kept (a small model stays in cache)
 )
@@ -112,6 +132,9 @@ class ModelFormatError(ValueError):
 
 def _h(kind: str, text: str) -> int:
     return zlib.crc32((kind + text).encode("utf-8", "surrogatepass")) & _MASK
+
+
+_SEEDS = {kind: zlib.crc32(kind.encode()) for kind in ("w", "k")}  # crc32(kind + text), faster
 
 
 def _is_word(text: str) -> bool:
@@ -174,6 +197,12 @@ _free_slots: list[int] = list(range(_SLOTS - 1, -1, -1))
 # Per slot: how many form + key features and n-grams its word has (a post's scales).
 _slot_counts = np.zeros((_SLOTS, 2), dtype=np.float64)
 _evictions = [0]  # bumped each time slots are freed: older PostFeatures' slots may be stale
+# Per slot: when its word was last scored by a model (or cached), in fills — what eviction
+# keeps: the words of the posts that matched an analyst with a model, not those only seen
+# once (a training sample, a post no model scored).
+_slot_used = np.zeros(_SLOTS, dtype=np.int64)
+_slot_key: list[tuple[str, str] | None] = [None] * _SLOTS
+_fills = [0]
 
 
 def _fill(
@@ -191,40 +220,61 @@ def _fill(
             cache[distinct[i]] = entries[i] = _NOT_A_WORD
     grams, owner = _gram_hashes([distinct[i] for i in missing])
     order = np.argsort(owner, kind="stable")
-    grams = grams[order]
-    bounds = np.searchsorted(owner[order], np.arange(len(missing) + 1)).tolist()
-    slots = []
+    gram_bytes = grams[order].tobytes()
+    bounds = (np.searchsorted(owner[order], np.arange(len(missing) + 1)) * 4).tolist()
+    slots, counts = [], []
+    crc32, w_seed, k_seed = zlib.crc32, _SEEDS["w"], _SEEDS["k"]
     for k, i in enumerate(missing):
         word = distinct[i]
         # Sorted: the unit (the word as the vocabulary of reasons knows it, one per lexeme
         # rather than per form) is the hash of its first key.
-        keys = sorted(post_word_keys(word, language))
-        hashes = [_h("w", word)] + [_h("k", key) for key in keys]
-        unit = _h("k", keys[0]) if keys else hashes[0]
+        keys = [
+            crc32(key.encode("utf-8", "surrogatepass"), k_seed) & _MASK
+            for key in sorted(post_word_keys(word, language))
+        ]
+        hashes = [crc32(word.encode("utf-8", "surrogatepass"), w_seed) & _MASK, *keys]
         slot = _free_slots.pop()
         slots.append(slot)
-        _slot_counts[slot] = (len(hashes), bounds[k + 1] - bounds[k])
+        counts.append((len(hashes), (bounds[k + 1] - bounds[k]) // 4))
         entry = (
             struct.pack(f"<{len(hashes)}I", *hashes),
-            grams[bounds[k] : bounds[k + 1]].tobytes(),
-            unit,
+            gram_bytes[bounds[k] : bounds[k + 1]],
+            keys[0] if keys else hashes[0],
             slot,
             word,
         )
         cache[word] = entries[i] = entry
+    if slots:
+        _slot_counts[slots] = counts
+        _fills[0] += 1
+        _slot_used[slots] = _fills[0]
+        for slot, i in zip(slots, missing, strict=True):
+            _slot_key[slot] = (language, distinct[i])
     _cached[0] += len(missing)
     if slots:
         for bank in list(_banks):
             bank.forget(slots)
     if _cached[0] > WORD_CACHE_SIZE:
-        _evictions[0] += 1
-        for words in _word_caches.values():
-            for key in list(itertools.islice(words, (len(words) + 3) // 4)):
-                slot = words.pop(key)[3]
-                if slot >= 0:
-                    _free_slots.append(slot)
-                    _cached[0] -= 1
+        _evict(_cached[0] - WORD_CACHE_SIZE + WORD_CACHE_SIZE // 64)
     return entries  # type: ignore[return-value]
+
+
+def _evict(count: int) -> None:
+    """Drop the `count` cached words least recently scored (see `_slot_used`)."""
+    _evictions[0] += 1
+    occupied = np.array(
+        [e[3] for words in _word_caches.values() for e in words.values() if e[3] >= 0],
+        dtype=np.intp,
+    )
+    count = min(count, len(occupied))
+    oldest = occupied[np.argpartition(_slot_used[occupied], count - 1)[:count]]
+    for slot in oldest.tolist():
+        key = _slot_key[slot]
+        if key is not None:
+            del _word_caches[key[0]][key[1]]
+            _slot_key[slot] = None
+            _free_slots.append(slot)
+            _cached[0] -= 1
 
 
 def _word_entries(tokens: Iterable[str], language: str) -> list[_WordEntry]:
@@ -620,12 +670,38 @@ class RelevanceClassifier:
         max_features: int = MAX_FEATURES,
         balance: bool = True,
         background: Background | None = None,
+        calibrate: bool = True,
     ) -> RelevanceClassifier:
         """A model of these examples (all of an analyst's current verdicts, in order).
 
         With examples of one kind only it still trains (the bias says which), but
         `LearnedRelevance` ignores it until the cold-start count of both kinds is reached.
+        `calibrate` sets `hold_below` from cross-validation (see HOLD_MARGIN): HOLD_FOLDS more
+        fits, so the desk model, which never holds, skips it.
         """
+        hold_below = -math.inf
+        recent = examples[-HOLD_CALIBRATION_MAX:]
+        n_relevant = sum(1 for e in recent if e.relevant)
+        if calibrate and n_relevant >= 2 and len(recent) - n_relevant >= 1:
+            folds = min(HOLD_FOLDS, len(recent))
+            held_out: list[float] = []
+            for fold in range(folds):
+                rest = [e for j, e in enumerate(recent) if j % folds != fold]
+                part = cls.train(
+                    rest,
+                    l2=l2,
+                    iterations=iterations,
+                    max_features=max_features,
+                    balance=balance,
+                    background=background,
+                    calibrate=False,
+                )
+                held_out += [
+                    part.decision(e.features, e.watch_id)
+                    for j, e in enumerate(recent)
+                    if j % folds == fold and e.relevant
+                ]
+            hold_below = min(held_out) - HOLD_MARGIN
         labels = np.array([e.relevant for e in examples], dtype=np.bool_)
         n_rel = int(labels.sum())
         counts = (n_rel, len(examples) - n_rel)
@@ -664,7 +740,7 @@ class RelevanceClassifier:
             uniq, w = uniq[keep], w[keep]
         model = cls(uniq.astype(np.uint32), w.astype(np.float32), b, counts, (), labels)
         vocab = model._build_vocab(examples)
-        return cls(model._indices, model._weights, b, counts, vocab, labels)
+        return cls(model._indices, model._weights, b, counts, vocab, labels, hold_below)
 
     def _build_vocab(self, examples: Sequence[Example]) -> list[VocabWord]:
         """The strongest words each way, with the training posts that contained each."""
@@ -882,11 +958,15 @@ class _Bank:
         "__weakref__",
         "active",
         "biases",
+        "keys",
         "meta",
         "models",
+        "offsets",
         "position",
+        "shifts",
         "sums",
         "watch",
+        "weights",
     )
 
     def __init__(
@@ -895,6 +975,17 @@ class _Bank:
         self.models = dict(models)
         self.position = {owner: i for i, owner in enumerate(self.models)}
         self.biases = np.array([m.bias for m in self.models.values()], dtype=np.float64)
+        # Every model's slot table side by side: the words new to the post's models are
+        # summed for all of them in one gather.
+        tables = list(self.models.values())
+        sizes = [len(m._slot_keys) for m in tables]
+        self.offsets = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
+        self.shifts = np.array([m._shift for m in tables], dtype=np.uint32)
+        empty_keys, empty_weights = np.zeros(0, np.uint32), np.zeros(0, np.float32)
+        self.keys = np.concatenate([m._slot_keys for m in tables]) if tables else empty_keys
+        self.weights = (
+            np.concatenate([m._slot_weights for m in tables]) if tables else empty_weights
+        )
         # The last column holds each word's feature counts (for the post's scales).
         self.sums = np.full((_SLOTS, len(self.models) + 1, 2), np.nan, dtype=np.float32)
         self.sums[:, -1] = _slot_counts
@@ -938,24 +1029,41 @@ class _Bank:
         if not entries:
             return [float(b) + m for b, m in zip(self.biases[at], meta, strict=True)]
         slots = np.fromiter(map(_SLOT, entries), dtype=np.intp, count=len(entries))
+        _slot_used[slots] = _fills[0]
         # Every model's sums of these words at once (contiguous rows), then this post's
         # models: a sum not yet computed is NaN and makes its model's total NaN.
         every = self.sums.take(slots, axis=0).sum(axis=0, dtype=np.float64)
         n_forms, n_grams = every[-1].tolist()
         totals = every[at]
         if np.isnan(totals.sum()):
-            for column in np.flatnonzero(np.isnan(totals).any(axis=1)).tolist():
-                rows = np.flatnonzero(np.isnan(self.sums[slots, at[column], 0]))
-                words = [entries[r] for r in rows.tolist()]
-                computed = _word_sums(self.models[owners[column]], words)
-                self.sums[slots[rows], at[column]] = computed
-                totals[column] = self.sums[slots, at[column]].sum(axis=0, dtype=np.float64)
+            unknown = np.isnan(self.sums[slots[:, None], at, 0])  # (words, models)
+            rows = np.flatnonzero(unknown.any(axis=1))
+            columns = at[unknown[rows].any(axis=0)]
+            computed = self._word_sums([entries[r] for r in rows.tolist()], columns)
+            self.sums[slots[rows][:, None], columns] = computed
+            totals = self.sums[slots[:, None], at].sum(axis=0, dtype=np.float64)
         scale = (
             WORD_NORM / math.sqrt(max(n_forms, 1.0)),
             GRAM_NORM / math.sqrt(max(n_grams, 1.0)),
         )
         decisions = totals @ np.array(scale) + self.biases[at]
         return [d + m for d, m in zip(decisions.tolist(), meta, strict=True)]
+
+    def _word_sums(
+        self, entries: Sequence[_WordEntry], columns: npt.NDArray[np.intp]
+    ) -> npt.NDArray[np.float64]:
+        """(words, models, 2): each word's sums of each model's weights over its form and
+        inflection keys, and over its n-grams."""
+        parts = [part for e in entries for part in (e[0], e[1])]
+        sizes = [len(part) // 4 for part in parts]
+        indices = np.frombuffer(b"".join(parts), dtype=np.uint32)
+        slots = ((indices * _GOLDEN)[:, None] >> self.shifts[columns]) + self.offsets[columns]
+        weights = self.weights[slots]
+        weights[self.keys[slots] != indices[:, None]] = 0.0
+        # Every word has a form and at least one n-gram: no segment is empty.
+        starts = np.cumsum([0, *sizes[:-1]])
+        sums = np.add.reduceat(weights, starts, axis=0, dtype=np.float64)
+        return sums.reshape(len(entries), 2, len(columns)).transpose(0, 2, 1)
 
     def _meta(self, owner: int, meta: bytes) -> float:
         key = (owner, meta)
@@ -976,20 +1084,6 @@ class _Bank:
 _banks: weakref.WeakSet[_Bank] = weakref.WeakSet()  # the banks in use: told of reused slots
 
 
-def _word_sums(model: RelevanceClassifier, entries: Sequence[_WordEntry]) -> npt.NDArray[Any]:
-    """(words, 2): each word's sum of the model's weights over its form and inflection keys,
-    and over its n-grams."""
-    word_sizes = [len(e[0]) // 4 for e in entries]
-    gram_sizes = [len(e[1]) // 4 for e in entries]
-    indices = np.frombuffer(
-        b"".join([e[0] for e in entries]) + b"".join([e[1] for e in entries]), dtype=np.uint32
-    )
-    weights = model._lookup(indices).astype(np.float64)
-    positions = np.arange(len(entries), dtype=np.intp) * 2
-    bins = np.concatenate((np.repeat(positions, word_sizes), np.repeat(positions + 1, gram_sizes)))
-    return np.bincount(bins, weights=weights, minlength=2 * len(entries)).reshape(-1, 2)
-
-
 _NEUTRAL = Relevance()
 
 
@@ -1006,9 +1100,9 @@ class LearnedRelevance:
     every such analyst's model scores them in one pass (`_Bank`); `assess` does the same for
     one match. An analyst without a model, or whose model has fewer than `cold_start`
     verdicts of either kind, gets no change. A model moves an alert one step up at
-    P(relevant) ≥ `p_up`, one step down at ≤ `p_down`, and holds it (one step down, and
-    `Relevance.hold`: into the digest) below its own calibrated `hold_below` (see
-    `RelevanceClassifier.train`). Models are replaced by `replace` (all) or `update` (one
+    P(relevant) ≥ `p_up`; it holds it (one step down, and `Relevance.hold`: into the digest)
+    at P ≤ `p_down` when the log-odds is also below the model's own calibrated `hold_below`
+    (see `RelevanceClassifier.train`). Models are replaced by `replace` (all) or `update` (one
     analyst) — each builds a new bank and swaps the reference, so a triage in progress sees
     either the old or the new models.
     """
@@ -1121,7 +1215,7 @@ class LearnedRelevance:
             if w is None:
                 w = bank.watch_decision(owner, match.watch_id)
             decision += w
-            if down < decision < up and decision >= bank.models[owner].hold_below:
+            if decision < up and (decision > down or decision >= bank.models[owner].hold_below):
                 out.append(_NEUTRAL)
             else:
                 out.append(self._relevance(owner, bank.models[owner], features, decision))
@@ -1145,12 +1239,10 @@ class LearnedRelevance:
 
     def _judgement(self, model: RelevanceClassifier, decision: float) -> tuple[int, bool]:
         """(steps, hold) for a model's log-odds of one match."""
-        if decision < model.hold_below:
-            return -1, True
         if decision >= self._up:
             return 1, False
-        if decision <= self._down:
-            return -1, False
+        if decision <= self._down and decision < model.hold_below:
+            return -1, True
         return 0, False
 
     def _relevance(
@@ -1215,7 +1307,7 @@ class DeskModel:
         examples = [Example(f, True) for f in relevant]
         examples += [Example(f, False) for f in noise]
         examples += [Example(f, False, weight=unmatched_weight) for f in unmatched_sample]
-        return cls(RelevanceClassifier.train(examples, background=background))
+        return cls(RelevanceClassifier.train(examples, background=background, calibrate=False))
 
     def score(self, features: PostFeatures) -> float:
         return self.model.predict_proba(features)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -137,3 +138,48 @@ def test_engine_uses_channel_weights_and_the_relevance_model() -> None:
         "low",
         ("watch priority high", "analysts marked this channel's matches as noise"),
     )
+
+
+class _Holder:
+    """A model that holds the alerts of channel 13 (confident noise), in one call per post."""
+
+    def assess(
+        self,
+        post: Post,
+        match: WatchMatch,
+        language: LanguageGuess,
+        normalised: NormalisedText | None = None,
+    ) -> Relevance:
+        raise AssertionError("the engine calls assess_all when the model has it")
+
+    def assess_all(
+        self,
+        post: Post,
+        matches: Sequence[WatchMatch],
+        language: LanguageGuess,
+        normalised: NormalisedText | None = None,
+    ) -> list[Relevance]:
+        if post.channel_id == 13:
+            return [Relevance(-1, "learned ↓: like posts you marked noise", hold=True)] * len(
+                matches
+            )
+        return [Relevance()] * len(matches)
+
+
+def test_a_held_alert_is_marked_held_and_others_are_not() -> None:
+    assert Relevance().hold is False
+    engine = TriageEngine(make_detector(), relevance=_Holder())
+    engine.add_watch(WatchSpec(1, 10, "мигрант", "normal"))
+    engine.add_watch(WatchSpec(2, 11, "мигрант OR город", "normal"))
+
+    def triage(channel_id: int) -> list[tuple[str, bool]]:
+        post = Post(
+            channel_id=channel_id,
+            message_id=1,
+            date=datetime(2025, 1, 1, tzinfo=UTC),
+            text="Мигранты прибыли в город",
+        )
+        return [(m.priority, m.held) for m in engine.triage(post).matches]
+
+    assert triage(13) == [("low", True), ("low", True)]
+    assert triage(14) == [("normal", False), ("normal", False)]

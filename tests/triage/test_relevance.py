@@ -4,15 +4,19 @@ bytes, hostile text, the desk model's threshold, and the engine seam."""
 from __future__ import annotations
 
 import math
+import struct
+import zlib
 from datetime import UTC, datetime
 
 import pytest
 
+import bot.triage.relevance as relevance_module
 from bot.models import Forward, Post
 from bot.triage.engine import TriageEngine, WatchSpec
 from bot.triage.index import WatchMatch
 from bot.triage.language import LanguageGuess
 from bot.triage.normalise import normalise
+from bot.triage.priority import Relevance
 from bot.triage.relevance import (
     COLD_START,
     FORMAT_VERSION,
@@ -300,3 +304,101 @@ def test_desk_model_suggests_only_above_its_threshold() -> None:
     assert again.threshold == calibrated.threshold
     # Never calibrated: suggests nothing.
     assert not desk.suggest(feats("Депутат требует депортировать мигрантов"))
+
+
+def test_confident_noise_is_held_and_the_rest_is_not() -> None:
+    model = trained()
+    assert math.isfinite(model.hold_below)  # calibrated from cross-validation
+    judge = LearnedRelevance({ANALYST: model})
+    p = post("Погода завтра: снова дождь")
+    held = judge.assess(p, WatchMatch(WATCH, ANALYST, ("x",), ((0, 1),)), RU, normalise(p.text))
+    assert held.steps == -1 and held.hold and held.reason is not None
+    assert held.reason.startswith("learned ↓: like ")
+    q = post("Депутат снова требует выслать мигрантов")
+    up = judge.assess(q, WatchMatch(WATCH, ANALYST, ("x",), ((0, 1),)), RU, normalise(q.text))
+    assert up.steps == 1 and not up.hold
+    # Without its calibrated threshold (a format 1 model) a model never holds.
+    again = RelevanceClassifier.from_bytes(model.to_bytes())
+    assert again.hold_below == pytest.approx(model.hold_below, abs=1e-5)
+    # The desk model is never calibrated: it only suggests.
+    desk = DeskModel.train([feats(t) for t in RELEVANT], [feats(t) for t in NOISE])
+    assert desk.model.hold_below == -math.inf
+
+
+def test_format_1_models_are_read_and_never_hold() -> None:
+    model = trained()
+    data = model.to_bytes()
+    body = zlib.decompress(data[4:])
+    # Format 1 is format 2 without the hold threshold at the end of the header.
+    size = struct.calcsize("<IIfIII")
+    old = data[:3] + bytes((1,)) + zlib.compress(body[:size] + body[size + 4 :])
+    assert old[3] == 1
+    again = RelevanceClassifier.from_bytes(old)
+    assert again.hold_below == -math.inf
+    assert again.verdict_count == model.verdict_count
+    f = feats("Погода завтра: дождь")
+    assert again.predict_proba(f, WATCH) == pytest.approx(model.predict_proba(f, WATCH), abs=2e-3)
+    judge = LearnedRelevance({ANALYST: again})
+    assert assess(judge, "Погода завтра: снова дождь") == (0, None)
+
+
+MANY = [
+    "Мигранты прибыли в город на автобусах",
+    "Погода испортится: дождь и гроза",
+    "Депутаты обсудили выслать нарушителей",
+    "Синоптики обещают снег в выходные",
+    "Власти решили депортировать группу мигрантов",
+    "Курс рубля снова упал, сообщили аналитики",
+    "Футбольный матч закончился со счётом 2:1",
+    "В столице открыли новый парк и музей",
+]
+
+
+def _matches(owners: list[int]) -> list[WatchMatch]:
+    return [WatchMatch(WATCH + o, o, ("x",), ((0, 1),)) for o in owners]
+
+
+def test_all_matches_of_a_post_are_scored_as_each_one_alone() -> None:
+    models = {
+        ANALYST: trained(),
+        ANALYST + 1: trained(relevant=4, noise=5),
+        ANALYST + 2: trained(),
+    }
+    models[ANALYST + 2] = trained(relevant=COLD_START - 1)  # before the cold start
+    together = LearnedRelevance(models)
+    alone = LearnedRelevance(models)
+    for i, text in enumerate(MANY + NOISE[:3] + RELEVANT[:3]):
+        p = post(text, message=i)
+        matches = _matches([ANALYST, ANALYST + 1, ANALYST + 2, ANALYST + 3, ANALYST])
+        got = together.assess_all(p, matches, RU, normalise(p.text))
+        assert got == [alone.assess(p, m, RU, normalise(p.text)) for m in matches]
+        assert got[2] == got[3] == Relevance()
+        f = features_of_post(p, "ru", normalise(p.text))
+        for m, r in zip(matches[:2], got[:2], strict=True):
+            assert r == together.judge(models[m.owner_id], f, m.watch_id)
+
+
+def test_scores_stay_exact_across_model_swaps_and_word_cache_turnover(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, b = trained(), trained(relevant=5, noise=6)
+    judge = LearnedRelevance({ANALYST: a, ANALYST + 1: b})
+
+    def check(models: dict[int, RelevanceClassifier]) -> None:
+        for i, text in enumerate(MANY + RELEVANT + NOISE):
+            p = post(text, message=i)
+            f = features_of_post(p, "ru", normalise(p.text))
+            bank = judge._bank
+            got = bank.text_decisions(f, list(models))
+            want = [m.text_decision(f) for m in models.values()]
+            assert got == pytest.approx(want, abs=1e-4)
+
+    check({ANALYST: a, ANALYST + 1: b})
+    judge.update(ANALYST + 1, a)  # one analyst's model changes: the other's sums carry over
+    check({ANALYST: a, ANALYST + 1: a})
+    judge.update(ANALYST, None)
+    check({ANALYST + 1: a})
+    # A tiny word cache: words are evicted and their slots given to other words all the time.
+    monkeypatch.setattr(relevance_module, "WORD_CACHE_SIZE", 12)
+    for _ in range(3):
+        check({ANALYST + 1: a})
