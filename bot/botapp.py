@@ -23,6 +23,8 @@ from aiogram.fsm.storage.memory import MemoryStorage
 from bot.config import ConfigError, Settings
 from bot.delivery.ratelimit import RateLimiter, RateLimits
 from bot.delivery.worker import DeliveryConfig, DeliveryWorker
+from bot.fit import FitRequestMiddleware
+from bot.storage.archive import ArchiveRepository
 from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
 from bot.storage.errors import HandlerErrors
@@ -63,6 +65,9 @@ def make_bot(settings: Settings) -> Bot:
         if settings.bot_api_url
         else AiohttpSession()
     )
+    # Every outgoing text, caption, keyboard and callback answer is fitted to Telegram's
+    # limits (bot/fit.py), so no reply can be refused for its length.
+    session.middleware(FitRequestMiddleware())
     return Bot(
         token=settings.bot_token.get_secret_value(),
         session=session,
@@ -83,6 +88,7 @@ def build_dispatcher(
     shared: SharedWatchRepository | None = None,
     learning: LearningRepository | None = None,
     suggest_per_day: int = 3,
+    archive: ArchiveRepository | None = None,
 ) -> Dispatcher:
     """The Dispatcher with every router; handlers get these objects by parameter name.
     Shared watches are made over `watches` unless given."""
@@ -100,6 +106,7 @@ def build_dispatcher(
         learning=learning or LearningRepository(redis),
         suggest_per_day=suggest_per_day,
         handler_errors=HandlerErrors(redis),
+        archive=archive or ArchiveRepository(redis),
     )
     roles = RoleMiddleware(users)
     dp.message.outer_middleware(roles)
@@ -203,6 +210,7 @@ async def run_bot_role(
             detector=LazyDetector(lambda: make_detector(settings.language_detector)),
             learning=repos.learning,
             suggest_per_day=settings.suggest_per_day,
+            archive=repos.archive,
         )
         await register_commands(bot, users)
         worker = build_delivery_worker(settings, redis, bot, users, consumer=consumer)

@@ -87,7 +87,7 @@ HELP = """<b>Watches</b>
 /unmute TARGET
 /quiet 22:00-07:00 — hold alerts at night (/quiet off)
 /digest off|hourly|daily
-/settings — time zone and instant-alert threshold
+/settings — time zone, instant-alert threshold, urgent in quiet hours, suggestions, learning
 /stats — a chart of your alerts (last 14 days)
 /export [7d] — your alerts as a CSV file (default: 30 days)
 
