@@ -27,10 +27,14 @@ from bot.fit import FitRequestMiddleware
 from bot.storage.archive import ArchiveRepository
 from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
+from bot.storage.deadletters import DeadLetters
 from bot.storage.errors import HandlerErrors
 from bot.storage.feedback import FeedbackRepository
+from bot.storage.health import HealthRepository
 from bot.storage.learning import LearningRepository
+from bot.storage.ledger import DeliveryLedger
 from bot.storage.mutes import MuteRepository
+from bot.storage.notices import NoticeBox
 from bot.storage.repos import Repositories
 from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import UserRepository
@@ -89,9 +93,12 @@ def build_dispatcher(
     learning: LearningRepository | None = None,
     suggest_per_day: int = 3,
     archive: ArchiveRepository | None = None,
+    repos: Repositories | None = None,
 ) -> Dispatcher:
     """The Dispatcher with every router; handlers get these objects by parameter name.
-    Shared watches are made over `watches` unless given."""
+    Shared watches are made over `watches` unless given; the delivery-side repositories
+    (ledger, notices, dead letters, health) come from `repos`, else over `redis`."""
+    bundle = repos
     dp = Dispatcher(
         storage=MemoryStorage(),
         redis=redis,
@@ -107,6 +114,10 @@ def build_dispatcher(
         suggest_per_day=suggest_per_day,
         handler_errors=HandlerErrors(redis),
         archive=archive or ArchiveRepository(redis),
+        ledger=bundle.ledger if bundle else DeliveryLedger(redis),
+        notices=bundle.notices if bundle else NoticeBox(redis),
+        dead_letters=bundle.dead_letters if bundle else DeadLetters(redis),
+        health=bundle.health if bundle else HealthRepository(redis),
     )
     roles = RoleMiddleware(users)
     dp.message.outer_middleware(roles)
@@ -171,23 +182,22 @@ async def run_delivery(worker: DeliveryWorker, stop: asyncio.Event) -> None:
 
 def build_delivery_worker(
     settings: Settings,
-    redis: aioredis.Redis,
+    repos: Repositories,
     bot: Bot,
-    users: UserRepository,
     *,
     consumer: str | None = None,
 ) -> DeliveryWorker:
+    """The delivery worker over the bundle (its ledger keeps `repos.retention.ledger_s`)."""
     limiter = RateLimiter(
-        redis,
+        repos.rates,
         RateLimits(chat_per_s=settings.chat_rate_per_s, global_per_s=settings.global_rate_per_s),
     )
     config = DeliveryConfig(
         consumer=consumer or f"delivery-{socket.gethostname()}:{os.getpid()}",
         max_deliveries=settings.max_deliveries,
         claim_idle_ms=int(settings.claim_idle_s * 1000),
-        ledger_ttl_s=settings.archive_ttl_days * 86400,
     )
-    return DeliveryWorker(redis, bot, limiter, users, MuteRepository(redis), config)
+    return DeliveryWorker(bot, limiter, repos, config)
 
 
 async def run_bot_role(
@@ -211,9 +221,10 @@ async def run_bot_role(
             learning=repos.learning,
             suggest_per_day=settings.suggest_per_day,
             archive=repos.archive,
+            repos=repos,
         )
         await register_commands(bot, users)
-        worker = build_delivery_worker(settings, redis, bot, users, consumer=consumer)
+        worker = build_delivery_worker(settings, repos, bot, consumer=consumer)
 
         async def until_stopped(role: asyncio.Future[None] | asyncio.Task[None]) -> None:
             try:

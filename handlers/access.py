@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-import redis.asyncio as aioredis
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatMemberStatus
 from aiogram.exceptions import TelegramAPIError
@@ -16,6 +15,7 @@ from bot.callback_data import AccessAction, AccessCB
 from bot.delivery.worker import tell_admins
 from bot.keyboards import access_request_keyboard
 from bot.storage.audit import AuditLog
+from bot.storage.notices import NoticeBox
 from bot.storage.users import UserRepository
 from handlers.commands_scope import set_commands_for
 from handlers.roles import ADMIN, ANALYST, OUTSIDERS, RoleFilter
@@ -87,7 +87,7 @@ async def tell_user(bot: Bot, user_id: int, text: str) -> None:
 
 
 async def on_bot_blocked(
-    event: ChatMemberUpdated, redis: aioredis.Redis, users: UserRepository
+    event: ChatMemberUpdated, notices: NoticeBox, users: UserRepository
 ) -> None:
     """Telegram tells us the analyst blocked the bot: stop sending now (alerts are held)."""
     kicked = event.new_chat_member.status == ChatMemberStatus.KICKED
@@ -95,7 +95,7 @@ async def on_bot_blocked(
         log.info("access: %s blocked the bot", event.from_user.id)
         person = await users.get(event.from_user.id)
         label = person.label if person else str(event.from_user.id)
-        await tell_admins(redis, users, texts.analyst_blocked(event.from_user.id, label))
+        await tell_admins(notices, users, texts.analyst_blocked(event.from_user.id, label))
 
 
 async def on_bot_unblocked(event: ChatMemberUpdated, users: UserRepository) -> None:

@@ -3,7 +3,11 @@
 A digest is sent as an HTML notice on the alerts stream, so it gets the same rate limits,
 retries, blocked-analyst handling and durability as an alert. Hourly digests go out on the
 hour, daily ones at 08:00 in the analyst's time zone; a Redis `SET NX` per (analyst, period)
-makes sure that several delivery workers send one digest, not one each.
+makes sure that several delivery workers send one digest, not one each
+(`HeldRepository.claim_digest`).
+
+An alert the analyst's learned model held (`AlertJob.held`) is in the digest whatever its
+priority, with the model's reasons, so the analyst sees why it did not come at once.
 """
 
 from __future__ import annotations
@@ -11,22 +15,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from html import escape
-from typing import Any
 from zoneinfo import ZoneInfo
-
-import redis.asyncio as aioredis
 
 from bot import texts
 from bot.alerts import AlertJob, Notice
 from bot.delivery.render import clean_text, utf16_len
-from bot.storage import keys
-from bot.storage.streams import append
-from bot.storage.users import UserRepository, held_alerts
+from bot.storage.held import HeldRepository, HoldReason
+from bot.storage.notices import NoticeBox
+from bot.storage.users import UserRepository
 
 log = logging.getLogger(__name__)
 
 DAILY_AT_HOUR = 8
 SNIPPET = 160
+REASONS = 200  # of the learned model's reasons, on a held alert's line
 MAX_UNITS = 4000  # under Telegram's 4096, leaving room for the closing line
 
 
@@ -59,6 +61,10 @@ def render_digest(jobs: list[AlertJob], tz: ZoneInfo, mode: str) -> str:
             f"· {escape(when)}\n{escape(snippet)}\n"
             f'<a href="{escape(post.link, quote=True)}">Open</a> · watch #{job.watch_id}'
         )
+        if job.held and job.reasons:
+            why = "; ".join(clean_text(r) for r in job.reasons)
+            why = why[:REASONS] + ("…" if len(why) > REASONS else "")
+            line += f"\n🤖 <i>held by your learned model: {escape(why)}</i>"
         rest = len(jobs) - shown
         tail = f"\n\n… and {rest} more: /export lists them all."
         if used + utf16_len(line) + utf16_len(tail) > MAX_UNITS:
@@ -70,7 +76,7 @@ def render_digest(jobs: list[AlertJob], tz: ZoneInfo, mode: str) -> str:
 
 
 async def send_due_digests(
-    redis: aioredis.Redis, users: UserRepository, now: datetime, *, maxlen: int = 1_000_000
+    held: HeldRepository, users: UserRepository, notices: NoticeBox, now: datetime
 ) -> int:
     """Queue the digests that are due. Returns how many were queued."""
     queued = 0
@@ -80,28 +86,23 @@ async def send_due_digests(
         start = period_start(now, person.zone, person.digest)
         if start is None:
             continue
-        held = [h for h in await held_alerts(redis, person.id) if h.why == "digest"]
-        if not held:
+        items = [h for h in await held.held(person.id) if h.why == HoldReason.DIGEST]
+        if not items:
             continue
-        if min(h.at for h in held) >= start.timestamp():
+        if min(h.at for h in items) >= start.timestamp():
             continue  # everything held arrived in this period: its digest is at the next one
-        claim = f"{keys.user(person.id)}:digest:{int(start.timestamp())}"
-        if not await redis.set(claim, "1", nx=True, ex=2 * 86400):
+        if not await held.claim_digest(person.id, start.timestamp()):
             continue  # another worker sent this period's digest
         jobs: list[AlertJob] = []
-        for item in held:
+        for item in items:
             try:
                 jobs.append(AlertJob.from_fields(item.fields))
             except ValueError:
                 log.warning("digest: a held alert of %s is malformed; dropped", person.id)
         jobs.sort(key=lambda j: j.post.date)
         if jobs:
-            notice = Notice(person.id, render_digest(jobs, person.zone, person.digest), html=True)
-            await append(redis, keys.ALERTS_STREAM, notice.to_fields(), maxlen=maxlen)
+            html = render_digest(jobs, person.zone, person.digest)
+            await notices.send(Notice(person.id, html, html=True))
             queued += 1
-        pipe: Any
-        async with redis.pipeline(transaction=False) as pipe:
-            for item in held:
-                pipe.lrem(keys.user_held(person.id), 1, item.raw)
-            await pipe.execute()
+        await held.remove(person.id, items)
     return queued

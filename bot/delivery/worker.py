@@ -17,13 +17,21 @@ cancellation, and a stopping worker waits for them, so a clean stop duplicates n
 403: the analyst is marked inactive, admins get a notice, the alert is held until /start.
 400: permanent (the text or the chat is wrong): dead-lettered at once. Other errors: retried
 with exponential backoff, then dead-lettered.
+
+Screening a `new` alert: one the analyst's learned model held (`AlertJob.held`) or below their
+instant threshold goes to their digest; during their quiet hours the rest wait for the end,
+except urgent ones when the analyst lets urgent alerts break quiet hours (`urgent_quiet`, on by
+default). Edits and deletions of alerted posts follow the alert they belong to and skip the
+threshold, but wait out quiet hours.
+
+Storage is the `Repositories` bundle: the ledger (`repos.ledger`), held alerts (`repos.held`),
+notices and released alerts (`repos.notices`), the alerts consumer; never the Redis client.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 import time
@@ -32,7 +40,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramAPIError,
@@ -48,24 +55,18 @@ from bot.alerts import AlertJob, Notice, is_notice
 from bot.delivery.digest import send_due_digests
 from bot.delivery.ratelimit import RateLimiter
 from bot.delivery.render import render_alert, render_notice
-from bot.storage import keys
 from bot.storage.connection import raise_if_cancelled
-from bot.storage.mutes import MuteRepository
-from bot.storage.streams import StreamConsumer, StreamEntry, append
-from bot.storage.users import (
-    PRIORITY_ORDER,
-    Person,
-    UserRepository,
-    forget_held,
-    held_alerts,
-    hold,
-    lease_due,
-)
+from bot.storage.failures import StorageError
+from bot.storage.held import HoldReason
+from bot.storage.notices import NoticeBox
+from bot.storage.repos import Repositories
+from bot.storage.streams import StreamEntry
+from bot.storage.users import PRIORITY_ORDER, Person, UserRepository
+from bot.triage.priority import Priority
 
 log = logging.getLogger(__name__)
 
 NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
-USER_ALERTS_MAXLEN = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,6 @@ class DeliveryConfig:
     max_deliveries: int = 5
     held_check_s: float = 5.0
     digest_check_s: float = 60.0
-    ledger_ttl_s: int = 30 * 86400
     drain_timeout_s: float = 15.0
     redis_concurrency: int = 32
     stream_max_age_s: float = 3 * 86400  # acknowledged alerts older than this are trimmed
@@ -103,10 +103,9 @@ class DeliveryStats:
     joined: int = 0  # "also in N channels" edits of a first alert
 
 
-async def tell_admins(redis: aioredis.Redis, users: UserRepository, text: str) -> None:
+async def tell_admins(notices: NoticeBox, users: UserRepository, text: str) -> None:
     """Queue a notice to every admin on the alerts stream (durable, rate-limited)."""
-    for admin_id in await users.admin_ids():
-        await append(redis, keys.ALERTS_STREAM, Notice(admin_id, text).to_fields())
+    await notices.tell(await users.admin_ids(), text)
 
 
 @dataclass
@@ -117,22 +116,21 @@ class _Item:
 
 @dataclass
 class DeliveryWorker:
-    redis: aioredis.Redis
     bot: Bot
     limiter: RateLimiter
-    users: UserRepository
-    mutes: MuteRepository
+    repos: Repositories
     config: DeliveryConfig = field(default_factory=DeliveryConfig)
     stats: DeliveryStats = field(default_factory=DeliveryStats)
 
     def __post_init__(self) -> None:
         self.token = secrets.token_hex(6)  # this process's incarnation, in ledger marks
-        self.consumer = StreamConsumer(
-            self.redis,
-            keys.ALERTS_STREAM,
-            keys.DELIVERY_GROUP,
+        self.users = self.repos.users
+        self.mutes = self.repos.mutes
+        self.ledger = self.repos.ledger
+        self.held = self.repos.held
+        self.notices = self.repos.notices
+        self.consumer = self.repos.alerts_consumer(
             self.config.consumer,
-            keys.ALERTS_DEAD,
             max_deliveries=self.config.max_deliveries,
             claim_idle_ms=self.config.claim_idle_ms,
         )
@@ -221,7 +219,7 @@ class DeliveryWorker:
                 item = queue[0]
                 try:
                     await self._process(item)
-                except (aioredis.RedisError, OSError):
+                except (StorageError, OSError):
                     # Redis trouble: leave the entry pending; it is redelivered after a restart
                     # or reclaimed, and the ledger keeps it from being sent twice.
                     log.exception("delivery: redis error on entry %s", item.entry.id)
@@ -298,49 +296,53 @@ class DeliveryWorker:
             self.stats.muted += 1
             await self.consumer.ack(entry.id)
             return None
+        if job.kind == "new":
+            below = PRIORITY_ORDER.get(job.priority, 1) < PRIORITY_ORDER.get(person.threshold, 0)
+            if job.held or below:
+                # Judged noise by their learned model, or below their instant threshold: the
+                # digest, which it would reach after quiet hours anyway.
+                await self._hold(entry, job.analyst_id, HoldReason.DIGEST, None)
+                return None
         quiet = person.quiet_hours
-        if quiet is not None:
+        if quiet is not None and not self._breaks_quiet(job, person):
             ends = quiet.ends_at(datetime.now(UTC), person.zone)
             if ends is not None:
-                await self._hold(entry, job.analyst_id, "quiet", ends.timestamp())
+                await self._hold(entry, job.analyst_id, HoldReason.QUIET, ends.timestamp())
                 return None
-        below = PRIORITY_ORDER.get(job.priority, 1) < PRIORITY_ORDER.get(person.threshold, 0)
-        if below and job.kind == "new":
-            await self._hold(entry, job.analyst_id, "digest", None)
-            return None
-        ledger = keys.alert_sent(job.analyst_id, job.post.channel_id, job.post.message_id)
-        state: Any = await self.redis.hget(ledger, f"{job.kind}:{job.post.version}")
+        state = await self.ledger.state(job)
         if state is not None and (state.startswith("sent") or state == f"sending:{self.token}"):
             self.stats.duplicates += 1
             await self.consumer.ack(entry.id)
             return None
         return person
 
+    @staticmethod
+    def _breaks_quiet(job: AlertJob, person: Person) -> bool:
+        return job.kind == "new" and job.priority == Priority.URGENT and person.urgent_quiet
+
     async def _deliver_also(self, entry: StreamEntry, job: AlertJob) -> None:
         """A copy of the story appeared in another channel: edit the analyst's first alert to
         say so ("also in N channels") instead of sending a new one. Edits do not notify, so
         quiet hours and thresholds don't apply; if the first alert was never sent (held,
         muted), there is nothing to join and the entry is settled."""
-        ledger = keys.alert_sent(job.analyst_id, job.post.channel_id, job.post.message_id)
-        mark = f"also:{len(job.also_in)}"
         async with self._gate:
-            found: Any = await self.redis.hmget(ledger, "new:0", "meta", mark)
-            state, meta, done = found
-            raw = await self.redis.get(keys.archive_post(job.post.channel_id, job.post.message_id))
+            found = await self.ledger.first_alert(job)
+            post = await self.repos.archive.get(job.post.channel_id, job.post.message_id)
             person = await self.users.get(job.analyst_id)
-        usable = state is not None and str(state).startswith("sent:") and meta and raw
-        if done is not None or not usable or person is None or not person.active:
+        message_id = found.chat_message_id
+        usable = message_id is not None and found.meta and post is not None
+        if found.done or not usable or person is None or not person.active:
             async with self._gate:
                 await self.consumer.ack(entry.id)
             return
+        assert message_id is not None and found.meta is not None and post is not None
         try:
-            first = AlertJob.from_fields({**json.loads(str(meta)), "post": str(raw)})
+            first = AlertJob.from_fields({**found.meta, "post": post.to_json()})
         except ValueError as exc:
             async with self._gate:
                 await self._dead(entry, f"cannot rebuild the first alert: {exc}")
             return
         html, keyboard = render_alert(replace(first, also_in=job.also_in), person.zone)
-        message_id = int(str(state).split(":", 1)[1])
 
         async def edit() -> None:
             try:
@@ -356,10 +358,8 @@ class DeliveryWorker:
                 # Already says so, or the analyst deleted the message: nothing left to do.
                 if "not modified" not in exc.message and "not found" not in exc.message:
                     raise
-            async with self._gate, self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(ledger, mark, "1")
-                pipe.xack(keys.ALERTS_STREAM, keys.DELIVERY_GROUP, entry.id)
-                await pipe.execute()
+            async with self._gate:
+                await self.ledger.joined(job, ack=entry.id)
 
         if await self._with_retries(entry, job.analyst_id, edit, ledger=None):
             self.stats.joined += 1
@@ -372,13 +372,11 @@ class DeliveryWorker:
             person = await self._screen(entry, job)
         if person is None:
             return
-        ledger = keys.alert_sent(job.analyst_id, job.post.channel_id, job.post.message_id)
-        mark = f"{job.kind}:{job.post.version}"
         html, keyboard = render_alert(job, person.zone)
 
         async def send() -> None:
             async with self._gate:
-                await self.redis.hset(ledger, mark, f"sending:{self.token}")
+                await self.ledger.sending(job, self.token)
             message = await self.bot.send_message(
                 job.analyst_id,
                 html,
@@ -386,33 +384,10 @@ class DeliveryWorker:
                 reply_markup=keyboard,
                 link_preview_options=NO_PREVIEW,
             )
-            fields: dict[Any, Any] = {
-                "channel": str(job.post.channel_id),
-                "message": str(job.post.message_id),
-                "watch": str(job.watch_id),
-                "priority": job.priority,
-                "kind": job.kind,
-                "chat_message": str(message.message_id),
-                "lang": job.language,
-                "query": job.watch_query[:500],
-                "at": f"{time.time():.3f}",
-            }
-            async with self._gate, self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(ledger, mark, f"sent:{message.message_id}")
-                if job.kind == "new":  # what a later "also in N channels" edit re-renders from
-                    meta = {k: v for k, v in job.to_fields().items() if k != "post"}
-                    pipe.hset(ledger, "meta", json.dumps(meta, ensure_ascii=False))
-                pipe.expire(ledger, self.config.ledger_ttl_s)
-                pipe.xadd(
-                    keys.user_alerts(job.analyst_id),
-                    fields,
-                    maxlen=USER_ALERTS_MAXLEN,
-                    approximate=True,
-                )
-                pipe.xack(keys.ALERTS_STREAM, keys.DELIVERY_GROUP, entry.id)
-                await pipe.execute()
+            async with self._gate:
+                await self.ledger.sent(job, message.message_id, ack=entry.id)
 
-        if await self._with_retries(entry, job.analyst_id, send, ledger=(ledger, mark)):
+        if await self._with_retries(entry, job.analyst_id, send, ledger=job):
             self.stats.sent += 1
 
     async def _acquire(self, chat: int) -> None:
@@ -431,7 +406,7 @@ class DeliveryWorker:
         entry: StreamEntry,
         chat: int,
         send: Any,
-        ledger: tuple[str, str] | None,
+        ledger: AlertJob | None,
     ) -> bool:
         """Run `send` under the rate limiter until it succeeds or the entry is settled.
         True if it was sent."""
@@ -472,18 +447,18 @@ class DeliveryWorker:
                 log.warning("delivery: send to %s failed (%s); retry in %.1fs", chat, exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _clear_mark(self, ledger: tuple[str, str] | None) -> None:
+    async def _clear_mark(self, ledger: AlertJob | None) -> None:
         if ledger is not None:
-            await self.redis.hdel(ledger[0], ledger[1])
+            await self.ledger.clear(ledger)
 
     async def _hold(self, entry: StreamEntry, user_id: int, why: str, until: float | None) -> None:
-        await hold(self.redis, user_id, why, dict(entry.fields), until)
+        await self.held.hold(user_id, why, entry.fields, until)
         await self.consumer.ack(entry.id)
         self.stats.held += 1
 
     async def _blocked(self, entry: StreamEntry, user_id: int) -> None:
         self.stats.blocked += 1
-        await hold(self.redis, user_id, "blocked", dict(entry.fields), None)
+        await self.held.hold(user_id, HoldReason.BLOCKED, entry.fields, None)
         changed = await self.users.set_active(user_id, False)
         await self.consumer.ack(entry.id)
         if changed:
@@ -495,7 +470,7 @@ class DeliveryWorker:
         return person.label if person else str(user_id)
 
     async def tell_admins(self, text: str) -> None:
-        await tell_admins(self.redis, self.users, text)
+        await tell_admins(self.notices, self.users, text)
 
     async def _dead(self, entry: StreamEntry, reason: str) -> None:
         self.stats.dead += 1
@@ -506,11 +481,10 @@ class DeliveryWorker:
         """Put held alerts whose time has come (quiet hours over, analyst back) back on the
         stream. Returns how many."""
         released = 0
-        for user_id in await lease_due(self.redis, time.time()):
-            items = [h for h in await held_alerts(self.redis, user_id) if h.why != "digest"]
-            for item in items:
-                await append(self.redis, keys.ALERTS_STREAM, item.fields)
-            await forget_held(self.redis, user_id, items)
+        for user_id in await self.held.lease_due(time.time()):
+            items = [h for h in await self.held.held(user_id) if h.why != HoldReason.DIGEST]
+            await self.notices.append_many([item.fields for item in items])
+            await self.held.forget(user_id, items)
             released += len(items)
         self.stats.released += released
         return released
@@ -526,8 +500,8 @@ class DeliveryWorker:
                     await self.consumer.trim_acknowledged(self.config.stream_max_age_s)
                 if time.monotonic() - last_digest_check >= self.config.digest_check_s:
                     last_digest_check = time.monotonic()
-                    await send_due_digests(self.redis, self.users, datetime.now(UTC))
-            except aioredis.RedisError:
+                    await send_due_digests(self.held, self.users, self.notices, datetime.now(UTC))
+            except StorageError:
                 log.exception("delivery: releasing held alerts failed")
             raise_if_cancelled()
             await asyncio.sleep(self.config.held_check_s)
@@ -537,15 +511,5 @@ class DeliveryWorker:
         interval = self.config.claim_idle_ms / 1000 / 3
         while not self._stopping:
             await asyncio.sleep(interval)
-            ids: list[Any] = list(self._in_flight)
-            for i in range(0, len(ids), 500):
-                with contextlib.suppress(aioredis.RedisError):
-                    await self.redis.xclaim(
-                        keys.ALERTS_STREAM,
-                        keys.DELIVERY_GROUP,
-                        self.config.consumer,
-                        min_idle_time=0,
-                        message_ids=ids[i : i + 500],
-                        justid=True,
-                    )
+            await self.notices.keep_claimed(self.config.consumer, list(self._in_flight))
             raise_if_cancelled()

@@ -263,3 +263,9 @@ def forward_edges(day: int) -> str:
 def forward_names(day: int) -> str:
     """Hash source channel id -> the name its forward headers gave that day."""
     return f"{PREFIX}:{{forwards}}:names:{day}"
+
+
+# --- delivery (helper D): digests, the delivered-alert log ----------------------------------
+def digest_claim(user_id: int, period_start: int) -> str:
+    """SET NX EX: one digest per analyst and period, whichever delivery worker sends it."""
+    return f"{PREFIX}:{{user:{user_id}}}:digest:{period_start}"

@@ -23,11 +23,17 @@ from bot.storage import keys
 from bot.storage.archive import ArchiveRepository
 from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
+from bot.storage.deadletters import DeadLetters
 from bot.storage.feedback import FeedbackRepository
+from bot.storage.health import HealthRepository
+from bot.storage.held import HeldRepository
 from bot.storage.learning import LearningRepository
+from bot.storage.ledger import DeliveryLedger
 from bot.storage.mutes import MuteRepository
+from bot.storage.notices import NoticeBox
 from bot.storage.outbox import AlertOutbox
 from bot.storage.posts import PostQueue
+from bot.storage.ratelimit import RateStore
 from bot.storage.shared import SharedWatchRepository
 from bot.storage.stories import StoryRepository
 from bot.storage.streams import DEFAULT_MAXLEN, StreamConsumer
@@ -61,6 +67,14 @@ class Repositories:
     stories: StoryRepository
     outbox: AlertOutbox
     learning: LearningRepository
+    # delivery (helper D): the sent ledger and analysts' logs, held alerts, notices and
+    # released alerts onto the alerts stream, the rate limiter's state, dead letters, health
+    ledger: DeliveryLedger
+    held: HeldRepository
+    notices: NoticeBox
+    rates: RateStore
+    dead_letters: DeadLetters
+    health: HealthRepository
 
     @classmethod
     def build(
@@ -87,6 +101,12 @@ class Repositories:
             stories=StoryRepository(redis),
             outbox=AlertOutbox(redis, maxlen=keep.maxlen, ledger_ttl_s=keep.ledger_s),
             learning=LearningRepository(redis),
+            ledger=DeliveryLedger(redis, ttl_s=keep.ledger_s),
+            held=HeldRepository(redis, ttl_s=keep.ledger_s),
+            notices=NoticeBox(redis, maxlen=keep.maxlen),
+            rates=RateStore(redis),
+            dead_letters=DeadLetters(redis),
+            health=HealthRepository(redis),
         )
 
     def triage_store(self) -> TriageStore:

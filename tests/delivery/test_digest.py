@@ -9,7 +9,8 @@ import redis.asyncio as aioredis
 from aiogram import Bot
 
 from bot.delivery.digest import period_start, render_digest, send_due_digests
-from bot.storage.users import held_alerts
+from bot.storage.held import HeldRepository
+from bot.storage.notices import NoticeBox
 from tests.delivery.test_worker import HARD_TEXTS
 from tests.delivery.util import enqueue, job, make_analysts, make_worker, running, settled
 from tests.support.botapi import BotApiServer
@@ -55,12 +56,18 @@ async def test_held_alerts_arrive_as_one_digest_once(
     async with running(worker):
         await settled(redis)
         assert bot_api.messages_to(71) == []  # below the threshold: held, not sent
-        assert len(await held_alerts(redis, 71)) == 2
+        assert len(await HeldRepository(redis).held(71)) == 2
         now = datetime.now(UTC)
-        assert await send_due_digests(redis, users, now) == 0  # held during this period
+        assert (
+            await send_due_digests(HeldRepository(redis), users, NoticeBox(redis), now) == 0
+        )  # held during this period
         next_hour = now + timedelta(hours=1)
-        assert await send_due_digests(redis, users, next_hour) == 1
-        assert await send_due_digests(redis, users, next_hour) == 0  # once per period
+        assert (
+            await send_due_digests(HeldRepository(redis), users, NoticeBox(redis), next_hour) == 1
+        )
+        assert (
+            await send_due_digests(HeldRepository(redis), users, NoticeBox(redis), next_hour) == 0
+        )  # once per period
         digest = await bot_api.wait_for(lambda m: m.chat_id == 71)
         await settled(redis)
     assert "Hourly digest: 2 alerts" in digest.text
@@ -69,5 +76,5 @@ async def test_held_alerts_arrive_as_one_digest_once(
         "https://t.me/source_chan/1",
         "https://t.me/source_chan/2",
     ]
-    assert await held_alerts(redis, 71) == []
+    assert await HeldRepository(redis).held(71) == []
     assert len(bot_api.messages_to(71)) == 1

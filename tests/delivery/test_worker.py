@@ -9,8 +9,10 @@ from aiogram import Bot
 
 from bot.delivery.ratelimit import RateLimiter, RateLimits
 from bot.storage import keys
+from bot.storage.held import HeldRepository
 from bot.storage.mutes import MuteRepository, channel_target
-from bot.storage.users import QuietHours, held_alerts, release_soon
+from bot.storage.ratelimit import RateStore
+from bot.storage.users import QuietHours
 from tests.delivery.util import enqueue, job, make_analysts, make_worker, running, settled
 from tests.support.botapi import BotApiServer
 
@@ -148,17 +150,17 @@ async def test_blocked_analyst_is_deactivated_held_and_admins_told(
         assert "61" in notice.text and "blocked" in notice.text
         person = await users.get(61)
         assert person is not None and not person.active
-        held = await held_alerts(redis, 61)
+        held = await HeldRepository(redis).held(61)
         assert [h.why for h in held] == ["blocked", "blocked"]
         assert await redis.xlen(keys.ALERTS_DEAD) == 0
         # The analyst comes back (/start does exactly this).
         bot_api.unblock(61)
         await users.set_active(61, True)
-        await release_soon(redis, 61)
+        await HeldRepository(redis).release_soon(61)
         await bot_api.wait_until(lambda: len(bot_api.messages_to(61)) == 2)
         await settled(redis)
     assert len(bot_api.messages_to(1)) == 1  # admins told once
-    assert await held_alerts(redis, 61) == []
+    assert await HeldRepository(redis).held(61) == []
 
 
 async def test_quiet_hours_hold_then_release(
@@ -175,7 +177,7 @@ async def test_quiet_hours_hold_then_release(
         await settled(redis)
         await asyncio.sleep(0.2)
         assert bot_api.messages_to(71) == []
-        assert [h.why for h in await held_alerts(redis, 71)] == ["quiet"]
+        assert [h.why for h in await HeldRepository(redis).held(71)] == ["quiet"]
         await users.set_quiet(71, None)  # quiet hours end (as /quiet off does)
         await bot_api.wait_until(lambda: len(bot_api.messages_to(71)) == 1)
 
@@ -198,7 +200,7 @@ async def test_muted_and_below_threshold_are_not_sent_now(
     async with running(worker):
         await settled(redis)
     assert len(bot_api.messages_to(81)) == 1
-    assert [h.why for h in await held_alerts(redis, 81)] == ["digest"]
+    assert [h.why for h in await HeldRepository(redis).held(81)] == ["digest"]
     assert worker.stats.muted == 1
 
 
@@ -263,13 +265,13 @@ async def test_cancelled_mid_burst_and_restarted_loses_and_duplicates_nothing(
 async def test_rate_limiter_paces_one_chat_and_shares_the_global_cap(
     redis: aioredis.Redis,
 ) -> None:
-    limiter = RateLimiter(redis, RateLimits(chat_per_s=1, global_per_s=10))
+    limiter = RateLimiter(RateStore(redis), RateLimits(chat_per_s=1, global_per_s=10))
     assert await limiter.try_acquire(1) == (True, 0.0)
     granted, wait = await limiter.try_acquire(1)
     assert not granted and 0.9 < wait <= 1.0
     granted, delay = await limiter.try_acquire(2)  # another chat: next global slot
     assert granted and 0.05 < delay <= 0.1
-    other_process = RateLimiter(redis, RateLimits(chat_per_s=1, global_per_s=10))
+    other_process = RateLimiter(RateStore(redis), RateLimits(chat_per_s=1, global_per_s=10))
     granted, delay = await other_process.try_acquire(3)
     assert granted and 0.15 < delay <= 0.2
     await limiter.penalise(4, 5)

@@ -15,7 +15,7 @@ from bot.delivery.ratelimit import RateLimiter, RateLimits
 from bot.delivery.worker import DeliveryConfig, DeliveryWorker
 from bot.models import Post
 from bot.storage import keys
-from bot.storage.mutes import MuteRepository
+from bot.storage.repos import Repositories
 from bot.storage.streams import append
 from bot.storage.users import UserRepository
 
@@ -88,12 +88,11 @@ def make_worker(
         "backoff_s": 0.05,
     }
     defaults.update(config)
+    repos = Repositories.build(redis, admins=users.admins)
     return DeliveryWorker(
-        redis,
         bot,
-        RateLimiter(redis, RateLimits(chat_per_s=chat_rate, global_per_s=global_rate)),
-        users,
-        MuteRepository(redis),
+        RateLimiter(repos.rates, RateLimits(chat_per_s=chat_rate, global_per_s=global_rate)),
+        repos,
         DeliveryConfig(**defaults),  # type: ignore[arg-type]
     )
 
