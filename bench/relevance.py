@@ -14,28 +14,42 @@ from the real TriageEngine (rule priority, the baseline); the analyst presses �
 `--verdict-rate` of the alerts they receive, in arrival order, truthfully.
 
 After 5, 10, 20 and 50 verdicts a model is trained from those verdicts only, and judged on the
-analyst's alerts still to come (no later verdict is seen): ROC AUC of its probability, the share
-of relevant alerts held (the model moved them below the instant threshold: into the digest)
-and the share of noise alerts held. A check-point counts only analysts who reached it; the
-cold-start rule is applied as the service applies it. `baseline_auc` is the AUC of today's rule
-priority on the alerts after 20 verdicts. `held_by_min_kind` is the held-relevant share on the
-next 100 alerts of a model whose rarer verdict kind has 1, 2, 3 … verdicts, with no cold start:
-what the cold-start number was chosen from.
+analyst's alerts still to come (no later verdict is seen): ROC AUC of its probability, the
+share of relevant alerts held (the model held them — `Relevance.hold` — or moved them below the
+instant threshold: either way into the digest) and the share of noise alerts held
+(`noise_moved_at_k`). A check-point counts only analysts who reached it; the cold-start rule is
+applied as the service applies it. `noise_story_seen_at_k` is the share of those later noise
+alerts whose news story was among the k verdict posts (in any language): what a model can
+recognise as noise it was shown. The rest is noise unlike anything judged, and holding it would
+mean holding whatever is unlike the relevant verdicts — where a fifth of the later relevant
+alerts are (stories the analyst has not judged yet). That share bounds what can be held without
+holding relevant alerts: at 20 verdicts it is ~0.31, under the 0.50 bar. `baseline_auc` is the
+AUC of today's rule priority on the alerts after 20 verdicts. `held_by_min_kind` is the
+held-relevant share on the next 100 alerts of a model whose rarer verdict kind has 1, 2, 3 …
+verdicts, with no cold start: what the cold-start number was chosen from.
+`held_relevant_noise_by_p_down` sweeps the hold's probability cap (the model's own calibrated
+threshold applies too): [relevant held, noise held] after 20 and 50 verdicts.
 
 Desk model: trained at mid-stream on every analyst's verdicts so far against their noise and a
-sample of posts no watch matched; its threshold is calibrated on the unmatched posts of the last
-three days before mid-stream for `--suggest-per-day` suggestions a day; then, on the unmatched
-posts of the second half (a day's suggestions capped at that number, in arrival order),
-`suggest_recall` is the share of the posts relevant to some analyst that were suggested;
-`suggest_recall_ceiling` is what the cap alone allows.
+sample of posts no watch matched; its threshold is calibrated on the unmatched posts of the
+last three days before mid-stream for `--suggest-per-day` suggestions a day; then, on the
+unmatched posts of the second half (a day's suggestions capped at that number, in arrival
+order), `suggest_recall` is the share of the posts relevant to some analyst that were
+suggested; `suggest_recall_ceiling` is what the cap alone allows.
 
 Cost: `triage_slowdown` = 1 − posts/s with the models on ÷ off, through the real TriageEngine
 with 10,000 watches (bench/triage.py's) where every watch owner has a trained model, on the
-steady state (posts of 2–4 sentences, the word caches warm). `verdict_to_model_ms` is the
-in-process time from an analyst's verdict list to a model in use: retrain, `to_bytes`,
-`from_bytes` (the Redis round trip and the feedback stream are not in it).
+steady state (a window of posts of 2–4 sentences triaged once by each engine and twice more
+with the models on, so the word caches and the models' per-word sums are warm), timed in
+process CPU time (other work shares the machine), the median of `--rounds` rounds that each
+time off then on back to back. `triage_slowdown_fresh_posts` is the same on posts new to the
+models (every word's sums computed for every matched model, most words new to the classifier's
+word cache): the cost of a stream whose vocabulary never repeats, the worst case.
+`verdict_to_model_ms` is the in-process time from an analyst's verdict list to a model in use:
+retrain (with the hold calibration's five extra fits), `to_bytes`, `from_bytes` (the Redis
+round trip and the feedback stream are not in it).
 
-Run: `.venv/bin/python bench/relevance.py` (one JSON line, under a minute on one core).
+Run: `.venv/bin/python bench/relevance.py` (one JSON line, about two minutes on one core).
 """
 
 from __future__ import annotations
@@ -484,7 +498,7 @@ def speed(args: argparse.Namespace) -> dict[str, object]:
     gc.freeze()
     rates: dict[str, list[float]] = {"on": [], "off": []}
     moved = matches = 0
-    for engine in (off, on):  # warm the caches
+    for engine in (off, on, on):  # warm the caches (the models' word sums: two passes)
         for post in window:
             engine.triage(post)
     for _ in range(args.rounds):
@@ -501,6 +515,7 @@ def speed(args: argparse.Namespace) -> dict[str, object]:
                         if any(r.startswith("learned") for r in m.reasons)
                     )
     off_rate, on_rate = max(rates["off"]), max(rates["on"])
+    paired = [1 - a / b for a, b in zip(rates["on"], rates["off"], strict=True)]
     # Posts new to the models (their words' sums not kept yet, most words not in the
     # classifier's word cache); the shared inflection caches warmed by the engine off first.
     for post in fresh:
@@ -512,10 +527,11 @@ def speed(args: argparse.Namespace) -> dict[str, object]:
             engine.triage(post)
         fresh_rates[name] = len(fresh) / (time.process_time() - start)
     return {
-        "triage_slowdown": round(1 - on_rate / off_rate, 4),
-        "triage_slowdown_rounds": [
-            round(1 - a / b, 3) for a, b in zip(rates["on"], rates["off"], strict=True)
-        ],
+        # Each round times off then on back to back; the median round is the figure (other
+        # agents share the machine: the best of each alone may come from different moments).
+        "triage_slowdown": round(statistics.median(paired), 4),
+        "triage_slowdown_rounds": [round(r, 3) for r in paired],
+        "triage_slowdown_best_of_each": round(1 - on_rate / off_rate, 4),
         "triage_slowdown_fresh_posts": round(1 - fresh_rates["on"] / fresh_rates["off"], 4),
         "triage_clock": "process CPU time (the machine is shared)",
         "triage_posts_per_s_off": round(off_rate, 1),
@@ -558,7 +574,7 @@ def main() -> None:
     parser.add_argument("--suggest-per-day", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--steady-posts", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-speed", action="store_true")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):

@@ -202,6 +202,7 @@ _evictions = [0]  # bumped each time slots are freed: older PostFeatures' slots 
 # once (a training sample, a post no model scored).
 _slot_used = np.zeros(_SLOTS, dtype=np.int64)
 _slot_key: list[tuple[str, str] | None] = [None] * _SLOTS
+_slot_taken = np.zeros(_SLOTS, dtype=np.bool_)
 _fills = [0]
 
 
@@ -248,6 +249,7 @@ def _fill(
         _slot_counts[slots] = counts
         _fills[0] += 1
         _slot_used[slots] = _fills[0]
+        _slot_taken[slots] = True
         for slot, i in zip(slots, missing, strict=True):
             _slot_key[slot] = (language, distinct[i])
     _cached[0] += len(missing)
@@ -262,10 +264,7 @@ def _fill(
 def _evict(count: int) -> None:
     """Drop the `count` cached words least recently scored (see `_slot_used`)."""
     _evictions[0] += 1
-    occupied = np.array(
-        [e[3] for words in _word_caches.values() for e in words.values() if e[3] >= 0],
-        dtype=np.intp,
-    )
+    occupied = np.flatnonzero(_slot_taken)
     count = min(count, len(occupied))
     oldest = occupied[np.argpartition(_slot_used[occupied], count - 1)[:count]]
     for slot in oldest.tolist():
@@ -273,6 +272,7 @@ def _evict(count: int) -> None:
         if key is not None:
             del _word_caches[key[0]][key[1]]
             _slot_key[slot] = None
+            _slot_taken[slot] = False
             _free_slots.append(slot)
             _cached[0] -= 1
 
@@ -287,11 +287,13 @@ def _word_entries(tokens: Iterable[str], language: str) -> list[_WordEntry]:
     if cache is None:
         cache = _word_caches.setdefault(language, {})
     entries = list(map(cache.get, distinct))
-    if None in entries:
+    if None in entries:  # a miss: the words are looked at one by one
         entries = _fill(distinct, entries, language, cache)  # type: ignore[assignment]
     if _NOT_A_WORD in entries:
         entries = [e for e in entries if e is not _NOT_A_WORD]
-    return entries[:MAX_WORDS]  # type: ignore[return-value]
+    if len(entries) > MAX_WORDS:
+        del entries[MAX_WORDS:]
+    return entries  # type: ignore[return-value]
 
 
 _META_CACHE = 8_192
@@ -314,6 +316,7 @@ def watch_feature(watch_id: int) -> int:
 
 _NO_WORDS = np.zeros(0, dtype=np.intp)
 _SLOT, _WORD = operator.itemgetter(3), operator.itemgetter(4)
+_TEXT = operator.attrgetter("text")
 
 
 class PostFeatures:
@@ -425,7 +428,7 @@ def extract_features(
     copied: bool = False,
 ) -> PostFeatures:
     """The features of one post from its normalised text (what the engine already computed)."""
-    entries = _word_entries([token.text for token in normalised.tokens], language)
+    entries = _word_entries(map(_TEXT, normalised.tokens), language)
     meta = _meta_bytes(channel_id, language, forwarded, copied)
     return PostFeatures(channel_id, entries, meta)
 
