@@ -262,7 +262,9 @@ def snippet(text: str, spans: tuple[tuple[int, int], ...], context: int = SNIPPE
         pos = b
     out.append(escape(text[pos:end], quote=False))
     out.append(texts.ELLIPSIS if end < len(text) else "")
-    return "".join(out).replace("\n", " ")
+    # Measured in characters so far; Telegram counts UTF-16 units (a flag is four): cut to
+    # the units a snippet may take.
+    return fit_html("".join(out).replace("\n", " "), context * 6)
 
 
 @dataclass(slots=True)
