@@ -30,6 +30,8 @@ def job(
     priority: str = "normal",
     kind: str = "new",
     spans: tuple[tuple[int, int], ...] = (),
+    held: bool = False,
+    reasons: tuple[str, ...] = ("watch priority normal",),
 ) -> AlertJob:
     post = Post(
         channel_id=channel_id,
@@ -47,11 +49,12 @@ def job(
         watch_id=watch_id,
         watch_query="мигрант*",
         priority=priority,
-        reasons=("watch priority normal",),
+        reasons=reasons,
         spans=spans,
         language="ru",
         language_confidence=0.99,
         kind=kind,
+        held=held,
     )
 
 
