@@ -20,7 +20,7 @@ from bot.callback_data import AdminAction, AdminCB, channel_token
 from bot.fit import fit_html, fit_markup
 from bot.status import health_lines, watcher_health
 from bot.storage import keys
-from bot.storage.audit import AuditEntry, AuditLog
+from bot.storage.audit import AuditLog
 from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
 from bot.storage.streams import retry_dead_letter, stream_stats
 from bot.storage.users import UserRepository
@@ -214,7 +214,7 @@ async def on_admin(
         note = "Requeued" if done else texts.ADMIN_STALE
         await _dead_letters(query, redis, cb.page)
     elif action is AdminAction.AUDIT:
-        await _audit(query, redis, cb.ref, cb.page)
+        await _audit(query, audit, cb.ref, cb.page)
     await query.answer(note)
 
 
@@ -244,38 +244,24 @@ async def _pending(query: CallbackQuery, users: UserRepository, page: int) -> No
     await _show(query, text, keyboards.admin_pending_keyboard(people, page, pages))
 
 
-def _audit_entry(entry_id: Any, fields: Any) -> AuditEntry:
-    return AuditEntry(
-        id=str(entry_id),
-        at=float(fields.get("at", 0) or 0),
-        actor=int(fields.get("actor", 0) or 0),
-        action=fields.get("action", ""),
-        target=fields.get("target", ""),
-        detail=fields.get("detail", ""),
-    )
-
-
-async def _audit(query: CallbackQuery, redis: aioredis.Redis, ref: str, page: int) -> None:
+async def _audit(query: CallbackQuery, audit: AuditLog, ref: str, page: int) -> None:
     """A page of the audit log, newest first. `ref` is where the page starts: '' for the
     newest entry, else an entry id ('(' before it: the entries older than it)."""
     if ref and not _AUDIT_REF.fullmatch(ref):
         ref = ""
-    rows: Any = await redis.xrevrange(keys.AUDIT_LOG, max=ref or "+", count=AUDIT_SHOWN)
-    total = int(await redis.xlen(keys.AUDIT_LOG))
-    entries = [_audit_entry(i, f) for i, f in rows]
+    entries = await audit.page(ref or "+", AUDIT_SHOWN)
+    total = await audit.count()
     if not entries and ref:  # the page aged out of the capped log: back to the newest
-        rows = await redis.xrevrange(keys.AUDIT_LOG, count=AUDIT_SHOWN)
-        entries, page = [_audit_entry(i, f) for i, f in rows], 0
+        entries, page = await audit.page("+", AUDIT_SHOWN), 0
     if not entries:
         await _show(query, texts.NO_AUDIT, keyboards.admin_back_keyboard())
         return
     newer: str | None = None
     if page > 0 or ref:
-        above: Any = await redis.xrange(keys.AUDIT_LOG, min=f"({entries[0].id}", count=AUDIT_SHOWN)
+        above = await audit.newer(entries[0].id, AUDIT_SHOWN)
         if above:
-            newer = "" if len(above) < AUDIT_SHOWN else str(above[-1][0])
-    older_rows: Any = await redis.xrevrange(keys.AUDIT_LOG, max=f"({entries[-1].id}", count=1)
-    older = f"({entries[-1].id}" if older_rows else None
+            newer = "" if len(above) < AUDIT_SHOWN else above[-1].id
+    older = f"({entries[-1].id}" if await audit.page(f"({entries[-1].id}", 1) else None
     pages = max(1, (total + AUDIT_SHOWN - 1) // AUDIT_SHOWN)
     page = min(max(page, 0), pages - 1)
     if newer == "":

@@ -41,15 +41,36 @@ class AuditLog:
         await self._redis.xadd(keys.AUDIT_LOG, fields, maxlen=AUDIT_MAXLEN, approximate=True)
 
     async def recent(self, limit: int = 20) -> list[AuditEntry]:
-        rows: Any = await self._redis.xrevrange(keys.AUDIT_LOG, count=limit)
-        return [
-            AuditEntry(
-                id=str(entry_id),
-                at=float(f.get("at", 0)),
-                actor=int(f.get("actor", 0)),
-                action=f.get("action", ""),
-                target=f.get("target", ""),
-                detail=f.get("detail", ""),
-            )
-            for entry_id, f in rows
-        ]
+        return await self.page("+", limit)
+
+    async def page(self, start: str, count: int) -> list[AuditEntry]:
+        """Up to `count` entries, newest first, from `start` ('+' the newest, an entry id, or
+        '(' and an id: the entries older than it)."""
+        rows: Any = await self._redis.xrevrange(keys.AUDIT_LOG, max=start, count=count)
+        return [_entry(i, f) for i, f in rows]
+
+    async def newer(self, than_id: str, count: int) -> list[AuditEntry]:
+        """Up to `count` entries just newer than `than_id`, oldest first."""
+        rows: Any = await self._redis.xrange(keys.AUDIT_LOG, min=f"({than_id}", count=count)
+        return [_entry(i, f) for i, f in rows]
+
+    async def count(self) -> int:
+        return int(await self._redis.xlen(keys.AUDIT_LOG))
+
+
+def _entry(entry_id: Any, fields: Any) -> AuditEntry:
+    def number(name: str) -> str:
+        return str(fields.get(name, 0) or 0)
+
+    try:
+        at, actor = float(number("at")), int(number("actor"))
+    except ValueError:
+        at, actor = 0.0, 0
+    return AuditEntry(
+        id=str(entry_id),
+        at=at,
+        actor=actor,
+        action=fields.get("action", ""),
+        target=fields.get("target", ""),
+        detail=fields.get("detail", ""),
+    )
