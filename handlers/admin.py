@@ -22,6 +22,8 @@ from bot.status import health_lines, watcher_health
 from bot.storage import keys
 from bot.storage.audit import AuditLog
 from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
+from bot.storage.errors import HandlerErrors
+from bot.storage.learning import LearningRepository
 from bot.storage.streams import retry_dead_letter, stream_stats
 from bot.storage.users import UserRepository
 from handlers.access import tell_user
@@ -142,6 +144,8 @@ async def on_admin(
     users: UserRepository,
     channels: ChannelRepository,
     audit: AuditLog,
+    learning: LearningRepository,
+    handler_errors: HandlerErrors,
 ) -> None:
     cb = callback_data
     actor = query.from_user.id
@@ -200,7 +204,7 @@ async def on_admin(
     ):
         note = await _decide(query, bot, users, audit, action, cb.ref, cb.page)
     elif action is AdminAction.SYSTEM:
-        await _system(query, redis, channels)
+        await _system(query, redis, channels, learning, handler_errors)
     elif action is AdminAction.DEAD:
         await _dead_letters(query, redis, cb.page)
     elif action is AdminAction.DEAD_RETRY:
@@ -329,7 +333,11 @@ async def _decide(
 
 
 async def _system(
-    query: CallbackQuery, redis: aioredis.Redis, channels: ChannelRepository
+    query: CallbackQuery,
+    redis: aioredis.Redis,
+    channels: ChannelRepository,
+    learning: LearningRepository,
+    handler_errors: HandlerErrors,
 ) -> None:
     lines = []
     dead_total = 0
@@ -350,6 +358,18 @@ async def _system(
         for c in listed[:30]
     ]
     health = health_lines(await watcher_health(redis, everything))
+    state = await learning.system_state()
+    trained = state.desk.get("trained_at")
+    health += texts.learning_system_lines(
+        state.models,
+        state.moved_today,
+        state.suggested_today,
+        state.desk,
+        _when(float(trained)) or "?" if isinstance(trained, (int, float)) else "?",
+    )
+    errors = await handler_errors.counts()
+    if errors:
+        health.append("Handler errors: " + ", ".join(f"{name} {n}" for name, n in errors.items()))
     await _show(
         query,
         texts.system_view(lines, health, channel_lines),

@@ -111,6 +111,8 @@ async def test_admin_menu_analysts_and_system(app: BotApp) -> None:
     assert "role triage@box:1: alive" in system.text
     assert "account main <&>: DISCONNECTED, 3/500 channels" in system.text
     assert "flood wait: session main <&> waits 1" in system.text  # 119 or 120 s
+    assert "Learning: 0 analysts' models in use; 0 alerts moved today" in system.text
+    assert "Desk model: not trained yet" in system.text
     _a, dead = await app.press(ADMIN, system, "Dead letters (1)")
     assert dead is not None and "boom <&>" in dead.text
     answer, dead = await app.press(ADMIN, dead, "Retry")

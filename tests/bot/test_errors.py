@@ -11,7 +11,7 @@ import pytest
 from bot import texts
 from bot.storage import keys
 from bot.storage.errors import HandlerErrors
-from tests.bot.harness import BotApp, running
+from tests.bot.harness import ADMIN, BotApp, running
 from tests.delivery.util import enqueue, job
 
 ANN = 920
@@ -33,6 +33,10 @@ async def test_failing_command_answers_in_one_line_and_is_counted(
     assert "secret_word" not in logged, logged
     # The bot still works for everything else.
     assert (await app.say(ANN, "/help")).text.startswith("Watches")
+    # Admins see the count in System.
+    menu = await app.say(ADMIN, "/admin")
+    _a, system = await app.press(ADMIN, menu, "System")
+    assert system is not None and "Handler errors: cmd_mute 1" in system.text
 
 
 async def test_failing_button_answers_the_callback(app: BotApp) -> None:
