@@ -30,8 +30,11 @@ checks once a minute; five simulated minutes bound the delay's resolution).
 the busiest simulated days (dates moved to now), with and without surge counting: a subclass
 adds to the worker's batch exactly what the integration adds (observations from the matches,
 the counts and forward edges queued on the batch's write pipeline, a check at most once a
-second of wall time, so the bench pays it often). Each is the best of `--repeats` alternating
-runs (the machine is shared). `slowdown` = 1 - on/off.
+second of wall time, 60 times as often as the worker's minute, so the bench pays it often).
+Each is the best of `--repeats` alternating runs. `slowdown` = 1 - on/off; on a shared machine
+run-to-run noise is larger than the difference, so `surge_share` also attributes it: the
+worker's own time in the surge code (counting, queueing, checks) plus the time Redis spent in
+the counting script (from INFO commandstats), as a share of the "on" run (median of runs).
 
 Run: `.venv/bin/python bench/surge.py` (one JSON line).
 """
@@ -358,6 +361,8 @@ class _SurgeArchive:
         self.campaigns = campaigns
         self.tracker = SurgeTracker(campaigns)
         self.counts = SurgeCounts()
+        self.spent = 0.0  # seconds of the worker's own time spent on surges
+        self.checking = 0.0  # of which in checks
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._archive, name)
@@ -365,9 +370,11 @@ class _SurgeArchive:
     def put_commands(self, pipe: Any, posts: Iterable[Post]) -> None:
         posts = list(posts)
         self._archive.put_commands(pipe, posts)
+        begin = time.perf_counter()
         self.tracker.count_commands(pipe, self.counts)
         self.campaigns.forward_commands(pipe, (p for p in posts if p.event == "new"))
         self.counts = SurgeCounts()
+        self.spent += time.perf_counter() - begin
 
 
 class _SurgeWorker(TriageWorker):
@@ -378,19 +385,24 @@ class _SurgeWorker(TriageWorker):
         planned = super()._triage(post)
         result = planned.result
         if post.event == "new" and result is not None and result.matches:
+            begin = time.perf_counter()
             self.surge.counts.add_post(
                 post.date.timestamp(),
                 post.channel_id,
                 post.message_id,
                 [m.watch_id for m in result.matches],
             )
+            self.surge.spent += time.perf_counter() - begin
         return planned
 
     async def process(self, entries: list[StreamEntry]) -> None:
         await super().process(entries)
         if time.monotonic() - self.last_check >= 1.0:
             self.last_check = time.monotonic()
+            begin = time.perf_counter()
             await self.surge.tracker.check()
+            self.surge.spent += time.perf_counter() - begin
+            self.surge.checking += time.perf_counter() - begin
 
 
 async def throughput(
@@ -427,6 +439,12 @@ async def throughput(
         gc.freeze()
         shift = 0
         rates: dict[str, list[float]] = {"off": [], "on": []}
+        shares: list[float] = []
+        check_shares: list[float] = []
+
+        async def eval_usec() -> float:
+            stats = await redis.info("commandstats")
+            return float(stats.get("cmdstat_eval", {}).get("usec", 0))
 
         async def one(worker: TriageWorker) -> float:
             nonlocal shift
@@ -441,8 +459,15 @@ async def throughput(
 
         await one(off)  # warm caches
         for _ in range(repeats):
-            for name, worker in (("off", off), ("on", on)):
-                rates[name].append(await one(worker))
+            rates["off"].append(await one(off))
+            spent, usec, checking = on.surge.spent, await eval_usec(), on.surge.checking
+            rate = await one(on)
+            rates["on"].append(rate)
+            # The surge work's share of the run: the worker's own time on it, and the time
+            # Redis spent in the counting script, which the batch's write waits for.
+            added = on.surge.spent - spent + (await eval_usec() - usec) / 1e6
+            shares.append(added / (len(posts) / rate))
+            check_shares.append((on.surge.checking - checking) / (len(posts) / rate))
         if affinity is not None:
             os.sched_setaffinity(0, affinity)
         best_on, best_off = max(rates["on"]), max(rates["off"])
@@ -452,6 +477,8 @@ async def throughput(
             "on": round(best_on, 1),
             "off": round(best_off, 1),
             "slowdown": round(1 - best_on / best_off, 3),
+            "surge_share_of_on_run": round(statistics.median(shares), 4),
+            "check_share_of_on_run": round(statistics.median(check_shares), 4),
             "runs": {k: [round(v, 1) for v in vs] for k, vs in rates.items()},
             "surge_round_trips": on.surge.tracker.round_trips,
         }
@@ -586,6 +613,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "watches_alerted": len(matches),
         "posts_per_s": {"on": tp["on"], "off": tp["off"]},
         "slowdown": tp["slowdown"],
+        "surge_share": tp.get("surge_share_of_on_run"),
+        "check_share_at_1s": tp.get("check_share_of_on_run"),
         "throughput": tp,
         "detect_s": round(detect_s, 1),
         "redis_mb_after_8_weeks": round(redis_mb, 1),
