@@ -128,8 +128,8 @@ class Reconciler:
         )
         posts = [post for post, _top in pairs]
         if posts:
-            seen: list[Any] = await self._redis.hmget(
-                keys.post_seen(channel.channel_id), [str(p.message_id) for p in posts]
+            seen = await self._queue.seen_versions(
+                channel.channel_id, [p.message_id for p in posts]
             )
             # A message the live handler already enqueued and that has been edited since is an
             # edit to triage, not a second "new" post.

@@ -269,3 +269,9 @@ def forward_names(day: int) -> str:
 def digest_claim(user_id: int, period_start: int) -> str:
     """SET NX EX: one digest per analyst and period, whichever delivery worker sends it."""
     return f"{PREFIX}:{{user:{user_id}}}:digest:{period_start}"
+
+
+def post_seen_day(channel_id: int, day: int) -> str:
+    """Hash message id -> highest version enqueued that UTC day (day = unix time // 86400),
+    expiring after the idempotency window: `posts:seen` bounded by age (see PostQueue)."""
+    return f"{PREFIX}:{{posts}}:seen:{channel_id}:{day}"
