@@ -367,9 +367,9 @@ class _SurgeArchive:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._archive, name)
 
-    def put_commands(self, pipe: Any, posts: Iterable[Post]) -> None:
+    def put_commands(self, pipe: Any, posts: Iterable[Post], **kwargs: Any) -> None:
         posts = list(posts)
-        self._archive.put_commands(pipe, posts)
+        self._archive.put_commands(pipe, posts, **kwargs)
         begin = time.perf_counter()
         self.tracker.count_commands(pipe, self.counts)
         self.campaigns.forward_commands(pipe, (p for p in posts if p.event == "new"))
