@@ -12,6 +12,7 @@ from html import escape
 PRIORITY_MARKERS = {"urgent": "🔴", "high": "🟠", "normal": "🟢", "low": "⚪"}
 PRIORITY_NAMES = {"urgent": "URGENT", "high": "High", "normal": "Normal", "low": "Low"}
 KIND_LABELS = {"new": "", "edit": "✏️ edited", "delete": "🗑 deleted"}
+SUGGESTED_LABEL = "🧭 suggested"
 BTN_RELEVANT = "👍 Relevant"
 BTN_NOISE = "👎 Noise"
 BTN_MUTE = "🔕 Mute channel"

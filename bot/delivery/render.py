@@ -251,6 +251,8 @@ def render_alert(
     head.text(f"{marker} ")
     head.tag("b", texts.PRIORITY_NAMES.get(job.priority, job.priority))
     kind = texts.KIND_LABELS.get(job.kind, "")
+    if job.origin == "suggested":
+        kind = texts.SUGGESTED_LABEL
     if kind:
         head.text(" · ")
         head.tag("b", kind)
@@ -273,7 +275,9 @@ def render_alert(
     foot.tag("a", texts.OPEN_POST, href=link)
     if job.also_in:
         foot.text(f" · also in {texts.count_suffix(len(job.also_in), 'channel')}")
-    if job.watch_id:
+    if job.origin == "suggested":
+        pass  # no watch matched: the reason line says why it was sent
+    elif job.watch_id:
         foot.text(f"\n🔎 Watch #{job.watch_id}: ")
         foot.tag("code", clean_text(job.watch_query)[:600])
     else:  # an edit or deletion of a post alerted on before, which matches no watch now

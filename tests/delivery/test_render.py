@@ -218,3 +218,28 @@ def test_any_edit_renders_as_valid_html_within_the_limit(
     html = _edit(before, after, title=title)
     _parsed(html)
     html.encode("utf-8")
+
+
+def test_a_suggestion_says_so_and_names_no_watch() -> None:
+    post = Post(
+        channel_id=5, message_id=9, date=datetime(2026, 3, 1, tzinfo=UTC), text="Депортация <&>"
+    )
+    job = AlertJob(
+        analyst_id=1,
+        post=post,
+        watch_id=0,
+        watch_query="",
+        priority="normal",
+        reasons=("🧭 Suggested: like posts your team marked relevant",),
+        spans=(),
+        language="ru",
+        language_confidence=0.9,
+        origin="suggested",
+    )
+    html, keyboard = render_alert(job, ZoneInfo("UTC"))
+    text = parse_html(html).text
+    assert "🧭 suggested" in text.splitlines()[0]
+    assert "Watch #" not in text and "no longer" not in text
+    assert "like posts your team marked relevant" in text
+    assert "Депортация <&>" in text
+    assert keyboard.inline_keyboard[0][0].text == "👍 Relevant"  # the same buttons train it
