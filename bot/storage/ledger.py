@@ -6,8 +6,8 @@ message id>` after it; `meta` is the first alert's fields without the post (what
 in N channels" edit re-renders from, with the archived post); `also:<n>` marks an edit done.
 Each hash expires `ttl_s` after its last send, like the triage ledger.
 
-`keys.user_alerts(analyst)` is a capped stream of the alerts delivered to them, for /export and
-/stats.
+`keys.user_alerts(analyst)` is a stream of the alerts delivered to them, for /export and /stats,
+kept for the same window (trimmed by age at each append) and capped at `log_maxlen`.
 """
 
 from __future__ import annotations
@@ -110,13 +110,12 @@ class DeliveryLedger:
                 meta = {k: v for k, v in job.to_fields().items() if k != "post"}
                 pipe.hset(key, "meta", json.dumps(meta, ensure_ascii=False))
             pipe.expire(key, self.ttl_s)
-            pipe.xadd(
-                keys.user_alerts(job.analyst_id),
-                fields,
-                maxlen=self.log_maxlen,
-                approximate=True,
-            )
-            pipe.expire(keys.user_alerts(job.analyst_id), self.ttl_s)
+            # The log is kept for the ledger window (MINID, by age) and capped by count.
+            log = keys.user_alerts(job.analyst_id)
+            oldest_ms = int(((time.time() if now is None else now) - self.ttl_s) * 1000)
+            pipe.xadd(log, fields, minid=str(max(0, oldest_ms)), approximate=True)
+            pipe.xtrim(log, maxlen=self.log_maxlen, approximate=True)
+            pipe.expire(log, self.ttl_s)
             pipe.xack(keys.ALERTS_STREAM, keys.DELIVERY_GROUP, ack)
             await pipe.execute()
 

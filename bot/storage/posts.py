@@ -64,18 +64,20 @@ class PostQueue:
         maxlen: int = DEFAULT_MAXLEN,
         seen_days: int = SEEN_DAYS,
         clock: Callable[[], float] = time.time,
+        day_s: int = DAY_S,
     ) -> None:
         self._redis = redis
         self._maxlen = maxlen
         self.seen_days = max(1, seen_days)
         self._clock = clock
+        self.day_s = day_s  # a bucket's span; shorter only to compress time (bench/retention.py)
         self._many: Any = redis.register_script(_ENQUEUE_MANY)
 
     def _buckets(self, channel_id: int, today: int) -> list[str]:
         return [keys.post_seen_day(channel_id, today - d) for d in range(self.seen_days)]
 
     def _today(self) -> int:
-        return int(self._clock() // DAY_S)
+        return int(self._clock() // self.day_s)
 
     async def enqueue(self, post: Post) -> bool:
         """True if the post was new (or a newer version) and is now on the stream."""
@@ -89,7 +91,7 @@ class PostQueue:
         added = 0
         today = self._today()
         # A bucket lives its own day plus the window after it, so each check finds it.
-        ttl = (self.seen_days + 1) * DAY_S
+        ttl = (self.seen_days + 1) * self.day_s
         for start in range(0, len(batch), MAX_BATCH):
             chunk = batch[start : start + MAX_BATCH]
             args: list[Any] = [self._maxlen, self.seen_days, ttl]
