@@ -95,7 +95,7 @@ CHECKPOINTS = (5, 10, 20, 50)
 # A watch word: this share of its posts is in the relevant stories (the rest is noise).
 WATCH_WORD_PRECISION = (0.3, 0.8)
 BACKGROUND_POSTS = 500
-P_DOWN_SWEEP = (0.1, 0.15, 0.2, 0.25, 0.3, 0.5)
+P_DOWN_SWEEP = (0.1, 0.15, 0.2, 0.25, 0.3)
 
 
 @dataclass(slots=True)
