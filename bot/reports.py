@@ -1,14 +1,14 @@
 """An analyst's own alerts as a report: the CSV of /export and the chart of /stats.
 
-The source is `keys.user_alerts(analyst)`, the stream the delivery worker appends to for every
-alert it sends (channel, message, watch, priority, kind, chat_message, at). What the stream
-does not hold is joined in: the post (`keys.archive_post`, which expires after
+The source is the analyst's delivered log (`DeliveryLedger.delivered`), what the delivery worker
+records for every alert it sends (channel, message, watch, priority, kind, chat_message, at).
+What the log does not hold is joined in: the post (the archive, which expires after
 ARCHIVE_TTL_DAYS: the alert is still listed, with an empty text), the language and watch query
 (the delivery ledger's `meta`, else the watch as it is now), the channel's @username (the
 archived post, else the channel registry) and the analyst's 👍/👎 (FeedbackRepository).
 
 `alerts_csv`, `build_export`, `summarise` and `stats_chart` are pure; `read_alerts` is the only
-part that talks to Redis.
+part that reads storage.
 """
 
 from __future__ import annotations
@@ -24,12 +24,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-import redis.asyncio as aioredis
-
-from bot.models import Post, PostFormatError
-from bot.storage import keys
+from bot.models import Post
+from bot.storage.archive import ArchiveRepository
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
+from bot.storage.ledger import DeliveryLedger
 from bot.storage.watches import WatchRepository
 from bot.triage.priority import PRIORITIES
 
@@ -305,24 +304,17 @@ def _parse_entry(entry_id: str, fields: dict[str, str]) -> _Entry:
     )
 
 
-async def _stream_entries(redis: aioredis.Redis, analyst_id: int, since: float) -> list[_Entry]:
-    stream = keys.user_alerts(analyst_id)
-    start = f"{max(0, int(since * 1000))}-0"
+async def _stream_entries(ledger: DeliveryLedger, analyst_id: int, since: float) -> list[_Entry]:
     out: list[_Entry] = []
     skipped = 0
-    while True:
-        page: Any = await redis.xrange(stream, min=start, max="+", count=READ_PAGE)
-        for entry_id, fields in page:
-            try:
-                parsed = _parse_entry(entry_id, fields)
-            except (KeyError, ValueError, OverflowError):
-                skipped += 1
-                continue
-            if parsed.at >= since:
-                out.append(parsed)
-        if len(page) < READ_PAGE:
-            break
-        start = f"({page[-1][0]}"
+    for entry in await ledger.delivered(analyst_id, since):
+        try:
+            parsed = _parse_entry(entry.id, entry.fields)
+        except (KeyError, ValueError, OverflowError):
+            skipped += 1
+            continue
+        if parsed.at >= since:
+            out.append(parsed)
     if skipped:
         log.warning("reports: %d malformed entries in the alerts of %s", skipped, analyst_id)
     return out
@@ -338,17 +330,9 @@ def _meta(raw: Any) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _archived(raw: Any) -> Post | None:
-    if not raw:
-        return None
-    try:
-        return Post.from_json(raw)
-    except PostFormatError:
-        return None
-
-
 async def read_alerts(
-    redis: aioredis.Redis,
+    ledger: DeliveryLedger,
+    archive: ArchiveRepository,
     analyst_id: int,
     since: float,
     *,
@@ -359,7 +343,7 @@ async def read_alerts(
 ) -> list[AlertRow]:
     """The analyst's alerts sent at or after `since` (unix), oldest first. Without
     `with_text` the archive is not read (texts empty), which is all /stats needs."""
-    entries = await _stream_entries(redis, analyst_id, since)
+    entries = await _stream_entries(ledger, analyst_id, since)
     if not entries:
         return []
     posts = sorted({(e.channel_id, e.message_id) for e in entries})
@@ -367,17 +351,10 @@ async def read_alerts(
     archived: dict[tuple[int, int], Post] = {}
     for i in range(0, len(posts), READ_PAGE):
         chunk = posts[i : i + READ_PAGE]
-        async with redis.pipeline(transaction=False) as pipe:
-            for channel_id, message_id in chunk:
-                pipe.hget(keys.alert_sent(analyst_id, channel_id, message_id), "meta")
-                if with_text:
-                    pipe.get(keys.archive_post(channel_id, message_id))
-            replies: list[Any] = await pipe.execute()
-        step = 2 if with_text else 1
-        for n, post_key in enumerate(chunk):
-            metas[post_key] = _meta(replies[n * step])
-            if with_text and (post := _archived(replies[n * step + 1])) is not None:
-                archived[post_key] = post
+        for post_key, raw in zip(chunk, await ledger.metas(analyst_id, chunk), strict=True):
+            metas[post_key] = _meta(raw)
+        if with_text:
+            archived.update(await archive.get_many(chunk))
 
     verdicts = await feedback.all_for(analyst_id)
     wanted = {e.watch_id for e in entries if not e.query}

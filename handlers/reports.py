@@ -9,7 +9,6 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, Message
@@ -26,8 +25,10 @@ from bot.reports import (
     summarise,
     window_start,
 )
+from bot.storage.archive import ArchiveRepository
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
+from bot.storage.ledger import DeliveryLedger
 from bot.storage.users import Person
 from bot.storage.watches import WatchRepository
 
@@ -38,7 +39,8 @@ async def cmd_export(
     message: Message,
     command: CommandObject,
     person: Person,
-    redis: aioredis.Redis,
+    ledger: DeliveryLedger,
+    archive: ArchiveRepository,
     watches: WatchRepository,
     feedback: FeedbackRepository,
     channels: ChannelRepository,
@@ -52,7 +54,7 @@ async def cmd_export(
     now = datetime.now(UTC)
     since = window_start(now, zone, days).timestamp()
     rows = await read_alerts(
-        redis, person.id, since, watches=watches, feedback=feedback, channels=channels
+        ledger, archive, person.id, since, watches=watches, feedback=feedback, channels=channels
     )
     if not rows:
         await message.answer(texts.export_none(days))
@@ -70,7 +72,8 @@ async def cmd_export(
 async def cmd_stats(
     message: Message,
     person: Person,
-    redis: aioredis.Redis,
+    ledger: DeliveryLedger,
+    archive: ArchiveRepository,
     watches: WatchRepository,
     feedback: FeedbackRepository,
     channels: ChannelRepository,
@@ -79,7 +82,8 @@ async def cmd_stats(
     now = datetime.now(UTC)
     since = window_start(now, zone, STATS_DAYS).timestamp()
     rows = await read_alerts(
-        redis,
+        ledger,
+        archive,
         person.id,
         since,
         watches=watches,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
@@ -20,15 +19,14 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 from bot import keyboards, texts
 from bot.alerts import Notice
 from bot.callback_data import SHARED_ADMIN_ACTIONS, AdminAction, AdminCB, SharedAction, SharedCB
-from bot.storage import keys
 from bot.storage.audit import AuditLog
+from bot.storage.notices import NoticeBox
 from bot.storage.shared import (
     AlreadySubscribedError,
     SharedWatch,
     SharedWatchGoneError,
     SharedWatchRepository,
 )
-from bot.storage.streams import append
 from bot.storage.users import Person
 from bot.storage.watches import WatchLimitError
 from bot.triage.query import QueryError
@@ -93,7 +91,7 @@ async def on_shared_admin(
     query: CallbackQuery,
     callback_data: AdminCB,
     state: FSMContext,
-    redis: aioredis.Redis,
+    notices: NoticeBox,
     shared: SharedWatchRepository,
     audit: AuditLog,
 ) -> None:
@@ -149,9 +147,13 @@ async def on_shared_admin(
             f"{found.canonical} ({texts.count_suffix(len(told), 'subscriber')})",
         )
         # On the alerts stream: durable and rate-limited like alerts, however many there are.
-        for analyst_id, watch_id in sorted(told.items()):
-            notice = texts.shared_removed_notice(found.id, found.name, found.canonical, watch_id)
-            await append(redis, keys.ALERTS_STREAM, Notice(analyst_id, notice, True).to_fields())
+        shown = (found.id, found.name, found.canonical)
+        await notices.send(
+            *(
+                Notice(analyst_id, texts.shared_removed_notice(*shown, watch_id), True)
+                for analyst_id, watch_id in sorted(told.items())
+            )
+        )
         await query.answer(texts.shared_removed(found.id, len(told)))
         return
     await _edit(query, *_card(found, cb.page))

@@ -21,11 +21,8 @@ ALLOWED = {"bot/app.py"}
 NOT_YET_MOVED = {
     "bot/botapp.py",
     "bot/demo.py",
-    "bot/reports.py",
     "bot/status.py",
     "handlers/admin.py",
-    "handlers/reports.py",
-    "handlers/shared.py",
     "handlers/watches.py",
     "watchers/cli.py",
     "watchers/health.py",

@@ -26,8 +26,10 @@ from bot.reports import (
     summarise,
 )
 from bot.storage import keys
+from bot.storage.archive import ArchiveRepository
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
+from bot.storage.ledger import DeliveryLedger
 from bot.storage.watches import WatchRepository
 from handlers.commands_scope import set_commands_for
 from tests.bot.harness import ADMIN, BotApp, running
@@ -263,7 +265,13 @@ async def test_reader_joins_archive_meta_watches_channels_and_feedback(
 
     since = base - 86400
     rows = await read_alerts(
-        redis, ANN, since, watches=watches, feedback=feedback, channels=channels
+        DeliveryLedger(redis),
+        ArchiveRepository(redis),
+        ANN,
+        since,
+        watches=watches,
+        feedback=feedback,
+        channels=channels,
     )
     assert [(r.channel_id, r.message_id) for r in rows] == [(500, 2), (777, 3), (888, 4)]
     first, expired, unknown = rows
@@ -278,12 +286,25 @@ async def test_reader_joins_archive_meta_watches_channels_and_feedback(
     assert unknown.watch_query == "" and unknown.text == ""
 
     light = await read_alerts(
-        redis, ANN, since, watches=watches, feedback=feedback, channels=channels, with_text=False
+        DeliveryLedger(redis),
+        ArchiveRepository(redis),
+        ANN,
+        since,
+        watches=watches,
+        feedback=feedback,
+        channels=channels,
+        with_text=False,
     )
     assert [r.text for r in light] == ["", "", ""] and light[0].watch_query == first.watch_query
     assert (
         await read_alerts(
-            redis, 4242, since, watches=watches, feedback=feedback, channels=channels
+            DeliveryLedger(redis),
+            ArchiveRepository(redis),
+            4242,
+            since,
+            watches=watches,
+            feedback=feedback,
+            channels=channels,
         )
         == []
     )
