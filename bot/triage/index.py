@@ -192,7 +192,11 @@ class PostView:
     def holds(self, node: Node) -> bool:
         """Whether the post satisfies the node."""
         if isinstance(node, Word):
-            return self.has_keys(node.keys)
+            key_pos = self.key_pos
+            if any(k in key_pos for k in node.keys):
+                return True
+            span_keys = self.span_keys  # readings: usually none
+            return bool(span_keys) and any(k in span_keys for k in node.keys)
         if isinstance(node, Exact):
             return node.text in self.form_pos or node.text in self.span_forms
         if isinstance(node, Prefix):

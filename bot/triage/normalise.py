@@ -261,6 +261,13 @@ _MIXED_RE = re2.compile(
     f"[{_LATIN_LETTERS}][{_CYRILLIC_LETTERS}]|[{_CYRILLIC_LETTERS}][{_LATIN_LETTERS}]"
     f"|[{_GREEK_LETTERS}][{_NON_GREEK}]|[{_NON_GREEK}][{_GREEK_LETTERS}]"
 )
+# The same over text not yet case-folded (the language detector's): Latin capitals too.
+_ANY_CASE_LATIN = _LATIN_LETTERS + "A-Z\u00c0-\u00d6\u00d8-\u00de"
+_MIXED_ANY_CASE_RE = re2.compile(
+    f"[{_ANY_CASE_LATIN}][{_CYRILLIC_LETTERS}]|[{_CYRILLIC_LETTERS}][{_ANY_CASE_LATIN}]"
+    f"|[{_GREEK_LETTERS}][{_ANY_CASE_LATIN}{_CYRILLIC_LETTERS}]"
+    f"|[{_ANY_CASE_LATIN}{_CYRILLIC_LETTERS}][{_GREEK_LETTERS}]"
+)
 _LATIN_RE = re.compile(f"[{_LATIN_LETTERS}]")
 _GREEK_RE = re.compile(f"[{_GREEK_LETTERS}]")
 _CYRILLIC_RE = re.compile(f"[{_CYRILLIC_LETTERS}]")
@@ -478,8 +485,10 @@ def fold_lookalikes(text: str) -> str:
     """`text` with the look-alike letters of words mixing scripts folded as `normalise` folds
     them, keeping case (кojи with a Latin o and j reads as који): what a language detector
     should see. Text without such a word is returned as it is."""
+    if text.isascii() or _MIXED_ANY_CASE_RE.search(text) is None:
+        return text
     lowered = text.lower()
-    if len(lowered) != len(text) or _MIXED_RE.search(lowered) is None:
+    if len(lowered) != len(text):
         return text
     folded = _fold_all_homoglyphs(lowered)
     if folded == lowered or len(folded) != len(text):
