@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 
 from bot.config import Settings
-from bot.storage import keys
 from bot.storage.connection import describe
-from bot.storage.streams import LAG_COUNT_CAP, stream_stats
+from bot.storage.health import HealthRepository
+from bot.storage.streams import LAG_COUNT_CAP
 
 if TYPE_CHECKING:
     from bot.storage.channels import Channel
@@ -21,15 +21,15 @@ ACCOUNT_STALE_S = 180.0  # a watcher account republishes its state every minute
 
 
 async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str, Any]:
-    info: Any = await redis.info("server")
-    memory: Any = await redis.info("memory")
+    # bot/cli.py still hands over the client; the repositories are made over it here.
+    repo = HealthRepository(redis)
+    info = await repo.redis_info()
     streams = []
-    for stream, group, dead in keys.STREAMS:
-        s = await stream_stats(redis, stream, group, dead)
+    for s in await repo.streams():
         streams.append(
             {
-                "stream": stream,
-                "group": group,
+                "stream": s.stream,
+                "group": s.group,
                 "length": s.length,
                 "pending": s.pending,
                 "lag": s.lag,
@@ -41,12 +41,11 @@ async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str,
     return {
         "redis": {
             "where": describe(settings),
-            "version": info.get("redis_version"),
-            "memory": memory.get("used_memory_human"),
+            "version": info.version,
+            "memory": info.used_memory_human,
         },
         "streams": streams,
-        "watches": int(await redis.scard(keys.WATCHES_ALL)),
-        "analysts": int(await redis.scard(keys.USERS_ALL)),
+        **await repo.totals(),
         **health,
     }
 
@@ -58,17 +57,18 @@ async def watcher_health(
     of the snapshot the admin System view shows too (it needs no Settings). `channels`: the
     channel list, if the caller has read it already."""
     now = time.time()
-    beats: Any = await redis.hgetall(keys.HEALTH_ROLES)
+    repo = HealthRepository(redis)
+    beats = await repo.beats(now=now)
     roles = [
         {
             "role": name,
-            "last_seen_s": round(now - float(at), 1),
-            "alive": now - float(at) < ALIVE_WITHIN_S,
+            "last_seen_s": round(now - at, 1),
+            "alive": now - at < ALIVE_WITHIN_S,
         }
         for name, at in sorted(beats.items())
     ]
-    floods: Any = await redis.hgetall(keys.FLOOD_WAITS)
-    flood_waits = {k: round(float(v) - now) for k, v in floods.items() if float(v) > now}
+    floods = await repo.flood_waits(now=now)
+    flood_waits = {k: round(v - now) for k, v in floods.items()}
     from bot.storage.channels import ChannelRepository
     from watchers.health import accounts, is_silent  # no Telegram client imported
 
@@ -90,7 +90,7 @@ async def watcher_health(
             "last_seen_s": round(now - a.at, 1),
             "reason": a.reason,
         }
-        for a in await accounts(redis)
+        for a in await accounts(repo)
     ]
     return {
         "roles": roles,

@@ -25,11 +25,6 @@ NOT_YET_MOVED = {
     "handlers/admin.py",
     "handlers/watches.py",
     "watchers/cli.py",
-    "watchers/health.py",
-    "watchers/joiner.py",
-    "watchers/live.py",
-    "watchers/lock.py",
-    "watchers/reconciler.py",
     "watchers/service.py",
 }
 

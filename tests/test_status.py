@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from bot.config import Settings
 from bot.status import collect_status, format_status
 from bot.storage.channels import ChannelRepository
+from bot.storage.health import HealthRepository
 from watchers.health import AccountState, publish_account, record_flood_wait
 
 
@@ -25,8 +26,8 @@ async def test_accounts_flood_waits_and_their_states_are_shown(
     await publish_account(redis, AccountState("spare", True, False, 500, 3, now))
     await publish_account(redis, AccountState("old", False, False, 500, 0, now, "stopped"))
     await publish_account(redis, AccountState("gone", True, True, 500, 7, now - 3600))
-    await record_flood_wait(redis, "main", 420, now=now)
-    await record_flood_wait(redis, "spare", 5, now=now - 60)  # over already
+    await record_flood_wait(HealthRepository(redis), "main", 420, now=now)
+    await record_flood_wait(HealthRepository(redis), "spare", 5, now=now - 60)  # over already
 
     status = await collect_status(redis, settings(data_dir))
     text = format_status(status)

@@ -17,13 +17,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
 from telethon import errors
 from telethon.tl import functions, types
 
-from bot.storage import keys
 from bot.storage.channels import Channel, ChannelRepository
-from watchers.health import count, record_flood_wait
+from bot.storage.repos import Repositories
+from watchers.health import record_flood_wait
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ class NotAChannelError(Exception):
 class Joiner:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        repos: Repositories,
         client: Any,
         channels: ChannelRepository,
         *,
@@ -73,13 +72,13 @@ class Joiner:
         policy: JoinPolicy | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._redis = redis
+        self._pace = repos.join_pace
+        self._health = repos.health
         self._client = client
         self._channels = channels
         self._session = session
         self.policy = policy or JoinPolicy()
         self._clock = clock
-        self._state_key = keys.joiner_state(session)
 
     # --- pace --------------------------------------------------------------------------------
     def _today(self, now: float) -> str:
@@ -88,7 +87,7 @@ class Joiner:
     async def next_allowed_at(self, now: float | None = None) -> float:
         """When this account may take its next action (`now` or later)."""
         now = self._clock() if now is None else now
-        state: dict[str, str] = await self._redis.hgetall(self._state_key)  # type: ignore[assignment]
+        state = await self._pace.get(self._session)
         last = float(state.get("last_at") or 0.0)
         blocked = float(state.get("blocked_until") or 0.0)
         at = max(now, last + self.policy.spacing_s, blocked)
@@ -102,15 +101,12 @@ class Joiner:
     async def _spend(self, now: float) -> None:
         """Count an action before it is made: a crash mid-call still counts against the cap."""
         today = self._today(now)
-        state: dict[str, str] = await self._redis.hgetall(self._state_key)  # type: ignore[assignment]
+        state = await self._pace.get(self._session)
         used = int(state.get("count") or 0) if state.get("day") == today else 0
-        await self._redis.hset(
-            self._state_key,
-            mapping={"last_at": repr(now), "day": today, "count": str(used + 1)},
-        )
+        await self._pace.update(self._session, last_at=repr(now), day=today, count=str(used + 1))
 
     async def _block_until(self, until: float) -> None:
-        await self._redis.hset(self._state_key, "blocked_until", repr(until))
+        await self._pace.update(self._session, blocked_until=repr(until))
 
     # --- work --------------------------------------------------------------------------------
     async def next_candidate(self) -> Channel | None:
@@ -135,9 +131,9 @@ class Joiner:
         try:
             return await self._join(channel)
         except errors.FloodWaitError as exc:
-            until = await record_flood_wait(self._redis, self._session, exc.seconds, now=now)
+            until = await record_flood_wait(self._health, self._session, exc.seconds, now=now)
             await self._block_until(until)
-            await count(self._redis, "flood_waits")
+            await self._health.count("flood_waits")
             return await self._later(channel, until, "flood wait")
         except (errors.UnauthorizedError, errors.AuthKeyError):
             raise  # the account is gone: the service handles it

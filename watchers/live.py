@@ -18,15 +18,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
 from telethon import events
 from telethon.tl import types
 
 from bot.models import Post
 from bot.storage.channels import Channel, ChannelRepository
 from bot.storage.posts import PostQueue
+from bot.storage.repos import Repositories
 from watchers.convert import album_to_post, channel_id_of, message_to_post
-from watchers.health import count
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +67,17 @@ class ChannelDirectory:
 class LiveIngest:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        repos: Repositories,
         directory: ChannelDirectory,
         *,
         channels: ChannelRepository | None = None,
         queue: PostQueue | None = None,
         album_wait_s: float = ALBUM_WAIT_S,
     ) -> None:
-        self._redis = redis
+        self._health = repos.health
         self._directory = directory
-        self._channels = channels or ChannelRepository(redis)
-        self._queue = queue or PostQueue(redis)
+        self._channels = channels or repos.channels
+        self._queue = queue or repos.posts
         self._album_wait_s = album_wait_s
         self._albums: dict[int, list[Any]] = {}
         self._album_first: OrderedDict[int, int] = OrderedDict()
@@ -102,7 +101,7 @@ class LiveIngest:
             self.errors += 1
             log.exception("live update %s failed", type(update).__name__)
             with contextlib.suppress(Exception):
-                await count(self._redis, "live_errors")
+                await self._health.count("live_errors")
 
     async def _handle(self, update: Any) -> None:
         if isinstance(update, types.UpdateNewChannelMessage):

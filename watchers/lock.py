@@ -11,29 +11,12 @@ import logging
 import os
 import socket
 import uuid
-from typing import Any
 
-import redis.asyncio as aioredis
-
-from bot.storage import keys
+from bot.storage.sessions import SessionLocks
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_MS = 60_000
-
-# Compare-and-act: only the holder (same token) may refresh or release.
-_REFRESH = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
 
 
 class SessionLockedError(RuntimeError):
@@ -59,42 +42,38 @@ def holder_name() -> str:
 class SessionLock:
     def __init__(
         self,
-        redis: aioredis.Redis,
+        locks: SessionLocks,
         session: str,
         *,
         ttl_ms: int = DEFAULT_TTL_MS,
         holder: str | None = None,
     ) -> None:
-        self._redis = redis
+        self._locks = locks
         self.session = session
         self.ttl_ms = ttl_ms
         self.holder = holder or holder_name()
         # The token is unique per acquisition, so a restarted process with the same pid (in a
         # container, pid 1) never mistakes an old lease for its own.
         self._token = f"{self.holder}|{uuid.uuid4().hex}"
-        self._key = keys.session_lock(session)
-        self._refresh: Any = redis.register_script(_REFRESH)
-        self._release: Any = redis.register_script(_RELEASE)
         self.held = False
 
     async def acquire(self) -> None:
         """Take the lock or raise SessionLockedError naming the holder."""
-        ok = await self._redis.set(self._key, self._token, nx=True, px=self.ttl_ms)
-        if not ok:
-            current: Any = await self._redis.get(self._key)
-            holder = str(current).split("|", 1)[0] if current else "another process"
+        current = await self._locks.acquire(self.session, self._token, self.ttl_ms)
+        if current is not None:
+            holder = current.split("|", 1)[0] if current else "another process"
             raise SessionLockedError(self.session, holder)
         self.held = True
         log.info("session %s locked by %s", self.session, self.holder)
 
     async def refresh(self) -> None:
         """Extend the lease; raises LockLostError if it expired and was taken."""
-        if not await self._refresh(keys=[self._key], args=[self._token, self.ttl_ms]):
+        if not await self._locks.refresh(self.session, self._token, self.ttl_ms):
             self.held = False
             raise LockLostError(f"lost the lock of Telegram session {self.session!r}")
 
     async def release(self) -> None:
         if self.held:
-            await self._release(keys=[self._key], args=[self._token])
+            await self._locks.release(self.session, self._token)
             self.held = False
             log.info("session %s released", self.session)

@@ -19,16 +19,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-import redis.asyncio as aioredis
 from telethon import errors
 from telethon.tl import types
 
 from bot.models import Post
-from bot.storage import keys
 from bot.storage.channels import Channel, ChannelRepository
 from bot.storage.posts import PostQueue
+from bot.storage.repos import Repositories
 from watchers.convert import group_messages
-from watchers.health import count, record_flood_wait
+from watchers.health import record_flood_wait
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +40,6 @@ MAX_PER_PASS = 3000  # messages fetched for one channel in one pass (the rest ne
 START_LOOKBACK = 50  # newest messages read at first sight, for those posted since the join
 JOIN_CLOCK_SLACK_S = 60.0  # Telegram's clock and ours may differ by this much
 MAX_FLOOD_RETRIES = 5
-
-# Only move forward: the reconciler of another account may have gone further.
-_ADVANCE = """
-local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if tonumber(ARGV[1]) > cur then
-  redis.call('SET', KEYS[1], ARGV[1])
-  return 1
-end
-return 0
-"""
 
 
 @dataclass(slots=True)
@@ -82,7 +71,7 @@ class Reconciler:
 
     def __init__(
         self,
-        redis: aioredis.Redis,
+        repos: Repositories,
         client: Any,
         channels: ChannelRepository,
         *,
@@ -94,28 +83,27 @@ class Reconciler:
         initial_backfill: int = 0,
         max_per_pass: int = MAX_PER_PASS,
     ) -> None:
-        self._redis = redis
+        self._health = repos.health
+        self._checkpoints = repos.checkpoints
         self._client = client
         self._channels = channels
         self._session = session
-        self._queue = queue or PostQueue(redis)
+        self._queue = queue or repos.posts
         self._sleep = sleep
         self._clock = clock
         self._gap = request_gap_s
         self._backfill = initial_backfill
         self._max_per_pass = max_per_pass
-        self._advance: Any = redis.register_script(_ADVANCE)
 
     async def checkpoint(self, channel_id: int) -> int | None:
-        raw: Any = await self._redis.get(keys.channel_checkpoint(channel_id))
-        return int(raw) if raw is not None else None
+        return await self._checkpoints.get(channel_id)
 
     async def _move_checkpoint(self, channel_id: int, message_id: int) -> None:
-        await self._advance(keys=[keys.channel_checkpoint(channel_id)], args=[message_id])
+        await self._checkpoints.advance(channel_id, message_id)
 
     async def _flood_wait(self, exc: errors.FloodWaitError) -> None:
-        await record_flood_wait(self._redis, self._session, exc.seconds, now=self._clock())
-        await count(self._redis, "flood_waits")
+        await record_flood_wait(self._health, self._session, exc.seconds, now=self._clock())
+        await self._health.count("flood_waits")
         await self._sleep(float(exc.seconds) + 1.0)
 
     async def _enqueue(self, channel: Channel, messages: Sequence[Any]) -> int:

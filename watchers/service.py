@@ -27,12 +27,12 @@ from telethon import errors
 from telethon.tl import functions
 
 from bot.config import ConfigError, Settings
-from bot.storage.channels import WEIGHTS, Channel, ChannelRepository
+from bot.storage.channels import WEIGHTS, Channel
+from bot.storage.repos import Repositories
 from watchers.client import connect_authorised, make_client, session_names
 from watchers.health import (
     AccountState,
     accounts,
-    count,
     is_silent,
     notify_once,
     publish_account,
@@ -111,7 +111,7 @@ class WatcherService:
     def __init__(
         self,
         settings: Settings,
-        redis: aioredis.Redis,
+        repos: Repositories,
         *,
         client_factory: ClientFactory = make_client,
         intervals: Intervals | None = None,
@@ -119,14 +119,16 @@ class WatcherService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._settings = settings
-        self._redis = redis
+        self._repos = repos
+        self._health = repos.health
+        self._notices = repos.notices
         self._factory = client_factory
         self.intervals = intervals or Intervals()
         self._join_policy = join_policy or JoinPolicy()
         self._clock = clock
-        self.channels = ChannelRepository(redis)
+        self.channels = repos.channels
         self.directory = ChannelDirectory()
-        self.live = LiveIngest(redis, self.directory, channels=self.channels)
+        self.live = LiveIngest(repos, self.directory, channels=self.channels)
         self.accounts: dict[str, Account] = {}
         self.finished = asyncio.Event()  # set when no account is left
         self._stopping = asyncio.Event()
@@ -141,7 +143,7 @@ class WatcherService:
         names = session_names(self._settings)
         try:
             for name in names:
-                lock = SessionLock(self._redis, name)
+                lock = SessionLock(self._repos.locks, name)
                 await lock.acquire()
                 try:
                     client = self._factory(self._settings, name)
@@ -155,7 +157,7 @@ class WatcherService:
                     client=client,
                     lock=lock,
                     reconciler=Reconciler(
-                        self._redis,
+                        self._repos,
                         client,
                         self.channels,
                         session=name,
@@ -164,7 +166,7 @@ class WatcherService:
                         request_gap_s=self.intervals.request_gap_s,
                     ),
                     joiner=Joiner(
-                        self._redis,
+                        self._repos,
                         client,
                         self.channels,
                         session=name,
@@ -296,7 +298,7 @@ class WatcherService:
             except errors.FloodWaitError:
                 return  # waited MAX_FLOOD_RETRIES times already: leave it to the next tick
             except (errors.RPCError, ConnectionError, OSError, ValueError) as exc:
-                await count(self._redis, "reconcile_errors")
+                await self._health.count("reconcile_errors")
                 log.warning("reconcile of %s on %s failed: %s", cid, name, type(exc).__name__)
 
     async def _still_authorised(self, account: Account) -> bool:
@@ -344,7 +346,7 @@ class WatcherService:
         await self.publish_accounts()
         room = {
             a.session: a.cap
-            for a in await accounts(self._redis)
+            for a in await accounts(self._health)
             if a.alive and now - a.at < self.intervals.account_stale_s
         }
         everything = await self.channels.list()
@@ -368,7 +370,8 @@ class WatcherService:
             elif now - account.disconnected_since > self.intervals.disconnected_alert_s:
                 minutes = (now - account.disconnected_since) / 60
                 await notify_once(
-                    self._redis,
+                    self._health,
+                    self._notices,
                     f"disconnected:{account.name}",
                     f"⚠️ Watcher account {account.name} has been disconnected "
                     f"from Telegram for {minutes:.0f} minutes.",
@@ -378,7 +381,8 @@ class WatcherService:
         for channel in await self.channels.with_state("joined"):
             if channel.account in self.accounts and is_silent(channel, now):
                 await notify_once(
-                    self._redis,
+                    self._health,
+                    self._notices,
                     f"silent:{channel.key}",
                     silent_notice(channel, now),
                     self._admins,
@@ -394,7 +398,7 @@ class WatcherService:
             with contextlib.suppress(Exception):
                 connected = bool(account.client.is_connected())
             await publish_account(
-                self._redis,
+                self._health,
                 AccountState(
                     session=account.name,
                     alive=account.alive and not self._stopping.is_set(),
@@ -412,9 +416,10 @@ class WatcherService:
             return
         account.alive = False
         log.error("watcher account %s stopped: %s", account.name, reason)
-        await count(self._redis, "accounts_lost")
+        await self._health.count("accounts_lost")
         await notify_once(
-            self._redis,
+            self._health,
+            self._notices,
             f"dead:{account.name}",
             f"🚫 Telegram session {account.name} stopped working ({reason}): "
             f"it was logged out or revoked. Run `vigil login --name {account.name}` "
@@ -440,7 +445,7 @@ def _now_dt() -> datetime:
 
 async def run_watcher(
     settings: Settings,
-    redis: aioredis.Redis,
+    redis: aioredis.Redis | Repositories,
     *,
     stop: asyncio.Event,
     client_factory: ClientFactory = make_client,
@@ -450,7 +455,9 @@ async def run_watcher(
     Raises NotLoggedInError (run `vigil login`) or SessionLockedError (another watcher holds a
     session) before anything starts.
     """
-    service = WatcherService(settings, redis, client_factory=client_factory)
+    # bot/app.py still hands over the client; the bundle is built here until it passes its own.
+    repos = redis if isinstance(redis, Repositories) else Repositories.build(redis)
+    service = WatcherService(settings, repos, client_factory=client_factory)
     await service.start()
     try:
         stop_task = asyncio.create_task(stop.wait())

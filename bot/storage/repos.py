@@ -34,6 +34,7 @@ from bot.storage.notices import NoticeBox
 from bot.storage.outbox import AlertOutbox
 from bot.storage.posts import PostQueue
 from bot.storage.ratelimit import RateStore
+from bot.storage.sessions import Checkpoints, JoinPace, SessionLocks
 from bot.storage.shared import SharedWatchRepository
 from bot.storage.stories import StoryRepository
 from bot.storage.streams import DEFAULT_MAXLEN, StreamConsumer
@@ -75,6 +76,10 @@ class Repositories:
     rates: RateStore
     dead_letters: DeadLetters
     health: HealthRepository
+    # the watcher: session locks, each account's join pace, the reconciler's checkpoints
+    locks: SessionLocks
+    join_pace: JoinPace
+    checkpoints: Checkpoints
 
     @classmethod
     def build(
@@ -107,6 +112,9 @@ class Repositories:
             rates=RateStore(redis),
             dead_letters=DeadLetters(redis),
             health=HealthRepository(redis),
+            locks=SessionLocks(redis),
+            join_pace=JoinPace(redis),
+            checkpoints=Checkpoints(redis),
         )
 
     def triage_store(self) -> TriageStore:

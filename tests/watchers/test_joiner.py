@@ -10,6 +10,7 @@ from telethon.tl import functions, types
 
 from bot.storage import keys
 from bot.storage.channels import ChannelRepository
+from bot.storage.repos import Repositories
 from tests.watchers.telegram_fakes import T0, FakeTelegram, app_config, channel_chat
 from watchers.joiner import Joiner, JoinPolicy, channels_cap
 
@@ -59,7 +60,9 @@ async def test_spacing_daily_cap_and_resume_after_restart(redis: aioredis.Redis)
     )
     clock = Clock()
     policy = JoinPolicy(spacing_s=300, daily_cap=3)
-    joiner = Joiner(redis, fake, repo, session="acc", policy=policy, clock=clock)
+    joiner = Joiner(
+        Repositories.build(redis), fake, repo, session="acc", policy=policy, clock=clock
+    )
 
     first = await joiner.step()
     assert first is not None and first.state == "joined" and first.key == "id:100"
@@ -68,7 +71,9 @@ async def test_spacing_daily_cap_and_resume_after_restart(redis: aioredis.Redis)
     clock.now += 1
     assert (await joiner.step()) is not None
 
-    restarted = Joiner(redis, fake, repo, session="acc", policy=policy, clock=clock)
+    restarted = Joiner(
+        Repositories.build(redis), fake, repo, session="acc", policy=policy, clock=clock
+    )
     clock.now += 100
     assert await restarted.step() is None  # the pace survived the restart
     clock.now += 200
@@ -105,7 +110,14 @@ async def test_flood_wait_blocks_the_account_and_keeps_the_resolution(
 
     fake.answers[functions.channels.JoinChannelRequest] = join
     clock = Clock()
-    joiner = Joiner(redis, fake, repo, session="acc", policy=JoinPolicy(spacing_s=60), clock=clock)
+    joiner = Joiner(
+        Repositories.build(redis),
+        fake,
+        repo,
+        session="acc",
+        policy=JoinPolicy(spacing_s=60),
+        clock=clock,
+    )
     outcome = await joiner.step()
     assert outcome is not None and (outcome.state, outcome.reason) == ("pending", "flood wait")
     assert float(await redis.hget(keys.FLOOD_WAITS, "acc")) == clock.now + 3600
@@ -169,7 +181,7 @@ async def test_invites_and_failure_reasons(redis: aioredis.Redis) -> None:
     fake.answers[functions.channels.JoinChannelRequest] = join
     clock = Clock()
     joiner = Joiner(
-        redis,
+        Repositories.build(redis),
         fake,
         repo,
         session="acc",
@@ -209,7 +221,9 @@ async def test_transient_errors_back_off_then_fail(redis: aioredis.Redis) -> Non
     fake.answers[functions.contacts.ResolveUsernameRequest] = broken
     clock = Clock()
     policy = JoinPolicy(spacing_s=1, daily_cap=100, retry_s=10, max_attempts=3)
-    joiner = Joiner(redis, fake, repo, session="acc", policy=policy, clock=clock)
+    joiner = Joiner(
+        Repositories.build(redis), fake, repo, session="acc", policy=policy, clock=clock
+    )
     clock.now += 2
     assert (await joiner.step()).state == "pending"  # type: ignore[union-attr]
     clock.now += 5
@@ -227,7 +241,7 @@ async def test_other_accounts_channels_are_left_alone_and_auth_errors_propagate(
     repo = ChannelRepository(redis)
     await _pending(repo, "@theirs_chan", account="other")
     fake = FakeTelegram()
-    joiner = Joiner(redis, fake, repo, session="acc", clock=Clock())
+    joiner = Joiner(Repositories.build(redis), fake, repo, session="acc", clock=Clock())
     assert await joiner.step() is None
     await _pending(repo, "@mine_chan")
 

@@ -10,6 +10,7 @@ from telethon.tl import types
 from bot.models import Post
 from bot.storage import keys
 from bot.storage.channels import ChannelRepository
+from bot.storage.repos import Repositories
 from tests.watchers.telegram_fakes import T0, message, photo
 from watchers.live import ChannelDirectory, LiveIngest
 
@@ -25,7 +26,9 @@ async def _live(redis: aioredis.Redis, album_wait_s: float = 0.01) -> LiveIngest
     await repo.mark_joined(f"id:{CHANNEL}", "acc")
     directory = ChannelDirectory()
     await directory.refresh(repo)
-    return LiveIngest(redis, directory, channels=repo, album_wait_s=album_wait_s)
+    return LiveIngest(
+        Repositories.build(redis), directory, channels=repo, album_wait_s=album_wait_s
+    )
 
 
 async def _posts(redis: aioredis.Redis) -> list[Post]:
@@ -138,7 +141,7 @@ async def test_paused_channel_is_not_ingested(redis: aioredis.Redis) -> None:
     await repo.set_paused(f"id:{CHANNEL}", True)
     directory = ChannelDirectory()
     await directory.refresh(repo)
-    paused = LiveIngest(redis, directory, channels=repo)
+    paused = LiveIngest(Repositories.build(redis), directory, channels=repo)
     await paused.on_update(_new(message(CHANNEL, 1, "quiet")))
     assert await redis.xlen(keys.POSTS_STREAM) == 0
     assert len(directory) == 0 and live is not None

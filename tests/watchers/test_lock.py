@@ -14,6 +14,8 @@ from telethon.tl import functions
 from bot.config import Settings
 from bot.storage import keys
 from bot.storage.channels import ChannelRepository
+from bot.storage.repos import Repositories
+from bot.storage.sessions import SessionLocks
 from tests.watchers.telegram_fakes import FakeTelegram, app_config
 from watchers.client import NotLoggedInError, make_client, session_names, session_path
 from watchers.lock import LockLostError, SessionLock, SessionLockedError
@@ -21,13 +23,13 @@ from watchers.service import WatcherService, plan_assignments, run_watcher
 
 
 async def test_second_owner_is_refused_naming_the_holder(redis: aioredis.Redis) -> None:
-    first = SessionLock(redis, "main", holder="box-a:101")
+    first = SessionLock(SessionLocks(redis), "main", holder="box-a:101")
     await first.acquire()
-    second = SessionLock(redis, "main", holder="box-b:202")
+    second = SessionLock(SessionLocks(redis), "main", holder="box-b:202")
     with pytest.raises(SessionLockedError) as caught:
         await second.acquire()
     assert "box-a:101" in str(caught.value) and "'main'" in str(caught.value)
-    other = SessionLock(redis, "other", holder="box-b:202")
+    other = SessionLock(SessionLocks(redis), "other", holder="box-b:202")
     await other.acquire()  # another session is fine
     await first.refresh()
     await first.release()
@@ -38,10 +40,10 @@ async def test_second_owner_is_refused_naming_the_holder(redis: aioredis.Redis) 
 
 
 async def test_an_expired_lease_can_be_taken_over(redis: aioredis.Redis) -> None:
-    crashed = SessionLock(redis, "s", ttl_ms=50, holder="dead:1")
+    crashed = SessionLock(SessionLocks(redis), "s", ttl_ms=50, holder="dead:1")
     await crashed.acquire()
     await asyncio.sleep(0.1)
-    heir = SessionLock(redis, "s", holder="new:2")
+    heir = SessionLock(SessionLocks(redis), "s", holder="new:2")
     await heir.acquire()
     with pytest.raises(LockLostError):
         await crashed.refresh()
@@ -148,7 +150,7 @@ async def test_revoked_account_alerts_admins_and_hands_channels_over(
     fakes["two"].answers[functions.contacts.ResolveUsernameRequest] = flood
     service = WatcherService(
         _settings(data_dir, "one,two"),
-        redis,
+        Repositories.build(redis),
         client_factory=_factory(fakes),
         clock=lambda: now[0],
     )
@@ -216,7 +218,7 @@ async def test_health_notices_silent_channels_and_disconnects_once(
     now = [1_000_000.0]
     service = WatcherService(
         _settings(data_dir),
-        redis,
+        Repositories.build(redis),
         client_factory=_factory({"vigil": fake}),
         clock=lambda: now[0],
     )
@@ -252,7 +254,9 @@ async def test_a_session_revoked_elsewhere_is_noticed_at_the_next_tick(
 ) -> None:
     fake = FakeTelegram()
     fake.answers[functions.help.GetAppConfigRequest] = lambda r: app_config(500)
-    service = WatcherService(_settings(data_dir), redis, client_factory=_factory({"vigil": fake}))
+    service = WatcherService(
+        _settings(data_dir), Repositories.build(redis), client_factory=_factory({"vigil": fake})
+    )
     await service.start()
     try:
         await service.reconcile_tick("vigil")  # no channel due: only the probe is made

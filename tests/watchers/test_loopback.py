@@ -19,6 +19,7 @@ from bot.models import Post
 from bot.storage import keys
 from bot.storage.channels import Channel, ChannelRepository
 from bot.storage.posts import PostQueue
+from bot.storage.repos import Repositories
 from tests.support.mtproto import MTProtoServer
 from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID, eventually, sign_in
 from tests.support.mtproto.world import Account
@@ -110,7 +111,7 @@ async def test_two_accounts_join_every_kind_of_reference_and_survive_a_revocatio
         await repo.add(ref, added_by=ADMIN)
 
     service = WatcherService(
-        settings, redis, intervals=FAST, join_policy=JoinPolicy(spacing_s=0.0)
+        settings, Repositories.build(redis), intervals=FAST, join_policy=JoinPolicy(spacing_s=0.0)
     )
     running.append(service)
     await service.start()
@@ -192,7 +193,12 @@ async def test_reconciler_fetches_a_gap_of_250_through_a_flood_wait_once_each(
 
     try:
         reconciler = Reconciler(
-            redis, client, repo, session="vigil", sleep=no_sleep, request_gap_s=0.0
+            Repositories.build(redis),
+            client,
+            repo,
+            session="vigil",
+            sleep=no_sleep,
+            request_gap_s=0.0,
         )
         first = await reconciler.catch_up(joined)  # first sight: start at the newest post
         assert (first.enqueued, await reconciler.checkpoint(world.id)) == (0, 10)
@@ -244,14 +250,22 @@ async def test_a_post_made_just_after_the_join_is_not_lost(
     client = make_client(settings, "vigil")
     await connect_authorised(client, "vigil")
     try:
-        joiner = Joiner(redis, client, repo, session="vigil", policy=JoinPolicy(spacing_s=0))
+        joiner = Joiner(
+            Repositories.build(redis),
+            client,
+            repo,
+            session="vigil",
+            policy=JoinPolicy(spacing_s=0),
+        )
         outcome = await joiner.step()
         assert outcome is not None and outcome.state == "joined"
         fresh = await telegram.post(world, "posted right after the join", push=False)
         channel = await repo.get(outcome.key)
         assert channel is not None
         assert channel.joined_at is not None
-        reconciler = Reconciler(redis, client, repo, session="vigil", request_gap_s=0.0)
+        reconciler = Reconciler(
+            Repositories.build(redis), client, repo, session="vigil", request_gap_s=0.0
+        )
         first = await reconciler.catch_up(channel)
     finally:
         await client.disconnect()

@@ -10,6 +10,7 @@ from bot.models import Post
 from bot.storage import keys
 from bot.storage.channels import Channel, ChannelRepository
 from bot.storage.posts import PostQueue
+from bot.storage.repos import Repositories
 from tests.watchers.telegram_fakes import T0, FakeTelegram, message, photo
 from watchers.reconciler import Reconciler
 
@@ -83,7 +84,12 @@ async def test_gap_of_250_with_flood_wait_and_restart_enqueues_each_once(
     fake.flood_after = 125  # FloodWait half-way through the first pass
     fake.crash_after = 170  # then the process dies half-way (after the flood wait)
     first = Reconciler(
-        redis, fake, ChannelRepository(redis), session="acc", sleep=fake_sleep, clock=clock
+        Repositories.build(redis),
+        fake,
+        ChannelRepository(redis),
+        session="acc",
+        sleep=fake_sleep,
+        clock=clock,
     )
     with pytest.raises(ConnectionError):
         await first.catch_up(channel)
@@ -93,7 +99,12 @@ async def test_gap_of_250_with_flood_wait_and_restart_enqueues_each_once(
     assert halfway is not None and 100 < halfway < 350
 
     restarted = Reconciler(
-        redis, fake, ChannelRepository(redis), session="acc", sleep=fake_sleep, clock=clock
+        Repositories.build(redis),
+        fake,
+        ChannelRepository(redis),
+        session="acc",
+        sleep=fake_sleep,
+        clock=clock,
     )
     result = await restarted.catch_up(channel)
     assert result.checkpoint == 350
@@ -116,13 +127,19 @@ async def test_first_sight_starts_at_the_newest_message(redis: aioredis.Redis) -
     channel = await _channel(redis)
     fake = FakeTelegram()
     _history(fake, 40)
-    rec = Reconciler(redis, fake, ChannelRepository(redis), session="acc")
+    rec = Reconciler(Repositories.build(redis), fake, ChannelRepository(redis), session="acc")
     result = await rec.catch_up(channel)
     assert result.checkpoint == 40 and result.enqueued == 0
     assert await redis.xlen(keys.POSTS_STREAM) == 0
     fake.history[CHANNEL].append(message(CHANNEL, 41, "fresh"))
     assert (await rec.catch_up(channel)).enqueued == 1
-    backfill = Reconciler(redis, fake, ChannelRepository(redis), session="acc", initial_backfill=5)
+    backfill = Reconciler(
+        Repositories.build(redis),
+        fake,
+        ChannelRepository(redis),
+        session="acc",
+        initial_backfill=5,
+    )
     await redis.delete(keys.channel_checkpoint(CHANNEL))
     await backfill.catch_up(channel)
     assert [p.message_id for p in await _stream_posts(redis)] == [41, 37, 38, 39, 40]
@@ -137,7 +154,9 @@ async def test_a_trailing_album_still_arriving_is_held_back(redis: aioredis.Redi
         for i in (12, 13)
     ]
     clock = Clock(fake.history[CHANNEL][-1].date.timestamp() + 5)
-    rec = Reconciler(redis, fake, ChannelRepository(redis), session="acc", clock=clock)
+    rec = Reconciler(
+        Repositories.build(redis), fake, ChannelRepository(redis), session="acc", clock=clock
+    )
     await rec.catch_up(channel)
     assert await rec.checkpoint(CHANNEL) == 11
     fake.history[CHANNEL].append(
@@ -155,7 +174,9 @@ async def test_edit_sweep_finds_recent_edits_once(redis: aioredis.Redis) -> None
     fake = FakeTelegram()
     _history(fake, 30)
     clock = Clock((T0 + timedelta(hours=1)).timestamp())
-    rec = Reconciler(redis, fake, ChannelRepository(redis), session="acc", clock=clock)
+    rec = Reconciler(
+        Repositories.build(redis), fake, ChannelRepository(redis), session="acc", clock=clock
+    )
     await redis.set(keys.channel_checkpoint(CHANNEL), 20)
     await rec.catch_up(channel)
     edited_at = T0 + timedelta(minutes=50)
@@ -182,7 +203,7 @@ async def test_reconciled_post_already_seen_live_and_edited_is_an_edit(
         message(CHANNEL, 2, "v2", edit_date=T0 + timedelta(minutes=5)),
         message(CHANNEL, 3, "new", edit_date=T0 + timedelta(minutes=6)),
     ]
-    rec = Reconciler(redis, fake, ChannelRepository(redis), session="acc")
+    rec = Reconciler(Repositories.build(redis), fake, ChannelRepository(redis), session="acc")
     await rec.catch_up(channel)
     events = {p.message_id: p.event for p in await _stream_posts(redis) if p.source != "live"}
     assert events == {2: "edit", 3: "new"}
