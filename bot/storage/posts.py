@@ -125,3 +125,15 @@ class PostQueue:
                 pipe.hkeys(bucket)
             rows: list[Any] = await pipe.execute()
         return max((int(i) for row in rows for i in row), default=0)
+
+    async def drop_legacy_seen(self) -> int:
+        """Delete the seen hashes of before the day buckets (`vigil:{posts}:seen:<channel>`,
+        never expiring). Run once after upgrading; returns how many were deleted."""
+        prefix = keys.post_seen(0)[: -len("0")]
+        legacy: list[str] = []
+        async for key in self._redis.scan_iter(match=f"{prefix}*", count=1000):
+            if ":" not in str(key)[len(prefix) :]:
+                legacy.append(str(key))
+        for i in range(0, len(legacy), 500):
+            await self._redis.unlink(*legacy[i : i + 500])
+        return len(legacy)

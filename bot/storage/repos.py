@@ -10,7 +10,12 @@ Redis client. What each owns:
 - `posts`: the posts stream's idempotent producer; `archive`: posts kept for `/test`, digests
   and follow-ups; `stories`: fingerprints and copies; `outbox`: the triage worker's way onto
   the alerts stream (alerts with their ledger); `posts_consumer` / `alerts_consumer`: the
-  streams' consumers. Still to come: the delivery ledger, held alerts, dead letters, health.
+  streams' consumers.
+- delivery: `ledger`: what was sent to whom (and each analyst's delivered log); `held`: alerts
+  held for quiet hours, digests and blocked analysts; `notices`: notices and released alerts
+  onto the alerts stream; `rates`: the send-rate limiter's state; `dead_letters`: listing and
+  retry; `health`: heartbeats, flood waits, watcher accounts and counters, `vigil status`.
+- the watcher: `locks` (one process per session), `join_pace`, `checkpoints` (reconciler).
 """
 
 from __future__ import annotations

@@ -95,3 +95,13 @@ async def test_dead_letters_page_and_retry(redis: aioredis.Redis) -> None:
     assert not await dead.retry(99, page[0].id)
     counts = await dead.counts()
     assert counts[page[0].index] == 2 and sum(counts) == 2
+
+
+async def test_legacy_seen_hashes_are_dropped_once(redis: aioredis.Redis) -> None:
+    await redis.hset(keys.post_seen(100), "1", "0")
+    queue = PostQueue(redis)
+    assert await queue.enqueue(_post(1))  # into today's bucket
+    assert await queue.drop_legacy_seen() == 1
+    assert not await redis.exists(keys.post_seen(100))
+    assert await queue.seen_versions(100, [1]) == [0]
+    assert await queue.drop_legacy_seen() == 0
