@@ -34,7 +34,8 @@ second of wall time, 60 times as often as the worker's minute, so the bench pays
 Each is the best of `--repeats` alternating runs. `slowdown` = 1 - on/off; on a shared machine
 run-to-run noise is larger than the difference, so `surge_share` also attributes it: the
 worker's own time in the surge code (counting, queueing, checks) plus the time Redis spent in
-the counting script (from INFO commandstats), as a share of the "on" run (median of runs).
+the counting script (EVAL time in INFO commandstats beyond the "off" run's), as a share of
+the "on" run (median of runs).
 
 Run: `.venv/bin/python bench/surge.py` (one JSON line).
 """
@@ -459,14 +460,17 @@ async def throughput(
 
         await one(off)  # warm caches
         for _ in range(repeats):
+            usec = await eval_usec()
             rates["off"].append(await one(off))
+            off_usec = await eval_usec() - usec  # the archive's and stories' scripts (EVAL too)
             spent, usec, checking = on.surge.spent, await eval_usec(), on.surge.checking
             rate = await one(on)
             rates["on"].append(rate)
             # The surge work's share of the run: the worker's own time on it, and the time
-            # Redis spent in the counting script, which the batch's write waits for.
-            added = on.surge.spent - spent + (await eval_usec() - usec) / 1e6
-            shares.append(added / (len(posts) / rate))
+            # Redis spent in the counting script (EVAL time beyond the "off" run's), which the
+            # batch's write waits for.
+            in_script = max(0.0, await eval_usec() - usec - off_usec) / 1e6
+            shares.append((on.surge.spent - spent + in_script) / (len(posts) / rate))
             check_shares.append((on.surge.checking - checking) / (len(posts) / rate))
         if affinity is not None:
             os.sched_setaffinity(0, affinity)
