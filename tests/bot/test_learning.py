@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 import pytest
 
 from bot import texts
+from bot.alerts import AlertJob
 from bot.callback_data import FeedbackAction, FeedbackCB
 from bot.config import Settings
 from bot.learner import ModelSync
 from bot.models import Post
+from bot.storage.held import HeldRepository
 from bot.storage.learning import LearningRepository
 from bot.storage.posts import PostQueue
 from bot.storage.repos import Repositories
@@ -121,11 +123,20 @@ async def test_verdicts_move_the_next_similar_alert_and_learning_shows_it(ann: B
         await wait_until(trained)
         await asyncio.sleep(2.5)  # one model sync period (bot/learner.py SYNC_S)
         await queue.enqueue(post(50, LATER_NOISE))
-        noise = await alert_for(app, ANN, LATER_NOISE[:30])
-        assert "learned ↓" in noise.text and "noise" in noise.text
         await queue.enqueue(post(51, LATER_RELEVANT))
         relevant = await alert_for(app, ANN, LATER_RELEVANT[:30])
         assert "learned ↑" in relevant.text and "relevant" in relevant.text
+        # The noise-like one is confident noise: it waits for the digest, with its reason.
+        held = HeldRepository(app.redis)
+
+        async def noise_held() -> bool:
+            return any(h.why == "digest" for h in await held.held(ANN))
+
+        await wait_until(noise_held)
+        jobs = [AlertJob.from_fields(h.fields) for h in await held.held(ANN)]
+        assert [j.post.message_id for j in jobs] == [50]
+        assert jobs[0].held and any(r.startswith("learned ↓") for r in jobs[0].reasons)
+        assert not [m for m in app.server.sent if m.chat_id == ANN and LATER_NOISE[:30] in m.text]
 
         view = await app.say(ANN, "/learning")
         assert "Verdicts: 4 relevant, 4 noise" in view.text
@@ -224,8 +235,8 @@ async def test_learning_off_stops_moving_alerts_and_on_resumes(ann: BotApp) -> N
         await wait_until(off)
         await asyncio.sleep(2.5)
         await queue.enqueue(post(60, LATER_NOISE))
-        held_back = await alert_for(app, ANN, LATER_NOISE[:30])
-        assert "learned" not in held_back.text
+        not_moved = await alert_for(app, ANN, LATER_NOISE[:30])  # sent at once, unmoved
+        assert "learned" not in not_moved.text
         view = await app.say(ANN, "/learning")
         assert "Learning: off" in view.text and "Verdicts: 4 relevant, 4 noise" in view.text
         bad = await app.say(ANN, "/settings learning maybe")
