@@ -269,6 +269,7 @@ _MIXED_ANY_CASE_RE = re2.compile(
     f"|[{_ANY_CASE_LATIN}{_CYRILLIC_LETTERS}][{_GREEK_LETTERS}]"
 )
 _LATIN_RE = re.compile(f"[{_LATIN_LETTERS}]")
+_ASCII_LETTER_RE = re.compile("[A-Za-z]")
 _GREEK_RE = re.compile(f"[{_GREEK_LETTERS}]")
 _CYRILLIC_RE = re.compile(f"[{_CYRILLIC_LETTERS}]")
 
@@ -485,7 +486,11 @@ def fold_lookalikes(text: str) -> str:
     """`text` with the look-alike letters of words mixing scripts folded as `normalise` folds
     them, keeping case (кojи with a Latin o and j reads as који): what a language detector
     should see. Text without such a word is returned as it is."""
-    if text.isascii() or _MIXED_ANY_CASE_RE.search(text) is None:
+    if (
+        text.isascii()
+        or _ASCII_LETTER_RE.search(text) is None  # Greek look-alikes alone: not worth a scan
+        or _MIXED_ANY_CASE_RE.search(text) is None
+    ):
         return text
     lowered = text.lower()
     if len(lowered) != len(text):
