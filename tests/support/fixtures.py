@@ -19,7 +19,6 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 
-from bot.fit import FitRequestMiddleware
 from tests.support.botapi import BotApiServer
 
 TEST_TOKEN = "123456:TEST-TOKEN"
@@ -39,13 +38,10 @@ def make_session(server: BotApiServer, *, timeout: float = 30.0) -> AiohttpSessi
 
 
 def make_bot(server: BotApiServer, *, token: str | None = None) -> Bot:
-    """An aiogram Bot on the loopback server, HTML parse mode by default, its requests fitted
-    to Telegram's limits as the service's are (bot/botapp.py). Close its session."""
-    session = make_session(server)
-    session.middleware(FitRequestMiddleware())
+    """An aiogram Bot on the loopback server, HTML parse mode by default. Close its session."""
     return Bot(
         token=token or server.token,
-        session=session,
+        session=make_session(server),
         default=DefaultBotProperties(parse_mode="HTML"),
     )
 
