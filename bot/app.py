@@ -62,6 +62,7 @@ async def build_triage_worker(
 ) -> tuple[TriageWorker, Callable[[asyncio.Event], Awaitable[None]]]:
     """The triage worker with its engine; returns (worker, run)."""
     from bot.learner import ModelSync
+    from bot.storage.campaigns import CampaignRepository, SurgeTracker
     from bot.triage.engine import TriageEngine
     from bot.triage.language import make_detector
     from bot.triage.relevance import LearnedRelevance
@@ -72,10 +73,13 @@ async def build_triage_worker(
     weights: dict[int, str] = {}
     channels = repos.channels
 
+    names: dict[int, str] = {}
+
     async def refresh_weights() -> None:
         for channel in await channels.list():
             if channel.channel_id is not None:
                 weights[channel.channel_id] = channel.weight
+                names[channel.channel_id] = channel.label
 
     detector = await asyncio.to_thread(make_detector, settings.language_detector)
     relevance = LearnedRelevance()
@@ -97,6 +101,8 @@ async def build_triage_worker(
         channel_weights=refresh_weights,
         models=models,
         backfill_cutoff_s=settings.backfill_cutoff_h * 3600,
+        surge=SurgeTracker(CampaignRepository(repos.redis, archive=repos.archive)),
+        channel_names=lambda channel_id: names.get(channel_id, f"channel {channel_id}"),
     )
     learner = build_learner(settings, repos, lambda text: detector.detect(text).code, name)
 

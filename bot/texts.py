@@ -6,7 +6,12 @@ escape it (`html.escape`) where the string is built, never at the call site.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.triage.surge import SurgeAlert
 
 # --- alerts --------------------------------------------------------------------------------
 PRIORITY_MARKERS = {"urgent": "🔴", "high": "🟠", "normal": "🟢", "low": "⚪"}
@@ -728,3 +733,24 @@ def learning_system_lines(
 
 
 SOMETHING_WENT_WRONG = "Sorry, something went wrong on my side; it is logged. Please try again."
+
+
+def surge_notice(
+    alert: SurgeAlert, label: str, query: str, channel_name: Callable[[int], str]
+) -> str:
+    """📈 Surge · <watch>: N posts in M channels in the last H h, R× usual; top channels, the
+    words new against the usual (HTML, escaped here; short enough for one message)."""
+    ratio = f"{alert.ratio:.0f}" if alert.ratio >= 10 else f"{alert.ratio:.1f}"
+    lines = [
+        f"📈 <b>Surge</b> · watch {escape(label)} <code>{escape(query[:200])}</code>",
+        f"{alert.posts} posts in {alert.channels} channels in the last {alert.window_hours} h, "
+        f"{ratio}× usual",
+    ]
+    if alert.top_channels:
+        top = ", ".join(f"{escape(channel_name(c)[:60])} ({n})" for c, n in alert.top_channels[:5])
+        lines.append(f"Top channels: {top}")
+    if alert.new_words:
+        lines.append(
+            "New words: " + ", ".join(f"<i>{escape(w[:40])}</i>" for w in alert.new_words[:8])
+        )
+    return "\n".join(lines)

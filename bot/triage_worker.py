@@ -19,6 +19,11 @@ triage (an export, a backlog after downtime) is archived and counted (`stats.bac
 alerted, unless it was ingested with `alert_old` (`vigil ingest --alert`): then its alerts say
 "📼 from the archive, <date>". An edit of such a post follows up only alerts already sent.
 
+Surges (bot/triage/surge.py, bot/storage/campaigns.py): every new matching post is counted per
+watch and hour (a shared watch once, whatever its subscribers) on the batch's own write, with
+each story copy's spread and forward edges; every `SURGE_CHECK_S` the worker checks the watches
+its batches touched and tells the watch's analysts (a shared watch's subscribers) of a surge.
+
 Learned relevance (`ModelSync`, bot/learner.py): the engine scores every match with the
 analysts' models, reloaded within seconds of a change; an alert a model judged noise with
 confidence is marked `held` (delivery puts it in the digest), and how many alerts the models
@@ -38,9 +43,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.alerts import AlertJob
+from bot import texts
+from bot.alerts import AlertJob, Notice
 from bot.learner import SYNC_S, ModelSync
 from bot.models import Post, PostFormatError
+from bot.storage.campaigns import SurgeTracker
+from bot.storage.notices import NoticeBox
 from bot.storage.outbox import Emission, EmitMode
 from bot.storage.repos import Repositories
 from bot.storage.stories import parse_ref, post_ref
@@ -53,11 +61,14 @@ from bot.triage.normalise import normalise
 from bot.triage.priority import Priority
 from bot.triage.query import QueryError
 from bot.triage.relevance import SUGGESTED_REASON, features_of_post
+from bot.triage.spread import CopyKind
+from bot.triage.surge import SurgeCounts
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_REFRESH_S = 30.0
 TRIM_EVERY_S = 60.0
+SURGE_CHECK_S = 60.0
 
 PostKey = tuple[int, int]
 
@@ -89,6 +100,7 @@ class TriageStats:
     suggested: int = 0
     held: int = 0
     backfilled: int = 0  # old posts archived without alerts
+    surges: int = 0
     by_language: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -112,7 +124,15 @@ class TriageWorker:
         models: ModelSync | None = None,
         backfill_cutoff_s: float = 0.0,
         clock: Callable[[], float] = time.time,
+        surge: SurgeTracker | None = None,
+        surge_notices: NoticeBox | None = None,
+        channel_names: Callable[[int], str] | None = None,
     ) -> None:
+        self._surge = surge
+        self._surge_notices = surge_notices
+        self._channel_names = channel_names
+        # Surge subjects: a watch counts as itself, one following a shared watch as -shared.
+        self._subject: dict[int, int] = {}
         self._stream_max_age_s = stream_max_age_s
         self._backfill_cutoff_s = backfill_cutoff_s
         self._clock = clock
@@ -125,6 +145,7 @@ class TriageWorker:
         self._cursor = "0-0"
         self._ready = False  # the index holds every active watch
         self._loaded: dict[int, str] = {}  # watch id -> query, of the watches in the index
+        self._owners: dict[int, int] = {}  # watch id -> owner
         self._load_weights = channel_weights
         self.stats = TriageStats()
 
@@ -140,6 +161,8 @@ class TriageWorker:
         channel_weights: Callable[[], Any] | None = None,
         models: ModelSync | None = None,
         backfill_cutoff_s: float = 0.0,
+        surge: SurgeTracker | None = None,
+        channel_names: Callable[[int], str] | None = None,
     ) -> TriageWorker:
         """A worker over a repository bundle (what bot/app.py, tests and benchmarks use)."""
         stream = repos.posts_consumer(
@@ -153,6 +176,9 @@ class TriageWorker:
             channel_weights=channel_weights,
             models=models,
             backfill_cutoff_s=backfill_cutoff_s,
+            surge=surge,
+            surge_notices=repos.notices if surge is not None else None,
+            channel_names=channel_names,
         )
 
     @property
@@ -169,7 +195,7 @@ class TriageWorker:
             self._engine.remove_watch(watch_id)
         self._loaded.clear()
         for watch in await self._watches.all_active():
-            self._add(watch.id, watch.owner_id, watch.query, watch.priority)
+            self._add(watch.id, watch.owner_id, watch.query, watch.priority, watch.shared)
         self._ready = True
         log.info("triage: %d active watches indexed", len(self._loaded))
         return len(self._loaded)
@@ -186,22 +212,28 @@ class TriageWorker:
             if watch.paused:
                 self._remove(watch.id)
             else:
-                self._add(watch.id, watch.owner_id, watch.query, watch.priority)
+                self._add(watch.id, watch.owner_id, watch.query, watch.priority, watch.shared)
         for gone in changed:  # removed watches
             self._remove(gone)
         log.info("triage: watch changes applied; %d active watches", len(self._loaded))
         return len(changed)
 
-    def _add(self, watch_id: int, owner: int, query: str, priority: str) -> None:
+    def _add(
+        self, watch_id: int, owner: int, query: str, priority: str, shared: int | None = None
+    ) -> None:
         try:
             self._engine.add_watch(WatchSpec(watch_id, owner, query, priority))
             self._loaded[watch_id] = query
+            self._owners[watch_id] = owner
+            self._subject[watch_id] = -shared if shared else watch_id
         except QueryError as exc:  # stored before a parser change made it invalid
             log.warning("triage: watch %d no longer parses (%s); skipped", watch_id, exc)
 
     def _remove(self, watch_id: int) -> None:
         if self._loaded.pop(watch_id, None) is not None:
             self._engine.remove_watch(watch_id)
+        self._owners.pop(watch_id, None)
+        self._subject.pop(watch_id, None)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -216,7 +248,11 @@ class TriageWorker:
         last_weights = 0.0
         last_trim = 0.0
         last_sync = 0.0
+        last_surge = time.monotonic()
         while not stop.is_set():
+            if self._surge is not None and time.monotonic() - last_surge > SURGE_CHECK_S:
+                await self.check_surges()
+                last_surge = time.monotonic()
             if self._models is not None and time.monotonic() - last_sync > SYNC_S:
                 await self._models.refresh()
                 last_sync = time.monotonic()
@@ -246,6 +282,8 @@ class TriageWorker:
             await self.sync_watches()
             await self.process(entries)
             done += len(entries)
+        if self._surge is not None:
+            await self.check_surges()
         return done
 
     async def process(self, entries: list[StreamEntry]) -> None:
@@ -271,7 +309,14 @@ class TriageWorker:
             self._plan(item, found.archived, batch)
         origins = await self._store.origins(sorted(batch.origins - batch.first_here))
         await self._store.record(
-            batch.archive, batch.claims, batch.copies, moved=batch.moved, suggested=batch.suggested
+            batch.archive,
+            batch.claims,
+            batch.copies,
+            moved=batch.moved,
+            suggested=batch.suggested,
+            surge=self._surge,
+            counts=batch.surge,
+            spread=batch.spread,
         )
         if self._models is not None:
             self._models.count_suggested(batch.suggested)
@@ -311,6 +356,11 @@ class TriageWorker:
         result = item.result
         assert result is not None
         batch.keep(post)
+        if self._surge is not None and result.matches and post.event == "new":
+            subjects = {self._subject.get(m.watch_id, m.watch_id) for m in result.matches}
+            batch.surge.add_post(
+                post.date.timestamp(), post.channel_id, post.message_id, sorted(subjects)
+            )
         self.stats.by_language[result.language.code] += 1
         best = _best(result, self._loaded)
         old = self._is_backfill(post)
@@ -351,6 +401,28 @@ class TriageWorker:
             if b.moved:
                 batch.moved[owner] = batch.moved.get(owner, 0) + 1
             self.stats.held += b.held
+
+    async def check_surges(self) -> int:
+        """Decide surges for the watches the batches touched; tell their analysts."""
+        if self._surge is None or self._surge_notices is None:
+            return 0
+        alerts = await self._surge.check(self._clock())
+        notices = []
+        for alert in alerts:
+            subject = alert.watch_id
+            watch_ids = [w for w, s in self._subject.items() if s == subject]
+            owners = sorted({self._owners[w] for w in watch_ids if w in self._owners})
+            if not owners:
+                continue
+            query = self._loaded.get(watch_ids[0], "") if watch_ids else ""
+            label = f"S{-subject}" if subject < 0 else f"#{subject}"
+            names = self._channel_names or (lambda c: str(c))
+            text = texts.surge_notice(alert, label, query, names)
+            notices += [Notice(owner, text, html=True) for owner in owners]
+            self.stats.surges += 1
+        if notices:
+            await self._surge_notices.send(*notices)
+        return len(alerts)
 
     def _is_backfill(self, post: Post) -> bool:
         """Dated (first published) before the cutoff, as of this batch."""
@@ -442,6 +514,8 @@ class _Batch:
         self.first_here: set[PostKey] = set()  # origins that are posts of this very batch
         self.jobs: list[_Job] = []
         self.moved: dict[int, int] = {}  # analyst -> alerts their model moved
+        self.surge = SurgeCounts()
+        self.spread: list[tuple[PostKey, Post, CopyKind]] = []  # (story's first, copy, kind)
         self.suggested: dict[int, int] = {}  # analyst -> suggestions
 
     def keep(self, post: Post) -> None:
@@ -507,6 +581,7 @@ class _Batch:
         return None
 
     def _copy(self, first: PostKey, post: Post) -> None:
+        self.spread.append((first, post, "forward" if _forward_origin(post) else "copy"))
         self.copies.append((first, post.link))
         self.links[first].add(post.link)
         self.origins.add(first)

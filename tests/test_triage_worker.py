@@ -313,3 +313,42 @@ def replace_date(p: Post, when: datetime) -> Post:
     from dataclasses import replace
 
     return replace(p, date=when)
+
+
+async def test_a_surge_of_matching_posts_tells_the_watchs_analysts_once(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    """Surges are part of triage's output: counted on the batch write, checked by the worker,
+    told through the notices on the alerts stream — once per watch within the cooldown."""
+    from dataclasses import replace
+
+    from bot.alerts import is_notice
+    from bot.storage.campaigns import CampaignRepository, SurgeTracker
+    from bot.storage.repos import Repositories
+    from bot.triage.engine import TriageEngine
+    from bot.triage.language import make_detector
+    from bot.triage.surge import SurgeConfig
+    from bot.triage_worker import TriageWorker
+
+    repos = Repositories.build(redis)
+    config = SurgeConfig(min_history_days=0)  # a fresh Redis has no history to wait for
+    tracker = SurgeTracker(CampaignRepository(redis, config=config, archive=repos.archive))
+    worker = TriageWorker.over(repos, TriageEngine(make_detector()), consumer="s1", surge=tracker)
+    queue = PostQueue(redis)
+    now = datetime.now(UTC)
+    story = "Беженцев из соседней области срочно эвакуировали, біженці прибули"
+    for i in range(12):
+        await queue.enqueue(replace(post(100 + i, f"{story} {i}", channel=600 + i % 4), date=now))
+    await worker.drain()
+    notices = [f for _i, f in await redis.xrange(keys.ALERTS_STREAM) if is_notice(f)]
+    surges = [f for f in notices if "Surge" in f.get("notice", "")]
+    assert [int(f["analyst"]) for f in surges] == [BOHDAN]
+    text = surges[0]["notice"]
+    assert "12 posts in 4 channels in the last 3 h" in text and "біженець" in text
+    # More posts within the cooldown: no second surge alert.
+    for i in range(12, 20):
+        await queue.enqueue(replace(post(100 + i, f"{story} {i}", channel=600 + i % 4), date=now))
+    await worker.drain()
+    notices = [f for _i, f in await redis.xrange(keys.ALERTS_STREAM) if is_notice(f)]
+    assert len([f for f in notices if "Surge" in f.get("notice", "")]) == 1
+    assert worker.stats.surges == 1

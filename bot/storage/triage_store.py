@@ -23,9 +23,12 @@ import redis.asyncio as aioredis
 from bot.models import Post
 from bot.storage import keys
 from bot.storage.archive import ArchiveRepository, PostKey, _parse
+from bot.storage.campaigns import SurgeTracker
 from bot.storage.learning import LearningRepository
 from bot.storage.outbox import AlertOutbox
 from bot.storage.stories import StoryRepository
+from bot.triage.spread import CopyKind
+from bot.triage.surge import SurgeCounts
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +108,24 @@ class TriageStore:
         moved: Mapping[int, int] | None = None,
         suggested: Mapping[int, int] | None = None,
         now: float | None = None,
+        surge: SurgeTracker | None = None,
+        counts: SurgeCounts | None = None,
+        spread: Sequence[tuple[PostKey, Post, CopyKind]] = (),
     ) -> None:
         self.round_trips += 1
+        archive = list(archive)
         async with self._redis.pipeline(transaction=False) as pipe:
             self.archive.put_commands(pipe, archive)
             self.stories.claim_commands(pipe, claims)
             for first, link in copies:
                 self.stories.copy_commands(pipe, first, link)
+            if surge is not None:
+                # The batch's surge counts, story spread and forward edges: same round trip.
+                if counts:
+                    surge.count_commands(pipe, counts, now=now)
+                for first, post, kind in spread:
+                    surge.repo.spread_commands(pipe, first, post, kind=kind)
+                surge.repo.forward_commands(pipe, [p for p in archive if p.event == "new"])
             if self.learning is not None and (moved or suggested):
                 self.learning.counter_commands(
                     pipe, moved or {}, suggested or {}, now if now is not None else time.time()
