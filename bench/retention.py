@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import random
+import re
 import sys
 import tempfile
 import time
@@ -72,6 +73,16 @@ WORDS = [
 
 def _text(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 80)))
+
+
+async def _families(redis: Any) -> dict[str, float]:
+    """MEMORY USAGE summed by key family (ids replaced by '#'), MB, largest first."""
+    sizes: dict[str, int] = {}
+    async for key in redis.scan_iter(count=1000):
+        family = re.sub(r"\d+", "#", str(key))
+        sizes[family] = sizes.get(family, 0) + int(await redis.memory_usage(key) or 0)
+    ranked = sorted(sizes.items(), key=lambda kv: -kv[1])[:12]
+    return {k: round(v / 2**20, 1) for k, v in ranked}
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -177,6 +188,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 "keys": int(await redis.dbsize()),
             }
         )
+    families = await _families(redis)
     await redis.aclose()
     server.stop_if_last_sync()
     # The longest window: archive and ledgers, or the streams' age and the seen record (3).
@@ -202,6 +214,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "used_memory_by_day": [s["used_memory"] for s in samples],
         "keys_by_day": [s["keys"] for s in samples],
         "grows": last > 1.10 * at_window,
+        "mb_by_key_family_last": families,
     }
 
 
