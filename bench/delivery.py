@@ -36,7 +36,7 @@ from bot.delivery.worker import DeliveryConfig, DeliveryWorker  # noqa: E402
 from bot.models import Post  # noqa: E402
 from bot.storage import keys  # noqa: E402
 from bot.storage.connection import EmbeddedRedis  # noqa: E402
-from bot.storage.mutes import MuteRepository  # noqa: E402
+from bot.storage.repos import Repositories  # noqa: E402
 from bot.storage.users import UserRepository  # noqa: E402
 from tests.support.botapi import BotApiServer  # noqa: E402
 from tests.support.fixtures import make_bot  # noqa: E402
@@ -71,12 +71,11 @@ async def run(n_alerts: int, n_analysts: int, redis: aioredis.Redis) -> dict[str
             pipe.xadd(keys.ALERTS_STREAM, j.to_fields())  # type: ignore[arg-type]
         await pipe.execute()
     limits = RateLimits(settings.chat_rate_per_s, settings.global_rate_per_s)
+    repos = Repositories.build(redis)
     worker = DeliveryWorker(
-        redis,
         bot,
-        RateLimiter(redis, limits),
-        users,
-        MuteRepository(redis),
+        RateLimiter(repos.rates, limits),
+        repos,
         DeliveryConfig(consumer="bench", read_block_ms=50),
     )
     started = time.monotonic()

@@ -34,7 +34,6 @@ from bot.delivery.ratelimit import RateLimiter, RateLimits  # noqa: E402
 from bot.delivery.worker import DeliveryConfig, DeliveryWorker  # noqa: E402
 from bot.models import Post  # noqa: E402
 from bot.storage.connection import EmbeddedRedis  # noqa: E402
-from bot.storage.mutes import MuteRepository  # noqa: E402
 from bot.storage.posts import PostQueue  # noqa: E402
 from bot.storage.repos import Repositories  # noqa: E402
 from bot.storage.users import UserRepository  # noqa: E402
@@ -77,15 +76,12 @@ async def run(
         await users.request_access(uid, str(uid), None)
         await users.approve(uid)
         await watches.add(uid, f"={_word(i)}")
-    triage = TriageWorker.over(
-        Repositories.build(redis), TriageEngine(make_detector()), consumer="bench-t"
-    )
+    repos = Repositories.build(redis)
+    triage = TriageWorker.over(repos, TriageEngine(make_detector()), consumer="bench-t")
     delivery = DeliveryWorker(
-        redis,
         bot,
-        RateLimiter(redis, RateLimits(1.0, 25.0)),
-        users,
-        MuteRepository(redis),
+        RateLimiter(repos.rates, RateLimits(1.0, 25.0)),
+        repos,
         DeliveryConfig(consumer="bench-d"),
     )
     queue = PostQueue(redis)
