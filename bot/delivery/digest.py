@@ -81,9 +81,10 @@ async def send_due_digests(
     """Queue the digests that are due. Returns how many were queued."""
     queued = 0
     for person in await users.analysts():
-        if person.digest not in ("hourly", "daily"):
-            continue
-        start = period_start(now, person.zone, person.digest)
+        # With digests off, what was held for one (the learned model's confident noise, or
+        # alerts below the threshold) still arrives, daily: nothing held is ever dropped.
+        mode = person.digest if person.digest in ("hourly", "daily") else "daily"
+        start = period_start(now, person.zone, mode)
         if start is None:
             continue
         items = [h for h in await held.held(person.id) if h.why == HoldReason.DIGEST]
@@ -101,7 +102,7 @@ async def send_due_digests(
                 log.warning("digest: a held alert of %s is malformed; dropped", person.id)
         jobs.sort(key=lambda j: j.post.date)
         if jobs:
-            html = render_digest(jobs, person.zone, person.digest)
+            html = render_digest(jobs, person.zone, mode)
             await notices.send(Notice(person.id, html, html=True))
             queued += 1
         await held.remove(person.id, items)

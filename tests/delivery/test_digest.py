@@ -78,3 +78,25 @@ async def test_held_alerts_arrive_as_one_digest_once(
     ]
     assert await HeldRepository(redis).held(71) == []
     assert len(bot_api.messages_to(71)) == 1
+
+
+async def test_with_digests_off_what_was_held_still_arrives_daily(
+    redis: aioredis.Redis, bot_api: BotApiServer, api_bot: Bot
+) -> None:
+    """An analyst who never chose a digest still gets what the learned model held for it."""
+    from dataclasses import replace
+
+    bot_api.add_user(72)
+    bot_api.configure(enabled=False)
+    users = await make_analysts(redis, [72])  # digest off, threshold low: the defaults
+    worker = make_worker(redis, api_bot, users, chat_rate=1000, global_rate=1000)
+    await enqueue(redis, replace(job(72, 1, text="Погода <завтра>"), held=True))
+    async with running(worker):
+        await settled(redis)
+        assert bot_api.messages_to(72) == []
+        tomorrow = datetime.now(UTC) + timedelta(days=1, hours=1)
+        sent = await send_due_digests(HeldRepository(redis), users, NoticeBox(redis), tomorrow)
+        assert sent == 1
+        digest = await bot_api.wait_for(lambda m: m.chat_id == 72)
+    assert "Daily digest: 1 alert" in digest.text and "Погода <завтра>" in digest.text
+    assert await HeldRepository(redis).held(72) == []
