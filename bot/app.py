@@ -12,7 +12,6 @@ import logging
 import os
 import signal
 import socket
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -21,8 +20,9 @@ import redis.asyncio as aioredis
 from bot.config import Role, Settings
 from bot.instance import claim_instance
 from bot.status import HEARTBEAT_S
-from bot.storage import keys
 from bot.storage.connection import open_redis
+from bot.storage.failures import StorageError
+from bot.storage.health import HealthRepository
 from bot.storage.repos import Repositories, Retention
 
 if TYPE_CHECKING:
@@ -137,24 +137,27 @@ def build_learner(
 
 
 async def _heartbeat(
-    redis: aioredis.Redis, roles: set[str], stop: asyncio.Event, instance: str
+    health: HealthRepository, roles: set[str], stop: asyncio.Event, instance: str
 ) -> None:
     """Every HEARTBEAT_S, mark the roles still running (`roles` shrinks when one ends)."""
     names = {role: f"{role}@{instance}" for role in roles}
     try:
         while not stop.is_set():
-            now = str(time.time())
-            gone = [names[r] for r in names if r not in roles]
-            if gone:
-                await redis.hdel(keys.HEALTH_ROLES, *gone)
-            live = [names[r] for r in roles]
-            if live:
-                await redis.hset(keys.HEALTH_ROLES, mapping=dict.fromkeys(live, now))
+            await health.forget_roles(names[r] for r in names if r not in roles)
+            await health.beat(names[r] for r in roles)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), HEARTBEAT_S)
     finally:
         with contextlib.suppress(Exception):  # best effort while shutting down
-            await redis.hdel(keys.HEALTH_ROLES, *names.values())
+            await health.forget_roles(names.values())
+
+
+async def _drop_legacy_seen(repos: Repositories) -> None:
+    """Once per start: the never-expiring seen hashes of before the day buckets go."""
+    with contextlib.suppress(StorageError):
+        dropped = await repos.posts.drop_legacy_seen()
+        if dropped:
+            log.info("vigil: %d legacy posts:seen hashes removed", dropped)
 
 
 async def _until_stopped(
@@ -222,7 +225,8 @@ async def _run_roles(
         log.info("vigil: starting roles %s as %s", ",".join(roles), instance)
         repos = build_repositories(settings, redis)
         running: set[str] = set(roles)
-        tasks.create_task(_heartbeat(redis, running, stop, instance))
+        tasks.create_task(_heartbeat(repos.health, running, stop, instance))
+        tasks.create_task(_drop_legacy_seen(repos))
         if "bot" in roles:
             from bot.botapp import run_bot_role
 
@@ -246,7 +250,7 @@ async def _run_roles(
             tasks.create_task(
                 _until_stopped(
                     stop,
-                    run_watcher(settings, redis, stop=stop),
+                    run_watcher(settings, repos, stop=stop),
                     "watcher",
                     refusals,
                     alone=roles == ("watcher",),
