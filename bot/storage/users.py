@@ -12,7 +12,6 @@ list of held alert payloads, `keys.HELD_DUE` sorted set id -> when held alerts g
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -23,13 +22,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import redis.asyncio as aioredis
 
 from bot.storage import keys
+from bot.storage.held import HeldRepository
 from bot.triage.priority import Priority
 
 ROLES = ("stranger", "pending", "denied", "analyst", "admin", "revoked")
 ANALYST_ROLES = frozenset({"analyst", "admin"})
 PRIORITY_ORDER = {p.value: p.rank for p in Priority}
 DIGEST_MODES = ("off", "hourly", "daily")
-HOLD_REASONS = ("quiet", "blocked", "digest")
 USER_FLAGS = ("suggest", "urgent_quiet")
 _HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
@@ -185,6 +184,7 @@ return ''
 class UserRepository:
     def __init__(self, redis: aioredis.Redis, admins: frozenset[int] = frozenset()) -> None:
         self._redis = redis
+        self._held = HeldRepository(redis)  # released when they are back or quiet hours end
         self.admins = admins
         self._request: Any = redis.register_script(_REQUEST)
         self._transition: Any = redis.register_script(_TRANSITION)
@@ -301,7 +301,7 @@ class UserRepository:
     async def reactivate(self, user_id: int) -> bool:
         """Active again (they sent /start): True if they were inactive. Held alerts go out."""
         changed = await self.set_active(user_id, True)
-        await release_soon(self._redis, user_id)
+        await self._held.release_soon(user_id)
         return changed
 
     async def touch_profile(self, user_id: int, name: str, username: str | None) -> None:
@@ -324,7 +324,7 @@ class UserRepository:
     async def set_quiet(self, user_id: int, quiet: QuietHours | None) -> None:
         await self._redis.hset(keys.user(user_id), "quiet", str(quiet) if quiet else "")
         if quiet is None:
-            await release_soon(self._redis, user_id)
+            await self._held.release_soon(user_id)
 
     async def set_flag(self, user_id: int, flag: str, on: bool) -> None:
         """An on/off setting: "suggest" (desk-model suggestions) or "urgent_quiet" (urgent
@@ -340,79 +340,3 @@ class UserRepository:
             raise SettingError(f"{mode!r} is not one of off, hourly, daily")
         await self._redis.hset(keys.user(user_id), "digest", value)
         return value
-
-
-# --- held alerts -------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class HeldAlert:
-    raw: str  # the list element, to remove exactly this one
-    why: str
-    fields: dict[str, str]
-    at: float = 0.0  # when it was held
-
-
-# KEYS[1] HELD_DUE; ARGV[1] now, ARGV[2] lease seconds, ARGV[3] max users
-# Leases due users (score <= now) for ARGV[2] seconds; returns their ids.
-_LEASE_DUE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
-local lease = tonumber(ARGV[1]) + tonumber(ARGV[2])
-for _, id in ipairs(due) do redis.call('ZADD', KEYS[1], lease, id) end
-return due
-"""
-
-
-async def hold(
-    redis: aioredis.Redis,
-    user_id: int,
-    why: str,
-    fields: dict[str, str],
-    release_at: float | None,
-) -> None:
-    """Park an alert. With `release_at`, it goes back to the alerts stream then (or earlier)."""
-    raw = json.dumps({"why": why, "at": time.time(), "fields": fields}, ensure_ascii=False)
-    async with redis.pipeline(transaction=False) as pipe:
-        pipe.rpush(keys.user_held(user_id), raw)
-        if release_at is not None:
-            # LT: an earlier release time wins; a missing member is added.
-            pipe.zadd(keys.HELD_DUE, {str(user_id): release_at}, lt=True)
-        await pipe.execute()
-
-
-async def release_soon(redis: aioredis.Redis, user_id: int) -> None:
-    """Let the delivery worker release this person's held (non-digest) alerts now."""
-    held: Any = await redis.llen(keys.user_held(user_id))
-    if int(held):
-        await redis.zadd(keys.HELD_DUE, {str(user_id): time.time()})
-
-
-async def lease_due(
-    redis: aioredis.Redis, now: float, lease_s: float = 60.0, limit: int = 100
-) -> list[int]:
-    script: Any = redis.register_script(_LEASE_DUE)
-    ids = await script(keys=[keys.HELD_DUE], args=[f"{now:.3f}", lease_s, limit])
-    return [int(i) for i in ids]
-
-
-async def held_alerts(redis: aioredis.Redis, user_id: int) -> list[HeldAlert]:
-    rows: Any = await redis.lrange(keys.user_held(user_id), 0, -1)
-    out = []
-    for raw in rows:
-        try:
-            data = json.loads(raw)
-            out.append(
-                HeldAlert(raw, str(data["why"]), dict(data["fields"]), float(data.get("at", 0)))
-            )
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
-    return out
-
-
-async def forget_held(redis: aioredis.Redis, user_id: int, released: list[HeldAlert]) -> None:
-    """Remove released entries; drop the due mark when nothing releasable is left."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for item in released:
-            pipe.lrem(keys.user_held(user_id), 1, item.raw)
-        await pipe.execute()
-    left = [h for h in await held_alerts(redis, user_id) if h.why != "digest"]
-    if not left:
-        await redis.zrem(keys.HELD_DUE, str(user_id))
