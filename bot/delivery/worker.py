@@ -372,7 +372,7 @@ class DeliveryWorker:
             person = await self._screen(entry, job)
         if person is None:
             return
-        html, keyboard = render_alert(job, person.zone)
+        html, keyboard = render_alert(job, person.zone, previous=job.previous)
 
         async def send() -> None:
             async with self._gate:
