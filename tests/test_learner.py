@@ -4,8 +4,6 @@ suggestions within the daily cap."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import redis.asyncio as aioredis
 
 from bot.alerts import AlertJob
@@ -17,20 +15,14 @@ from bot.storage.repos import Repositories
 from bot.storage.streams import append
 from bot.triage.language import make_detector
 from tests.bot.test_learning import LATER_NOISE, LATER_RELEVANT, NOISE, RELEVANT
+from tests.bot.test_learning import post as live_post
 
 ANN, BOB = 3001, 3002
 SETTINGS = Settings(_env_file=None, SUGGEST_PER_DAY=2)  # type: ignore[call-arg]
 
 
 def post(msg: int, text: str, channel: int = 808) -> Post:
-    return Post(
-        channel_id=channel,
-        message_id=msg,
-        date=datetime.now(UTC),
-        text=text,
-        username=f"chan{channel}",
-        title=f"Channel {channel}",
-    )
+    return live_post(msg, text, channel)
 
 
 async def analysts(repos: Repositories, *ids: int) -> None:

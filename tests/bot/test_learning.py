@@ -158,6 +158,16 @@ async def test_verdicts_move_the_next_similar_alert_and_learning_shows_it(ann: B
         assert "Verdicts: 0 relevant, 0 noise" in view.text
 
 
+async def judge_all(app: BotApp, queue: PostQueue, learning: LearningRepository) -> None:
+    """Alerts on every example post arrive; Ann marks each as she sees it; the model has them."""
+    for i, text in enumerate(RELEVANT + NOISE, start=1):
+        await queue.enqueue(post(i, text))
+    for i, text in enumerate(RELEVANT + NOISE, start=1):
+        message = await alert_for(app, ANN, text[:30])
+        await app.press(ANN, message, "Relevant" if i <= len(RELEVANT) else "Noise")
+    await wait_until(lambda: _counts(learning, (4, 4)))
+
+
 async def _is_none(learning: LearningRepository) -> bool:
     return await learning.summary(ANN) is None
 
@@ -169,12 +179,7 @@ async def test_model_is_shared_by_every_triage_worker_and_survives_a_restart(
     learning = LearningRepository(app.redis)
     queue = PostQueue(app.redis)
     async with triage_role(app), running(app.worker(chat_rate=100, global_rate=100)):
-        for i, text in enumerate(RELEVANT + NOISE, start=1):
-            await queue.enqueue(post(i, text))
-        for i, text in enumerate(RELEVANT + NOISE, start=1):
-            message = await alert_for(app, ANN, text[:30])
-            await app.press(ANN, message, "Relevant" if i <= len(RELEVANT) else "Noise")
-        await wait_until(lambda: _counts(learning, (4, 4)))
+        await judge_all(app, queue, learning)
     # Another process (or this one restarted) loads the same model from Redis.
     users = Repositories.build(app.redis).users
     other = ModelSync(learning, users, LearnedRelevance())
@@ -219,12 +224,7 @@ async def test_learning_off_stops_moving_alerts_and_on_resumes(ann: BotApp) -> N
     learning = LearningRepository(app.redis)
     queue = PostQueue(app.redis)
     async with triage_role(app), running(app.worker(chat_rate=100, global_rate=100)):
-        for i, text in enumerate(RELEVANT + NOISE, start=1):
-            await queue.enqueue(post(i, text))
-        for i, text in enumerate(RELEVANT + NOISE, start=1):
-            message = await alert_for(app, ANN, text[:30])
-            await app.press(ANN, message, "Relevant" if i <= len(RELEVANT) else "Noise")
-        await wait_until(lambda: _counts(learning, (4, 4)))
+        await judge_all(app, queue, learning)
         reply = await app.say(ANN, "/settings learning off")
         assert reply.text == texts.learning_set(False)
 
