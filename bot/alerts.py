@@ -127,17 +127,26 @@ class Notice:
     recipient_id: int
     text: str  # plain text, escaped by the renderer; or, with html=True, built and escaped HTML
     html: bool = False
+    # Inline buttons as the Bot API's reply_markup JSON (an access request's Approve / Deny).
+    markup: str | None = None
 
     def to_fields(self) -> dict[str, str]:
         fields = {"type": "notice", "analyst": str(self.recipient_id), "notice": self.text}
         if self.html:
             fields["html"] = "1"
+        if self.markup:
+            fields["markup"] = self.markup
         return fields
 
     @classmethod
     def from_fields(cls, fields: Mapping[str, str]) -> Notice:
         try:
-            return cls(int(fields["analyst"]), fields["notice"], fields.get("html") == "1")
+            return cls(
+                int(fields["analyst"]),
+                fields["notice"],
+                fields.get("html") == "1",
+                fields.get("markup") or None,
+            )
         except (KeyError, ValueError) as exc:
             raise ValueError(f"malformed notice entry: {exc}") from exc
 

@@ -4,13 +4,14 @@ and what is left over (callbacks nobody may use are answered and logged)."""
 from __future__ import annotations
 
 import logging
+from html import escape
 
 from aiogram import Bot, F, Router
 from aiogram.enums import ChatMemberStatus
-from aiogram.exceptions import TelegramAPIError
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
 from bot import texts
+from bot.alerts import Notice
 from bot.callback_data import AccessAction, AccessCB
 from bot.delivery.worker import tell_admins
 from bot.keyboards import access_request_keyboard
@@ -23,23 +24,22 @@ from handlers.roles import ADMIN, ANALYST, OUTSIDERS, RoleFilter
 log = logging.getLogger(__name__)
 
 
-async def on_stranger_message(message: Message, bot: Bot, users: UserRepository) -> None:
+async def on_stranger_message(message: Message, users: UserRepository, notices: NoticeBox) -> None:
     user = message.from_user
     if user is None or message.chat.type != "private":
         return
     if not await users.request_access(user.id, user.full_name, user.username):
         return  # pending, denied or revoked: they already had their one reply
-    await message.answer(texts.REQUEST_SENT)
     log.info("access: request from %s", user.id)
-    for admin_id in await users.admin_ids():
-        try:
-            await bot.send_message(
-                admin_id,
-                texts.access_request(user.id, user.full_name, user.username),
-                reply_markup=access_request_keyboard(user.id),
-            )
-        except TelegramAPIError as exc:
-            log.warning("access: could not tell admin %s: %s", admin_id, exc)
+    # Through the durable, rate-limited notices, not sent from here, and queued before the
+    # reply: a request made while Telegram answers 429 still reaches every admin, with its
+    # buttons, even if the reply to the stranger is refused.
+    text = texts.access_request(user.id, user.full_name, user.username)
+    markup = access_request_keyboard(user.id).model_dump_json(exclude_none=True)
+    await notices.send(
+        *(Notice(a, text, html=True, markup=markup) for a in await users.admin_ids())
+    )
+    await message.answer(texts.REQUEST_SENT)
 
 
 async def on_unauthorised_callback(query: CallbackQuery, role: str) -> None:
@@ -58,6 +58,7 @@ async def on_access_decision(
     bot: Bot,
     users: UserRepository,
     audit: AuditLog,
+    notices: NoticeBox,
 ) -> None:
     target = callback_data.user_id
     person = await users.get(target)
@@ -75,15 +76,13 @@ async def on_access_decision(
         )
     if approve:
         await set_commands_for(bot, target, "analyst")
-    await tell_user(bot, target, texts.ACCESS_APPROVED if approve else texts.ACCESS_DENIED)
+    await tell_user(notices, target, texts.ACCESS_APPROVED if approve else texts.ACCESS_DENIED)
     await query.answer(decision.capitalize())
 
 
-async def tell_user(bot: Bot, user_id: int, text: str) -> None:
-    try:
-        await bot.send_message(user_id, text)
-    except TelegramAPIError as exc:
-        log.info("could not message %s: %s", user_id, exc)
+async def tell_user(notices: NoticeBox, user_id: int, text: str) -> None:
+    """Tell a person one plain line, through the durable, rate-limited notices."""
+    await notices.send(Notice(user_id, escape(text), html=True))
 
 
 async def on_bot_blocked(

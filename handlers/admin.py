@@ -24,6 +24,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
 from bot.storage.errors import HandlerErrors
 from bot.storage.learning import LearningRepository
+from bot.storage.notices import NoticeBox
 from bot.storage.streams import retry_dead_letter, stream_stats
 from bot.storage.users import UserRepository
 from handlers.access import tell_user
@@ -146,6 +147,7 @@ async def on_admin(
     audit: AuditLog,
     learning: LearningRepository,
     handler_errors: HandlerErrors,
+    notices: NoticeBox,
 ) -> None:
     cb = callback_data
     actor = query.from_user.id
@@ -202,7 +204,7 @@ async def on_admin(
         AdminAction.DEMOTE,
         AdminAction.REVOKE,
     ):
-        note = await _decide(query, bot, users, audit, action, cb.ref, cb.page)
+        note = await _decide(query, bot, users, audit, notices, action, cb.ref, cb.page)
     elif action is AdminAction.SYSTEM:
         await _system(query, redis, channels, learning, handler_errors)
     elif action is AdminAction.DEAD:
@@ -304,6 +306,7 @@ async def _decide(
     bot: Bot,
     users: UserRepository,
     audit: AuditLog,
+    notices: NoticeBox,
     action: AdminAction,
     ref: str,
     page: int = 0,
@@ -324,7 +327,7 @@ async def _decide(
     await audit.record(query.from_user.id, what, str(target))
     await set_commands_for(bot, target, role)
     if tell:
-        await tell_user(bot, target, tell)
+        await tell_user(notices, target, tell)
     if action in (AdminAction.APPROVE, AdminAction.DENY):
         await _pending(query, users, page)
     else:

@@ -48,7 +48,8 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
 )
-from aiogram.types import LinkPreviewOptions
+from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
+from pydantic import ValidationError
 
 from bot import texts
 from bot.alerts import AlertJob, Notice, is_notice
@@ -269,10 +270,20 @@ class DeliveryWorker:
 
     async def _deliver_notice(self, entry: StreamEntry, notice: Notice) -> None:
         html = render_notice(notice)
+        markup = None
+        if notice.markup:
+            try:
+                markup = InlineKeyboardMarkup.model_validate_json(notice.markup)
+            except ValidationError:
+                log.warning("delivery: a notice's buttons are malformed; sent without them")
 
         async def send() -> None:
             await self.bot.send_message(
-                notice.recipient_id, html, parse_mode="HTML", link_preview_options=NO_PREVIEW
+                notice.recipient_id,
+                html,
+                parse_mode="HTML",
+                link_preview_options=NO_PREVIEW,
+                reply_markup=markup,
             )
             async with self._gate:
                 await self.consumer.ack(entry.id)

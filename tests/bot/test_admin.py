@@ -6,7 +6,7 @@ import time
 from bot import texts
 from bot.callback_data import AdminAction, AdminCB
 from bot.storage import keys
-from tests.bot.harness import ADMIN, BotApp
+from tests.bot.harness import ADMIN, BotApp, running
 from tests.support.botapi import MAX_TEXT
 from tests.support.html_check import utf16_len
 from watchers.health import AccountState, publish_account
@@ -57,76 +57,85 @@ async def test_admin_menu_channels(app: BotApp) -> None:
 
 
 async def test_admin_menu_analysts_and_system(app: BotApp) -> None:
-    app.server.add_user(800, "Newbie")
-    await app.say(800, "hello")
-    await app.make_analyst(801, "Veteran")
-    menu = await app.say(ADMIN, "/admin")
-    _a, people = await app.press(ADMIN, menu, "Analysts")
-    assert people is not None and "Analysts (2)" in people.text  # the admin and Veteran
-    _a, pending = await app.press(ADMIN, people, "Pending requests (1)")
-    assert pending is not None and pending.text == "Pending requests (1)"
-    _a, pending = await app.press(ADMIN, pending, "Newbie")
-    assert await app.users.role_of(800) == "analyst"
-    assert pending is not None and pending.text == texts.NO_PENDING
-    await app.server.wait_for(lambda m: m.chat_id == 800 and "approved" in m.text)
+    # Notices to people (the request, decisions) go out through delivery, as alerts do.
+    async with running(app.worker(chat_rate=100, global_rate=100)):
+        app.server.add_user(800, "Newbie")
+        await app.say(800, "hello")
+        await app.server.wait_for(lambda m: m.chat_id == ADMIN and "Access request" in m.text)
+        await app.make_analyst(801, "Veteran")
+        menu = await app.say(ADMIN, "/admin")
+        _a, people = await app.press(ADMIN, menu, "Analysts")
+        assert people is not None and "Analysts (2)" in people.text  # the admin and Veteran
+        _a, pending = await app.press(ADMIN, people, "Pending requests (1)")
+        assert pending is not None and pending.text == "Pending requests (1)"
+        _a, pending = await app.press(ADMIN, pending, "Newbie")
+        assert await app.users.role_of(800) == "analyst"
+        assert pending is not None and pending.text == texts.NO_PENDING
+        await app.server.wait_for(lambda m: m.chat_id == 800 and "approved" in m.text)
 
-    _a, people = await app.press(ADMIN, pending, "Back")
-    assert people is not None
-    _a, card = await app.press(ADMIN, people, "Veteran")
-    assert card is not None and "role: analyst" in card.text
-    _a, card = await app.press(ADMIN, card, "Make admin")
-    assert await app.users.role_of(801) == "admin"
-    assert "admin" in app.server.commands_for("chat", 801)
-    assert card is not None
-    _a, card = await app.press(ADMIN, card, "Make analyst")
-    assert await app.users.role_of(801) == "analyst"
-    assert card is not None
-    _a, card = await app.press(ADMIN, card, "Revoke")
-    assert await app.users.role_of(801) == "revoked"
-    await app.server.wait_for(lambda m: m.chat_id == 801 and "revoked" in m.text)
-    await app.say_nothing_back(801, "/watches")
+        _a, people = await app.press(ADMIN, pending, "Back")
+        assert people is not None
+        _a, card = await app.press(ADMIN, people, "Veteran")
+        assert card is not None and "role: analyst" in card.text
+        _a, card = await app.press(ADMIN, card, "Make admin")
+        assert await app.users.role_of(801) == "admin"
+        assert "admin" in app.server.commands_for("chat", 801)
+        assert card is not None
+        _a, card = await app.press(ADMIN, card, "Make analyst")
+        assert await app.users.role_of(801) == "analyst"
+        assert card is not None
+        _a, card = await app.press(ADMIN, card, "Revoke")
+        assert await app.users.role_of(801) == "revoked"
+        await app.server.wait_for(lambda m: m.chat_id == 801 and "revoked" in m.text)
+        await app.say_nothing_back(801, "/watches")
 
-    # System: streams and dead letters with a retry button.
-    await app.redis.xadd(
-        keys.ALERTS_DEAD,
-        {
-            "analyst": "1",
-            "post": "{}",
-            "_stream": keys.ALERTS_STREAM,
-            "_reason": "boom <&>",
-            "_at": "1700000000",
-        },
-    )
-    # ... and the health `vigil status` shows: roles, watcher accounts, flood waits.
-    now = time.time()
-    await app.redis.hset(keys.HEALTH_ROLES, "triage@box:1", str(now))
-    await app.redis.hset(keys.FLOOD_WAITS, "main <&>", str(now + 120))
-    await publish_account(
-        app.redis,
-        AccountState("main <&>", alive=True, connected=False, cap=500, channels=3, at=now),
-    )
-    menu = await app.say(ADMIN, "/admin")
-    _a, system = await app.press(ADMIN, menu, "System")
-    assert system is not None and "alerts" in system.text and "1 dead letters" in system.text
-    assert "role triage@box:1: alive" in system.text
-    assert "account main <&>: DISCONNECTED, 3/500 channels" in system.text
-    assert "flood wait: session main <&> waits 1" in system.text  # 119 or 120 s
-    assert "Learning: 0 analysts' models in use; 0 alerts moved today" in system.text
-    assert "Desk model: not trained yet" in system.text
-    _a, dead = await app.press(ADMIN, system, "Dead letters (1)")
-    assert dead is not None and "boom <&>" in dead.text
-    answer, dead = await app.press(ADMIN, dead, "Retry")
-    assert answer == "Requeued"
-    assert await app.redis.xlen(keys.ALERTS_DEAD) == 0
-    assert await app.redis.xlen(keys.ALERTS_STREAM) == 1
-    actions = [e.action for e in await app.audit.recent()]
-    assert actions[:5] == [
-        "dead_letter.retry",
-        "role.revoke",
-        "role.demote",
-        "role.promote",
-        "access.approved",
-    ]
+        # System: streams and dead letters with a retry button.
+        await app.redis.xadd(
+            keys.ALERTS_DEAD,
+            {
+                "analyst": "1",
+                "post": "{}",
+                "_stream": keys.ALERTS_STREAM,
+                "_reason": "boom <&>",
+                "_at": "1700000000",
+            },
+        )
+        # ... and the health `vigil status` shows: roles, watcher accounts, flood waits.
+        now = time.time()
+        await app.redis.hset(keys.HEALTH_ROLES, "triage@box:1", str(now))
+        await app.redis.hset(keys.FLOOD_WAITS, "main <&>", str(now + 120))
+        await publish_account(
+            app.redis,
+            AccountState("main <&>", alive=True, connected=False, cap=500, channels=3, at=now),
+        )
+        menu = await app.say(ADMIN, "/admin")
+        _a, system = await app.press(ADMIN, menu, "System")
+        assert system is not None and "alerts" in system.text and "1 dead letters" in system.text
+        assert "role triage@box:1: alive" in system.text
+        assert "account main <&>: DISCONNECTED, 3/500 channels" in system.text
+        assert "flood wait: session main <&> waits 1" in system.text  # 119 or 120 s
+        assert "Learning: 0 analysts' models in use; 0 alerts moved today" in system.text
+        assert "Desk model: not trained yet" in system.text
+        _a, dead = await app.press(ADMIN, system, "Dead letters (1)")
+        assert dead is not None and "boom <&>" in dead.text
+        answer, dead = await app.press(ADMIN, dead, "Retry")
+        assert answer == "Requeued"
+        # Requeued on the alerts stream, where the running delivery worker finds it malformed
+        # again and dead-letters it once more, with its reason.
+        for _ in range(100):
+            dead_now = await app.redis.xrange(keys.ALERTS_DEAD)
+            if dead_now and dead_now[-1][1].get("_reason", "").startswith("malformed"):
+                break
+            await asyncio.sleep(0.05)
+        assert dead_now[-1][1]["_reason"].startswith("malformed")
+        actions = [e.action for e in await app.audit.recent()]
+        assert actions[:5] == [
+            "dead_letter.retry",
+            "role.revoke",
+            "role.demote",
+            "role.promote",
+            "access.approved",
+        ]
 
 
 async def test_audit_log_pages_back_to_the_first_entry(app: BotApp) -> None:
