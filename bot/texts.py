@@ -286,9 +286,6 @@ def not_muted(target: str) -> str:
     return f"{escape(target)} was not muted."
 
 
-MUTE_NO_CHANNEL = (
-    "That channel is not monitored (or not resolved yet); /channels lists the channels."
-)
 QUIET_OFF = "Quiet hours off: alerts arrive at any time."
 
 
@@ -383,7 +380,6 @@ BTN_DEAD = "☠️ Dead letters"
 BTN_RETRY = "🔁 Retry"
 BTN_PREV = "◀ Prev"
 BTN_NEXT = "Next ▶"
-BTN_DELETE = "🗑 Delete"
 BTN_PRIORITY = "Priority"
 ADMIN_STALE = "That item no longer exists."
 

@@ -174,10 +174,6 @@ def session_lock(session_name: str) -> str:
     return f"{PREFIX}:{{session:{session_name}}}:lock"
 
 
-def role_heartbeat(role: str, instance: str) -> str:
-    return f"{PREFIX}:{{health}}:role:{role}:{instance}"
-
-
 HEALTH_ROLES = f"{PREFIX}:{{health}}:roles"  # hash '<role>:<instance>' -> last beat (unix)
 FLOOD_WAITS = f"{PREFIX}:{{health}}:flood"  # hash session -> until (unix)
 AUDIT_LOG = f"{PREFIX}:{{audit}}:log"  # stream of admin actions and watch changes

@@ -490,10 +490,6 @@ class WatchIndex:
         compiled = self._watches.get(watch_id)
         return compiled.spec if compiled else None
 
-    def query_of(self, watch_id: int) -> Query | None:
-        compiled = self._watches.get(watch_id)
-        return compiled.query if compiled else None
-
     def add(self, spec: WatchSpec, query: Query | None = None) -> Query:
         """Compile and add a watch (replacing one with the same id); raises QueryError."""
         if spec.priority not in PRIORITIES:
