@@ -79,7 +79,15 @@ async def _login(
 
 
 def _alerts(bot_api: BotApiServer, needle: str) -> list[str]:
-    return [m.text for m in bot_api.messages_to(ANALYST) if needle in m.text]
+    """New alerts with `needle` (not edit or deletion follow-ups, which quote the old text)."""
+
+    def follow_up(text: str) -> bool:
+        head = text.split("\n", 1)[0]
+        return "edited" in head or "deleted" in head
+
+    return [
+        m.text for m in bot_api.messages_to(ANALYST) if needle in m.text and not follow_up(m.text)
+    ]
 
 
 async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
@@ -171,9 +179,12 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
         )
         assert ("Open", f"https://t.me/frontier_news/{missed.id}") in caught.buttons()
         edit = await bot_api.wait_for(
-            lambda m: m.chat_id == ANALYST and "к осени" in m.text, timeout=60, edits=True
+            lambda m: m.chat_id == ANALYST and "осени" in m.text, timeout=60, edits=True
         )
         assert "edited" in edit.text
+        # The follow-up shows what changed: the old word struck, the new one bold.
+        assert "лету" in " ".join(edit.spans("strikethrough"))
+        assert "осени" in " ".join(edit.spans("bold"))
         await asyncio.sleep(2.0)  # Telethon's own catch-up may see it too: still one alert
     finally:
         assert await asyncio.to_thread(stop_service, service) == 0, log.read_text()
