@@ -124,22 +124,6 @@ class ArchiveRepository:
             self.put_commands(pipe, posts)
             await pipe.execute()
 
-    async def recent(self, since: float, limit: int) -> list[Post]:
-        """Up to `limit` archived posts dated after `since`, newest first per channel."""
-        channel_ids: Any = await self._redis.smembers(keys.ARCHIVE_CHANNELS)
-        posts: list[Post] = []
-        for channel_id in (int(c) for c in sorted(channel_ids)):
-            if len(posts) >= limit:
-                break
-            ids: Any = await self._redis.zrevrangebyscore(
-                keys.archive_index(channel_id), "+inf", since, start=0, num=limit - len(posts)
-            )
-            if not ids:
-                continue
-            found = await self.get_many([(channel_id, int(i)) for i in ids])
-            posts.extend(found[(channel_id, int(i))] for i in ids if (channel_id, int(i)) in found)
-        return posts
-
     async def sample(self, since: float, limit: int) -> tuple[list[Post], int]:
         """About `limit` archived posts dated after `since`, spread evenly over the channels
         (the newest of each), and how many posts the window holds in all: the desk model's
