@@ -87,7 +87,6 @@ class _Best:
 
 
 Best = dict[int, _Best]
-LEARNED = "learned "  # the prefix of a reason the learned model gave
 
 
 @dataclass
@@ -617,7 +616,7 @@ def _best(result: TriageResult, queries: dict[int, str]) -> Best:
             spans,
             queries.get(top.watch_id, ""),
             held=all(m.held for m in matches),
-            moved=any(r.startswith(LEARNED) for m in matches for r in m.reasons),
+            moved=any(m.learned for m in matches),
         )
     return best
 

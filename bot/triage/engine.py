@@ -43,6 +43,7 @@ class ScoredMatch:
     reasons: tuple[str, ...]
     query: str = ""  # the watch's query as the analyst wrote it
     held: bool = False  # the analyst's learned model judged it noise with confidence: digest
+    learned: bool = False  # the learned model moved its priority (or held it)
 
     @property
     def match(self) -> WatchMatch:
@@ -127,6 +128,7 @@ class TriageEngine:
                     priority.reasons,
                     spec.query,
                     relevance is not None and relevance.hold,
+                    relevance is not None and (relevance.steps != 0 or relevance.hold),
                 )
             )
         return TriageResult(language, tuple(scored), nt)
