@@ -62,7 +62,7 @@ async def build_triage_worker(
 ) -> tuple[TriageWorker, Callable[[asyncio.Event], Awaitable[None]]]:
     """The triage worker with its engine; returns (worker, run)."""
     from bot.learner import ModelSync
-    from bot.storage.campaigns import CampaignRepository, SurgeTracker
+    from bot.storage.campaigns import SurgeTracker
     from bot.triage.engine import TriageEngine
     from bot.triage.language import make_detector
     from bot.triage.relevance import LearnedRelevance
@@ -101,7 +101,7 @@ async def build_triage_worker(
         channel_weights=refresh_weights,
         models=models,
         backfill_cutoff_s=settings.backfill_cutoff_h * 3600,
-        surge=SurgeTracker(CampaignRepository(repos.redis, archive=repos.archive)),
+        surge=SurgeTracker(repos.campaigns),
         channel_names=lambda channel_id: names.get(channel_id, f"channel {channel_id}"),
     )
     learner = build_learner(settings, repos, lambda text: detector.detect(text).code, name)

@@ -27,6 +27,7 @@ import redis.asyncio as aioredis
 from bot.storage import keys
 from bot.storage.archive import ArchiveRepository
 from bot.storage.audit import AuditLog
+from bot.storage.campaigns import CampaignRepository
 from bot.storage.channels import ChannelRepository
 from bot.storage.deadletters import DeadLetters
 from bot.storage.feedback import FeedbackRepository
@@ -73,6 +74,7 @@ class Repositories:
     stories: StoryRepository
     outbox: AlertOutbox
     learning: LearningRepository
+    campaigns: CampaignRepository  # surge counts, story spread, forward edges
     # delivery (helper D): the sent ledger and analysts' logs, held alerts, notices and
     # released alerts onto the alerts stream, the rate limiter's state, dead letters, health
     ledger: DeliveryLedger
@@ -96,6 +98,7 @@ class Repositories:
     ) -> Repositories:
         keep = retention or Retention()
         watches = WatchRepository(redis)
+        archive = ArchiveRepository(redis, ttl_s=keep.archive_s)
         return cls(
             redis=redis,
             retention=keep,
@@ -107,10 +110,11 @@ class Repositories:
             feedback=FeedbackRepository(redis, maxlen=keep.maxlen),
             audit=AuditLog(redis),
             posts=PostQueue(redis, maxlen=keep.maxlen),
-            archive=ArchiveRepository(redis, ttl_s=keep.archive_s),
+            archive=archive,
             stories=StoryRepository(redis),
             outbox=AlertOutbox(redis, maxlen=keep.maxlen, ledger_ttl_s=keep.ledger_s),
             learning=LearningRepository(redis),
+            campaigns=CampaignRepository(redis, archive=archive, spread_ttl_s=keep.archive_s),
             ledger=DeliveryLedger(redis, ttl_s=keep.ledger_s),
             held=HeldRepository(redis, ttl_s=keep.ledger_s),
             notices=NoticeBox(redis, maxlen=keep.maxlen),
