@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from html import escape
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiogram import BaseMiddleware, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
@@ -414,16 +413,17 @@ async def _archive_page(
     return fit_html(text), keyboard
 
 
-async def _archive_command(
+async def cmd_archive(
     message: Message,
     command: CommandObject,
     person: Person,
-    redis: aioredis.Redis,
     detector: Callable[[], LanguageDetector],
-    runs: ArchiveRuns,
-    kind: ArchiveKind,
-    archive: ArchiveRepository | None,
+    archive_runs: ArchiveRuns,
+    archive: ArchiveRepository,
 ) -> None:
+    """/test QUERY (what a query would have matched) and /search QUERY (matching archived
+    posts, newest first): the same search, shown two ways."""
+    kind = ArchiveKind.TEST if command.command == "test" else ArchiveKind.SEARCH
     usage = texts.USAGE_TEST if kind is ArchiveKind.TEST else texts.USAGE_SEARCH
     query = (command.args or "").strip()
     if not query:
@@ -435,8 +435,7 @@ async def _archive_command(
     except QueryError as exc:
         await message.answer(fit_html(_query_error(query, exc) + "\n\n" + usage))
         return
-    archive = archive or ArchiveRepository(redis)
-    run = await runs.search(
+    run = await archive_runs.search(
         ArchiveRun(kind, person.id, canonical, int(time.time())), engine, archive
     )
     if run is None:
@@ -444,34 +443,6 @@ async def _archive_command(
         return
     text, keyboard = await _archive_page(run, 0, archive, person)
     await message.answer(text, reply_markup=keyboard)
-
-
-async def cmd_test(
-    message: Message,
-    command: CommandObject,
-    person: Person,
-    redis: aioredis.Redis,
-    detector: Callable[[], LanguageDetector],
-    archive_runs: ArchiveRuns,
-    archive: ArchiveRepository | None = None,
-) -> None:
-    await _archive_command(
-        message, command, person, redis, detector, archive_runs, ArchiveKind.TEST, archive
-    )
-
-
-async def cmd_search(
-    message: Message,
-    command: CommandObject,
-    person: Person,
-    redis: aioredis.Redis,
-    detector: Callable[[], LanguageDetector],
-    archive_runs: ArchiveRuns,
-    archive: ArchiveRepository | None = None,
-) -> None:
-    await _archive_command(
-        message, command, person, redis, detector, archive_runs, ArchiveKind.SEARCH, archive
-    )
 
 
 def query_of(message: Message) -> str | None:
@@ -487,17 +458,13 @@ async def on_archive_page(
     query: CallbackQuery,
     callback_data: ArchiveCB,
     person: Person,
-    redis: aioredis.Redis,
     detector: Callable[[], LanguageDetector],
     archive_runs: ArchiveRuns,
-    archive: ArchiveRepository | None = None,
+    archive: ArchiveRepository,
 ) -> None:
-    """`archive` comes from the Dispatcher when the app passes one (with its window);
-    otherwise one with the default window is made."""
     cb = callback_data
     message = query.message if isinstance(query.message, Message) else None
     run = archive_runs.get(person.id, cb.kind, cb.tag, cb.at)
-    archive = archive or ArchiveRepository(redis)
     if run is None:
         canonical = query_of(message) if message is not None else None
         if (
@@ -558,8 +525,7 @@ def build_watches_router() -> Router:
     router.message.register(cmd_watch, Command("watch"))
     router.message.register(cmd_watches, Command("watches"))
     router.message.register(cmd_unwatch, Command("unwatch"))
-    router.message.register(cmd_test, Command("test"))
-    router.message.register(cmd_search, Command("search"))
+    router.message.register(cmd_archive, Command("test", "search"))
     router.callback_query.register(on_watch_button, WatchCB.filter())
     router.callback_query.register(on_archive_page, ArchiveCB.filter())
     provide = _Provide(archive_runs=ArchiveRuns())

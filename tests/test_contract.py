@@ -23,7 +23,6 @@ NOT_YET_MOVED = {
     "bot/demo.py",
     "bot/status.py",
     "handlers/admin.py",
-    "handlers/watches.py",
     "watchers/cli.py",
     "watchers/service.py",
 }
