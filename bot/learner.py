@@ -248,11 +248,16 @@ class Learner:
         release_memory()
         return model
 
-    async def _background_now(self) -> Background | None:
+    async def _background_now(self, sample: list[PostFeatures] | None = None) -> Background | None:
+        """The IDF background of recent archived posts, refreshed hourly (from `sample`, the
+        desk model's own sample of the archive, when the caller has one)."""
         if self._clock() - self._background_at < BACKGROUND_EVERY_S:
             return self._background
-        posts, _total = await self._archive.sample(self._clock() - DESK_WINDOW_S, DESK_SAMPLE)
-        self._background = Background.from_features(self._features(posts)) if posts else None
+        if sample is None:
+            since = self._clock() - DESK_WINDOW_S
+            posts, _total = await self._archive.sample(since, DESK_SAMPLE)
+            sample = self._features(posts)
+        self._background = Background.from_features(sample) if sample else None
         self._background_at = self._clock()
         return self._background
 
@@ -270,19 +275,24 @@ class Learner:
             for e in await self._learning.examples(person.id):
                 judged[(e.channel_id, e.message_id)] = e
         newest = sorted(judged.values(), key=lambda e: -e.at)
-        relevant = [
-            features_of_post(e.post, e.language) for e in newest if e.verdict == "relevant"
-        ][:DESK_MAX_EACH]
-        noise = [features_of_post(e.post, e.language) for e in newest if e.verdict == "noise"][
-            :DESK_MAX_EACH
-        ]
+        relevant, noise = (
+            [
+                features_of_post(e.post, e.language)
+                for e in [e for e in newest if e.verdict == kind][:DESK_MAX_EACH]
+            ]
+            for kind in ("relevant", "noise")
+        )
         if not relevant:
             return None
         now = self._clock()
         posts, total = await self._archive.sample(now - DESK_WINDOW_S, DESK_SAMPLE)
-        unmatched = [p for p in posts if (p.channel_id, p.message_id) not in judged]
-        sample = self._features(unmatched)
-        background = await self._background_now()
+        archived = self._features(posts)
+        sample = [
+            f
+            for p, f in zip(posts, archived, strict=True)
+            if (p.channel_id, p.message_id) not in judged
+        ]
+        background = await self._background_now(archived)
         desk = await asyncio.to_thread(
             DeskModel.train, relevant, noise, sample[:DESK_MAX_EACH], background=background
         )
