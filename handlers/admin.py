@@ -363,12 +363,9 @@ async def _system(
     health = health_lines(await watcher_health(redis, everything))
     state = await learning.system_state()
     trained = state.desk.get("trained_at")
+    at = _when(float(trained)) if isinstance(trained, (int, float)) else None
     health += texts.learning_system_lines(
-        state.models,
-        state.moved_today,
-        state.suggested_today,
-        state.desk,
-        _when(float(trained)) or "?" if isinstance(trained, (int, float)) else "?",
+        state.models, state.moved_today, state.suggested_today, state.desk, at or "?"
     )
     errors = await handler_errors.counts()
     if errors:
