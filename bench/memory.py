@@ -98,14 +98,17 @@ async def give_verdicts(
     if n <= 0:
         return 0
     repos = Repositories.build(redis)
-    judged = [p for p in make_posts(sentences, rng) if p.text][: n * 4]
-    for p in judged:
-        judged_post = replace(p, channel_id=p.channel_id + 50_000_000)  # not among the live ones
-        await repos.archive.put_many([judged_post])
+    # Channels apart from the live ones.
+    judged = [
+        replace(p, channel_id=p.channel_id + 50_000_000)
+        for p in make_posts(sentences, rng)
+        if p.text
+    ][: n * 4]
+    await repos.archive.put_many(judged)
     for analyst in analysts:
         for i, p in enumerate(rng.sample(judged, n)):
             verdict = "relevant" if i % 2 == 0 else "noise"
-            await repos.feedback.set(analyst, p.channel_id + 50_000_000, p.message_id, 0, verdict)
+            await repos.feedback.set(analyst, p.channel_id, p.message_id, 0, verdict)
     return len(analysts)
 
 
