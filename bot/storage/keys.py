@@ -32,6 +32,9 @@ STREAMS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+LEGACY_SEEN_DROPPED = f"{PREFIX}:{{posts}}:legacy_seen_dropped"  # drop_legacy_seen ran
+
+
 def post_seen(channel_id: int) -> str:
     """Hash message id -> highest version enqueued (ingest/watcher idempotency)."""
     return f"{PREFIX}:{{posts}}:seen:{channel_id}"

@@ -128,7 +128,10 @@ class PostQueue:
 
     async def drop_legacy_seen(self) -> int:
         """Delete the seen hashes of before the day buckets (`vigil:{posts}:seen:<channel>`,
-        never expiring). Run once after upgrading; returns how many were deleted."""
+        never expiring). Every start asks; only the first scans the keyspace (a marker records
+        that it was done, as no code writes those hashes any more). Returns how many went."""
+        if await self._redis.exists(keys.LEGACY_SEEN_DROPPED):
+            return 0
         prefix = keys.post_seen(0)[: -len("0")]
         legacy: list[str] = []
         async for key in self._redis.scan_iter(match=f"{prefix}*", count=1000):
@@ -136,4 +139,5 @@ class PostQueue:
                 legacy.append(str(key))
         for i in range(0, len(legacy), 500):
             await self._redis.unlink(*legacy[i : i + 500])
+        await self._redis.set(keys.LEGACY_SEEN_DROPPED, "1")
         return len(legacy)
