@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # A new post dated longer ago than this when it reaches triage (an export, a backlog) is
     # archived and counted, not alerted (`vigil ingest --alert` alerts it anyway); 0 = off.
     backfill_cutoff_h: float = Field(default=24.0, ge=0, alias="BACKFILL_CUTOFF_H")
+    # The reconciler looks again for the alerted posts of the last this many days, on start
+    # and with each edit sweep, and follows up those deleted while the watcher was down; 0 = off.
+    deletion_check_days: float = Field(default=3.0, ge=0, le=30, alias="DELETION_CHECK_DAYS")
     # Desk-model suggestions an analyst who opted in (/suggest on) gets a day, at most.
     suggest_per_day: int = Field(default=3, ge=0, le=50, alias="SUGGEST_PER_DAY")
     global_rate_per_s: float = Field(default=25.0, gt=0, alias="DELIVERY_GLOBAL_RATE")

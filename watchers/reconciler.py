@@ -7,6 +7,12 @@ stream; it moves only after the posts up to it are enqueued, so a crash or a Flo
 moment leads to a re-fetch, and `PostQueue`'s idempotency turns the re-fetch into no duplicate.
 The live handler never moves the checkpoint: a live post 500 after a dropped 300..499 must not
 make the reconciler skip them.
+
+Deletions while down: Telegram pushes a channel's deletions only to a connected client and never
+replays them, so `check_deletions` asks again (channels.getMessages, 100 ids a call, paced like
+the history calls) for the posts analysts were alerted on in the last `deletion_check_days`, and
+enqueues a deletion for each Telegram answers with an empty message: the triage worker follows
+it up with the kept text exactly as it does a live deletion.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from telethon import errors
@@ -40,6 +46,9 @@ MAX_PER_PASS = 3000  # messages fetched for one channel in one pass (the rest ne
 START_LOOKBACK = 50  # newest messages read at first sight, for those posted since the join
 JOIN_CLOCK_SLACK_S = 60.0  # Telegram's clock and ours may differ by this much
 MAX_FLOOD_RETRIES = 5
+DELETION_CHECK_DAYS = 3.0  # alerted posts younger than this are looked for again
+DELETION_CHECK_LIMIT = 500  # newest alerted posts of one channel checked per pass (5 calls)
+DAY_S = 86400.0
 
 
 @dataclass(slots=True)
@@ -82,8 +91,11 @@ class Reconciler:
         request_gap_s: float = 1.0,
         initial_backfill: int = 0,
         max_per_pass: int = MAX_PER_PASS,
+        deletion_check_days: float = DELETION_CHECK_DAYS,
     ) -> None:
         self._health = repos.health
+        self._alerted = repos.alerted
+        self._deletion_days = deletion_check_days
         self._checkpoints = repos.checkpoints
         self._client = client
         self._channels = channels
@@ -253,6 +265,50 @@ class Reconciler:
         added, _dups = await self._queue.enqueue_many(posts)
         if added:
             log.info("channel %s: %d edits found by the sweep", channel.channel_id, added)
+        return added
+
+    async def check_deletions(self, channel: Channel, *, limit: int = DELETION_CHECK_LIMIT) -> int:
+        """Enqueue a deletion for each alerted post of the last days that Telegram no longer
+        has. Returns how many were enqueued (a deletion already on the stream is not again)."""
+        if channel.channel_id is None or self._deletion_days <= 0:
+            return 0
+        since = self._clock() - self._deletion_days * DAY_S
+        wanted = await self._alerted.since(channel.channel_id, since, limit=limit)
+        if not wanted:
+            return 0
+        attempts = 0
+        while True:
+            try:
+                # Telethon asks 100 ids a call and answers None where Telegram says
+                # messageEmpty (deleted); Telegram may also leave an id out altogether.
+                found = await self._client.get_messages(
+                    input_peer(channel), ids=wanted, wait_time=self._gap
+                )
+                break
+            except errors.FloodWaitError as exc:
+                attempts += 1
+                if attempts > MAX_FLOOD_RETRIES:
+                    raise
+                await self._flood_wait(exc)
+        present = {
+            int(m.id) for m in found if m is not None and not isinstance(m, types.MessageEmpty)
+        }
+        now = datetime.now(UTC)
+        gone = [
+            Post(
+                channel_id=channel.channel_id,
+                message_id=message_id,
+                date=now,
+                username=channel.username,
+                title=channel.title,
+                event="delete",
+            )
+            for message_id in wanted
+            if message_id not in present
+        ]
+        added, _dups = await self._queue.enqueue_many(gone)
+        if added:
+            log.info("channel %s: %d deletions found by the check", channel.channel_id, added)
         return added
 
 

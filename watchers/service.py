@@ -164,6 +164,7 @@ class WatcherService:
                         sleep=self._sleep,
                         clock=self._clock,
                         request_gap_s=self.intervals.request_gap_s,
+                        deletion_check_days=self._settings.deletion_check_days,
                     ),
                     joiner=Joiner(
                         self._repos,
@@ -288,6 +289,7 @@ class WatcherService:
                     account.due[cid] = self._clock() + every
                 if account.sweep_due.get(cid, 0.0) <= now:
                     await account.reconciler.sweep_edits(channel)
+                    await account.reconciler.check_deletions(channel)
                     account.sweep_due[cid] = self._clock() + self.intervals.edit_sweep_s
             except DEAD_ERRORS as exc:
                 await self.account_died(account, type(exc).__name__)

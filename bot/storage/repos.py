@@ -15,7 +15,8 @@ Redis client. What each owns:
   held for quiet hours, digests and blocked analysts; `notices`: notices and released alerts
   onto the alerts stream; `rates`: the send-rate limiter's state; `dead_letters`: listing and
   retry; `health`: heartbeats, flood waits, watcher accounts and counters, `vigil status`.
-- the watcher: `locks` (one process per session), `join_pace`, `checkpoints` (reconciler).
+- the watcher: `locks` (one process per session), `join_pace`, `checkpoints` (reconciler),
+  `alerted` (the alerted posts the reconciler looks for again, for deletions while down).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.campaigns import CampaignRepository
 from bot.storage.channels import ChannelRepository
 from bot.storage.deadletters import DeadLetters
+from bot.storage.deletions import AlertedPosts
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.health import HealthRepository
 from bot.storage.held import HeldRepository
@@ -87,6 +89,7 @@ class Repositories:
     locks: SessionLocks
     join_pace: JoinPace
     checkpoints: Checkpoints
+    alerted: AlertedPosts  # the reconciler's deletion check: alerted posts of the last days
 
     @classmethod
     def build(
@@ -124,6 +127,7 @@ class Repositories:
             locks=SessionLocks(redis),
             join_pace=JoinPace(redis),
             checkpoints=Checkpoints(redis),
+            alerted=AlertedPosts(redis),
         )
 
     def triage_store(self) -> TriageStore:
