@@ -12,8 +12,9 @@ import logging
 import os
 import socket
 from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
 
-import redis.asyncio as aioredis
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -24,21 +25,8 @@ from bot.config import ConfigError, Settings
 from bot.delivery.ratelimit import RateLimiter, RateLimits
 from bot.delivery.worker import DeliveryConfig, DeliveryWorker
 from bot.fit import FitRequestMiddleware
-from bot.storage.archive import ArchiveRepository
-from bot.storage.audit import AuditLog
-from bot.storage.channels import ChannelRepository
-from bot.storage.deadletters import DeadLetters
-from bot.storage.errors import HandlerErrors
-from bot.storage.feedback import FeedbackRepository
-from bot.storage.health import HealthRepository
-from bot.storage.learning import LearningRepository
-from bot.storage.ledger import DeliveryLedger
-from bot.storage.mutes import MuteRepository
-from bot.storage.notices import NoticeBox
 from bot.storage.repos import Repositories
-from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import UserRepository
-from bot.storage.watches import WatchRepository
 from bot.triage.language import LanguageDetector, make_detector
 from handlers import build_root_router
 from handlers.commands_scope import set_commands_for, set_default_commands
@@ -79,47 +67,33 @@ def make_bot(settings: Settings) -> Bot:
     )
 
 
+# Bundle fields that are not repositories: the client stays with the storage package.
+NOT_FOR_HANDLERS = frozenset({"redis", "retention"})
+
+
+def handler_repositories(repos: Repositories) -> dict[str, Any]:
+    """Every repository of the bundle by its field name (`users`, `audit`, `dead_letters`,
+    ...): what handlers declare as parameters. Never the Redis client."""
+    return {
+        f.name: getattr(repos, f.name) for f in fields(repos) if f.name not in NOT_FOR_HANDLERS
+    }
+
+
 def build_dispatcher(
+    repos: Repositories,
     *,
-    redis: aioredis.Redis,
-    users: UserRepository,
-    watches: WatchRepository,
-    channels: ChannelRepository,
-    mutes: MuteRepository,
-    feedback: FeedbackRepository,
-    audit: AuditLog,
     detector: Callable[[], LanguageDetector],
-    shared: SharedWatchRepository | None = None,
-    learning: LearningRepository | None = None,
     suggest_per_day: int = 3,
-    archive: ArchiveRepository | None = None,
-    repos: Repositories | None = None,
 ) -> Dispatcher:
-    """The Dispatcher with every router; handlers get these objects by parameter name.
-    Shared watches are made over `watches` unless given; the delivery-side repositories
-    (ledger, notices, dead letters, health) come from `repos`, else over `redis`."""
-    bundle = repos
+    """The Dispatcher with every router; handlers get the bundle's repositories by parameter
+    name (see `handler_repositories`), the /test language detector and the suggestion cap."""
     dp = Dispatcher(
         storage=MemoryStorage(),
-        redis=redis,
-        users=users,
-        watches=watches,
-        channels=channels,
-        mutes=mutes,
-        feedback=feedback,
-        audit=audit,
         detector=detector,
-        shared=shared or SharedWatchRepository(redis, watches),
-        learning=learning or LearningRepository(redis),
         suggest_per_day=suggest_per_day,
-        handler_errors=HandlerErrors(redis),
-        archive=archive or ArchiveRepository(redis),
-        ledger=bundle.ledger if bundle else DeliveryLedger(redis),
-        notices=bundle.notices if bundle else NoticeBox(redis),
-        dead_letters=bundle.dead_letters if bundle else DeadLetters(redis),
-        health=bundle.health if bundle else HealthRepository(redis),
+        **handler_repositories(repos),
     )
-    roles = RoleMiddleware(users)
+    roles = RoleMiddleware(repos.users)
     dp.message.outer_middleware(roles)
     dp.callback_query.outer_middleware(roles)
     dp.my_chat_member.outer_middleware(roles)
@@ -204,24 +178,14 @@ async def run_bot_role(
     settings: Settings, repos: Repositories, stop: asyncio.Event, *, consumer: str | None = None
 ) -> None:
     """Everything the bot role does, until `stop`: polling and delivery in one process."""
-    redis = repos.redis
     users = repos.users
     await users.ensure_admins()
     bot = make_bot(settings)
     try:
         dp = build_dispatcher(
-            redis=redis,
-            users=users,
-            watches=WatchRepository(redis),
-            channels=ChannelRepository(redis),
-            mutes=MuteRepository(redis),
-            feedback=FeedbackRepository(redis),
-            audit=AuditLog(redis),
+            repos,
             detector=LazyDetector(lambda: make_detector(settings.language_detector)),
-            learning=repos.learning,
             suggest_per_day=settings.suggest_per_day,
-            archive=repos.archive,
-            repos=repos,
         )
         await register_commands(bot, users)
         worker = build_delivery_worker(settings, repos, bot, consumer=consumer)

@@ -150,11 +150,12 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import build_repositories
     from bot.status import collect_status, format_status
     from bot.storage.connection import open_redis
 
     async with open_redis(settings) as redis:
-        status = await collect_status(redis, settings)
+        status = await collect_status(build_repositories(settings, redis), settings)
     print(json.dumps(status, indent=2) if args.json else format_status(status))
     return EXIT_OK
 

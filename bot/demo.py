@@ -15,7 +15,6 @@ import tempfile
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.alerts import AlertJob
@@ -67,13 +66,10 @@ def _sample_path() -> Path:
 
 
 async def run_demo(settings: Settings, *, keep: bool = False) -> int:
-    from bot.app import build_triage_worker
+    from bot.app import build_repositories, build_triage_worker
     from bot.delivery.render import render_alert
     from bot.ingest import ingest_file
-    from bot.storage import keys
     from bot.storage.connection import open_redis
-    from bot.storage.posts import PostQueue
-    from bot.storage.watches import WatchRepository
 
     out = sys.stdout
     ansi = out.isatty()
@@ -84,14 +80,15 @@ async def run_demo(settings: Settings, *, keep: bool = False) -> int:
     print(f"Vigil demo — embedded Redis in {data_dir}", file=out)
     print(f"Sample channel export: {sample.name} (a fictional channel)\n", file=out)
     async with open_redis(demo_settings) as redis:
-        await redis.flushdb()
-        watches = WatchRepository(redis)
+        repos = build_repositories(demo_settings, redis)
+        await repos.wipe()  # a kept demo-data dir starts afresh too
+        watches = repos.watches
         print("Watches:", file=out)
         for (analyst, who, query, priority), shows in zip(SAMPLE_WATCHES, SHOWS, strict=True):
             watch = await watches.add(analyst, query, priority)
             print(f"  #{watch.id} {who}: {watch.canonical}  [{priority}]", file=out)
             print(f"      shows {shows}", file=out)
-        queue = PostQueue(redis)
+        queue = repos.posts
         report = await ingest_file(sample, queue, channel="@severny_vestnik_demo", alert_old=True)
         print(
             f"\nIngest: read {report.read}, enqueued {report.enqueued}, "
@@ -100,14 +97,19 @@ async def run_demo(settings: Settings, *, keep: bool = False) -> int:
         )
         again = await ingest_file(sample, queue, channel="@severny_vestnik_demo")
         print(f"Ingest again: enqueued {again.enqueued}, duplicate {again.duplicates}", file=out)
-        worker, _run = await build_triage_worker(demo_settings, redis, consumer="demo")
+        worker, _run = await build_triage_worker(demo_settings, repos, consumer="demo")
         await worker.drain()
         stats = worker.stats
-        entries: Any = await redis.xrange(keys.ALERTS_STREAM)
+        # Read as the delivery worker reads them: the alerts stream's consumer group.
+        alerts = repos.alerts_consumer("demo")
+        await alerts.ensure_group()
+        entries = []
+        while batch := await alerts.read(count=1000, block_ms=None):
+            entries += batch
         names = {a: w for a, w, _q, _p in SAMPLE_WATCHES}
         print(f"\n{'=' * 72}", file=out)
-        for _id, fields in entries:
-            job = AlertJob.from_fields(fields)
+        for entry in entries:
+            job = AlertJob.from_fields(entry.fields)
             text, _keyboard = render_alert(job, ZoneInfo("Europe/Kyiv"))
             print(f"→ to {names.get(job.analyst_id, job.analyst_id)}", file=out)
             print(html_to_terminal(_shorten(text), ansi=ansi), file=out)

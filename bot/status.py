@@ -5,24 +5,23 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio as aioredis
-
 from bot.config import Settings
 from bot.storage.connection import describe
-from bot.storage.health import HealthRepository
 from bot.storage.streams import LAG_COUNT_CAP
 
 if TYPE_CHECKING:
     from bot.storage.channels import Channel
+    from bot.storage.health import HealthRepository
+    from bot.storage.repos import Repositories
 
 HEARTBEAT_S = 15
 ALIVE_WITHIN_S = 3 * HEARTBEAT_S
 ACCOUNT_STALE_S = 180.0  # a watcher account republishes its state every minute
 
 
-async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str, Any]:
-    # bot/cli.py still hands over the client; the repositories are made over it here.
-    repo = HealthRepository(redis)
+async def collect_status(repos: Repositories, settings: Settings) -> dict[str, Any]:
+    """Everything `vigil status` prints (`--json` prints this dict as it is)."""
+    repo = repos.health
     info = await repo.redis_info()
     streams = []
     for s in await repo.streams():
@@ -37,7 +36,7 @@ async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str,
                 "dead_letters": s.dead_letters,
             }
         )
-    health = await watcher_health(redis)
+    health = await watcher_health(repo, await repos.channels.list())
     return {
         "redis": {
             "where": describe(settings),
@@ -50,14 +49,11 @@ async def collect_status(redis: aioredis.Redis, settings: Settings) -> dict[str,
     }
 
 
-async def watcher_health(
-    redis: aioredis.Redis, channels: list[Channel] | None = None
-) -> dict[str, Any]:
+async def watcher_health(repo: HealthRepository, channels: list[Channel]) -> dict[str, Any]:
     """Roles alive, channel states, flood waits, watcher accounts, silent channels: the part
-    of the snapshot the admin System view shows too (it needs no Settings). `channels`: the
-    channel list, if the caller has read it already."""
+    of the snapshot the admin System view shows too (it needs no Settings). `channels`: every
+    channel, as the caller read them (the System view lists them too)."""
     now = time.time()
-    repo = HealthRepository(redis)
     beats = await repo.beats(now=now)
     roles = [
         {
@@ -69,13 +65,10 @@ async def watcher_health(
     ]
     floods = await repo.flood_waits(now=now)
     flood_waits = {k: round(v - now) for k, v in floods.items()}
-    from bot.storage.channels import ChannelRepository
     from watchers.health import accounts, is_silent  # no Telegram client imported
 
     channel_states: dict[str, int] = {}
     silent = []
-    if channels is None:
-        channels = await ChannelRepository(redis).list()
     for channel in channels:
         channel_states[channel.state] = channel_states.get(channel.state, 0) + 1
         if is_silent(channel, now):

@@ -7,7 +7,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
@@ -19,13 +18,13 @@ from bot import keyboards, texts
 from bot.callback_data import AdminAction, AdminCB, channel_token
 from bot.fit import fit_html, fit_markup
 from bot.status import health_lines, watcher_health
-from bot.storage import keys
 from bot.storage.audit import AuditLog
 from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
+from bot.storage.deadletters import DeadLetters, stream_name
 from bot.storage.errors import HandlerErrors
+from bot.storage.health import HealthRepository
 from bot.storage.learning import LearningRepository
 from bot.storage.notices import NoticeBox
-from bot.storage.streams import retry_dead_letter, stream_stats
 from bot.storage.users import UserRepository
 from handlers.access import tell_user
 from handlers.commands_scope import set_commands_for
@@ -141,13 +140,14 @@ async def on_admin(
     callback_data: AdminCB,
     bot: Bot,
     state: FSMContext,
-    redis: aioredis.Redis,
     users: UserRepository,
     channels: ChannelRepository,
     audit: AuditLog,
     learning: LearningRepository,
     handler_errors: HandlerErrors,
     notices: NoticeBox,
+    health: HealthRepository,
+    dead_letters: DeadLetters,
 ) -> None:
     cb = callback_data
     actor = query.from_user.id
@@ -206,19 +206,16 @@ async def on_admin(
     ):
         note = await _decide(query, bot, users, audit, notices, action, cb.ref, cb.page)
     elif action is AdminAction.SYSTEM:
-        await _system(query, redis, channels, learning, handler_errors)
+        await _system(query, health, channels, learning, handler_errors)
     elif action is AdminAction.DEAD:
-        await _dead_letters(query, redis, cb.page)
+        await _dead_letters(query, dead_letters, cb.page)
     elif action is AdminAction.DEAD_RETRY:
-        index = int(cb.arg) if cb.arg.isdigit() else -1
-        if not 0 <= index < len(keys.STREAMS):
-            await query.answer(texts.ADMIN_STALE, show_alert=True)
-            return
-        done = await retry_dead_letter(redis, keys.STREAMS[index][2], cb.ref)
+        index = int(cb.arg) if cb.arg.isdigit() and len(cb.arg) < 3 else -1
+        done = await dead_letters.retry(index, cb.ref)
         if done:
-            await audit.record(actor, "dead_letter.retry", cb.ref, keys.STREAMS[index][0])
+            await audit.record(actor, "dead_letter.retry", cb.ref, stream_name(index))
         note = "Requeued" if done else texts.ADMIN_STALE
-        await _dead_letters(query, redis, cb.page)
+        await _dead_letters(query, dead_letters, cb.page)
     elif action is AdminAction.AUDIT:
         await _audit(query, audit, cb.ref, cb.page)
     await query.answer(note)
@@ -337,17 +334,16 @@ async def _decide(
 
 async def _system(
     query: CallbackQuery,
-    redis: aioredis.Redis,
+    health: HealthRepository,
     channels: ChannelRepository,
     learning: LearningRepository,
     handler_errors: HandlerErrors,
 ) -> None:
     lines = []
     dead_total = 0
-    for stream, group, dead in keys.STREAMS:
-        stats = await stream_stats(redis, stream, group, dead)
+    for stats in await health.streams():
         dead_total += stats.dead_letters
-        name = stream.split(":")[1].strip("{}")
+        name = stats.stream.split(":")[1].strip("{}")
         lines.append(
             texts.stream_line(
                 name, stats.length, stats.pending, stats.lag, stats.consumers, stats.dead_letters
@@ -360,57 +356,39 @@ async def _system(
         f"{_when(c.last_post_at) or 'never'}"
         for c in listed[:30]
     ]
-    health = health_lines(await watcher_health(redis, everything))
+    shown = health_lines(await watcher_health(health, everything))
     state = await learning.system_state()
     trained = state.desk.get("trained_at")
     at = _when(float(trained)) if isinstance(trained, (int, float)) else None
-    health += texts.learning_system_lines(
+    shown += texts.learning_system_lines(
         state.models, state.moved_today, state.suggested_today, state.desk, at or "?"
     )
     errors = await handler_errors.counts()
     if errors:
-        health.append("Handler errors: " + ", ".join(f"{name} {n}" for name, n in errors.items()))
+        shown.append("Handler errors: " + ", ".join(f"{name} {n}" for name, n in errors.items()))
     await _show(
         query,
-        texts.system_view(lines, health, channel_lines),
+        texts.system_view(lines, shown, channel_lines),
         keyboards.admin_system_keyboard(dead_total),
     )
 
 
-def _entry_order(entry_id: str) -> tuple[int, int]:
-    ms, _sep, seq = entry_id.partition("-")
-    return (int(ms), int(seq or 0)) if ms.isdigit() and seq.isdigit() else (0, 0)
-
-
-async def _dead_letters(query: CallbackQuery, redis: aioredis.Redis, page: int = 0) -> None:
-    """Dead letters of every stream, newest first, a page at a time (each stream is read down
-    to the page, so a deep page costs more; dead letters are few)."""
-    total = 0
-    found: list[tuple[tuple[int, int], int, str, Any]] = []
-    page, pages = max(page, 0), 1
-    async with redis.pipeline(transaction=False) as pipe:
-        for _stream, _group, dead in keys.STREAMS:
-            pipe.xlen(dead)
-            pipe.xrevrange(dead, count=(page + 1) * DEAD_PAGE)
-        replies: list[Any] = await pipe.execute()
-    for i, (stream, _group, _dead) in enumerate(keys.STREAMS):
-        total += int(replies[2 * i])
-        name = stream.split(":")[1].strip("{}")
-        found += [(_entry_order(str(e)), i, name, (str(e), f)) for e, f in replies[2 * i + 1]]
-    page, pages = _pages(total, DEAD_PAGE, page)
-    found.sort(key=lambda item: item[0], reverse=True)
-    lines: list[str] = []
-    entries: list[tuple[int, str]] = []
-    for _order, i, name, (entry_id, fields) in found[page * DEAD_PAGE : (page + 1) * DEAD_PAGE]:
-        when = _when(float(fields.get("_at", 0) or 0)) or "?"
-        reason = str(fields.get("_reason", ""))[:300]
-        lines.append(f"{name} " + texts.dead_line(entry_id, reason, when))
-        entries.append((i, entry_id))
+async def _dead_letters(query: CallbackQuery, dead_letters: DeadLetters, page: int = 0) -> None:
+    """Dead letters of every stream, newest first, a page at a time."""
+    found, total = await dead_letters.page(page, DEAD_PAGE)
+    clamped, pages = _pages(total, DEAD_PAGE, page)
+    if clamped != page:  # past the last page (a retry emptied it): the last one
+        page = clamped
+        found, total = await dead_letters.page(page, DEAD_PAGE)
+        page, pages = _pages(total, DEAD_PAGE, page)
+    lines = [
+        f"{d.stream} " + texts.dead_line(d.id, d.reason[:300], _when(d.at) or "?") for d in found
+    ]
     header = f"{texts.BTN_DEAD} ({total}){texts.page_of(page, pages)}"
     await _show(
         query,
         "\n".join([header, *lines]) if lines else texts.NO_DEAD,
-        keyboards.admin_dead_keyboard(entries, page, pages),
+        keyboards.admin_dead_keyboard([(d.index, d.id) for d in found], page, pages),
     )
 
 

@@ -11,6 +11,7 @@ from bot.config import Settings
 from bot.status import collect_status, format_status
 from bot.storage.channels import ChannelRepository
 from bot.storage.health import HealthRepository
+from bot.storage.repos import Repositories
 from watchers.health import AccountState, publish_account, record_flood_wait
 
 
@@ -29,7 +30,7 @@ async def test_accounts_flood_waits_and_their_states_are_shown(
     await record_flood_wait(HealthRepository(redis), "main", 420, now=now)
     await record_flood_wait(HealthRepository(redis), "spare", 5, now=now - 60)  # over already
 
-    status = await collect_status(redis, settings(data_dir))
+    status = await collect_status(Repositories.build(redis), settings(data_dir))
     text = format_status(status)
 
     assert "account main: connected, 120/500 channels" in text
@@ -60,7 +61,7 @@ async def test_a_channel_silent_far_beyond_its_rhythm_is_listed(
         await channels.touch_last_post(cid, last - 3600)
         await channels.touch_last_post(cid, last)  # a post an hour, until `last`
 
-    status = await collect_status(redis, settings(data_dir))
+    status = await collect_status(Repositories.build(redis), settings(data_dir))
 
     assert status["channels"] == {"joined": 2}
     assert len(status["silent_channels"]) == 1

@@ -9,8 +9,6 @@ import html
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
-import redis.asyncio as aioredis
-
 from bot.config import Settings
 from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
 
@@ -34,10 +32,9 @@ def format_channel(channel: Channel) -> str:
 
 
 async def channel_add(
-    redis: aioredis.Redis, refs: Sequence[str], added_by: int = 0, *, out: Out = print
+    repo: ChannelRepository, refs: Sequence[str], added_by: int = 0, *, out: Out = print
 ) -> int:
     """Add channels; the watcher resolves and joins them at its own pace."""
-    repo = ChannelRepository(redis)
     failed = 0
     for ref in refs:
         try:
@@ -50,8 +47,8 @@ async def channel_add(
     return 1 if failed else 0
 
 
-async def channel_list(redis: aioredis.Redis, *, out: Out = print) -> int:
-    channels = await ChannelRepository(redis).list()
+async def channel_list(repo: ChannelRepository, *, out: Out = print) -> int:
+    channels = await repo.list()
     if not channels:
         out("No channels yet: add one with `vigil channel add @username`.")
         return 0
@@ -60,8 +57,7 @@ async def channel_list(redis: aioredis.Redis, *, out: Out = print) -> int:
     return 0
 
 
-async def channel_remove(redis: aioredis.Redis, refs: Sequence[str], *, out: Out = print) -> int:
-    repo = ChannelRepository(redis)
+async def channel_remove(repo: ChannelRepository, refs: Sequence[str], *, out: Out = print) -> int:
     missing = 0
     for ref in refs:
         if await repo.remove(ref):
@@ -80,10 +76,11 @@ async def channel_command(settings: Settings, action: str, ref: str | None) -> i
         print(f"vigil channel {action}: give a channel (@name, t.me link or invite link)")
         return 2
     async with open_redis(settings) as redis:
+        repo = ChannelRepository(redis)
         if action == "add":
             assert ref is not None
-            return await channel_add(redis, [ref])
+            return await channel_add(repo, [ref])
         if action == "remove":
             assert ref is not None
-            return await channel_remove(redis, [ref])
-        return await channel_list(redis)
+            return await channel_remove(repo, [ref])
+        return await channel_list(repo)

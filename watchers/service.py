@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import redis.asyncio as aioredis
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from telethon import errors
 from telethon.tl import functions
@@ -447,7 +446,7 @@ def _now_dt() -> datetime:
 
 async def run_watcher(
     settings: Settings,
-    redis: aioredis.Redis | Repositories,
+    repos: Repositories,
     *,
     stop: asyncio.Event,
     client_factory: ClientFactory = make_client,
@@ -457,8 +456,6 @@ async def run_watcher(
     Raises NotLoggedInError (run `vigil login`) or SessionLockedError (another watcher holds a
     session) before anything starts.
     """
-    # bot/app.py still hands over the client; the bundle is built here until it passes its own.
-    repos = redis if isinstance(redis, Repositories) else Repositories.build(redis)
     service = WatcherService(settings, repos, client_factory=client_factory)
     await service.start()
     try:

@@ -14,7 +14,8 @@ Redis client. What each owns:
 - delivery: `ledger`: what was sent to whom (and each analyst's delivered log); `held`: alerts
   held for quiet hours, digests and blocked analysts; `notices`: notices and released alerts
   onto the alerts stream; `rates`: the send-rate limiter's state; `dead_letters`: listing and
-  retry; `health`: heartbeats, flood waits, watcher accounts and counters, `vigil status`.
+  retry; `health`: heartbeats, flood waits, watcher accounts and counters, `vigil status`;
+  `handler_errors`: the bot handlers' error counts.
 - the watcher: `locks` (one process per session), `join_pace`, `checkpoints` (reconciler),
   `alerted` (the alerted posts the reconciler looks for again, for deletions while down).
 """
@@ -32,6 +33,7 @@ from bot.storage.campaigns import CampaignRepository
 from bot.storage.channels import ChannelRepository
 from bot.storage.deadletters import DeadLetters
 from bot.storage.deletions import AlertedPosts
+from bot.storage.errors import HandlerErrors
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.health import HealthRepository
 from bot.storage.held import HeldRepository
@@ -85,6 +87,7 @@ class Repositories:
     rates: RateStore
     dead_letters: DeadLetters
     health: HealthRepository
+    handler_errors: HandlerErrors  # errors the bot's handlers raised, per handler
     # the watcher: session locks, each account's join pace, the reconciler's checkpoints
     locks: SessionLocks
     join_pace: JoinPace
@@ -124,11 +127,16 @@ class Repositories:
             rates=RateStore(redis),
             dead_letters=DeadLetters(redis),
             health=HealthRepository(redis),
+            handler_errors=HandlerErrors(redis),
             locks=SessionLocks(redis),
             join_pace=JoinPace(redis),
             checkpoints=Checkpoints(redis),
             alerted=AlertedPosts(redis),
         )
+
+    async def wipe(self) -> None:
+        """Empty the whole database: only for `vigil demo`, on its own embedded Redis."""
+        await self.redis.flushdb()
 
     def triage_store(self) -> TriageStore:
         return TriageStore(self.redis, self.archive, self.stories, self.outbox, self.learning)

@@ -15,6 +15,7 @@ from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.mutes import MuteRepository
+from bot.storage.repos import Repositories
 from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import UserRepository
 from bot.storage.watches import WatchRepository
@@ -37,6 +38,7 @@ class BotApp:
     feedback: FeedbackRepository
     audit: AuditLog
     shared: SharedWatchRepository
+    repos: Repositories  # the bundle the Dispatcher was built over
 
     async def say(self, user_id: int, text: str, timeout: float = 5.0) -> SentMessage:  # noqa: ASYNC109
         """The user writes; returns the bot's next message to them."""
@@ -78,32 +80,23 @@ async def start_app(
     redis: aioredis.Redis, server: BotApiServer, bot: Bot
 ) -> AsyncIterator[BotApp]:
     server.add_user(ADMIN, "Boss", "boss")
-    users = UserRepository(redis, frozenset({ADMIN}))
+    repos = Repositories.build(redis, admins=frozenset({ADMIN}))
+    users = repos.users
     await users.ensure_admins()
-    watches = WatchRepository(redis)
     app = BotApp(
         server,
         bot,
         redis,
         users,
-        watches,
-        ChannelRepository(redis),
-        MuteRepository(redis),
-        FeedbackRepository(redis),
-        AuditLog(redis),
-        SharedWatchRepository(redis, watches),
+        repos.watches,
+        repos.channels,
+        repos.mutes,
+        repos.feedback,
+        repos.audit,
+        repos.shared,
+        repos,
     )
-    dp = build_dispatcher(
-        redis=redis,
-        users=users,
-        watches=app.watches,
-        channels=app.channels,
-        mutes=app.mutes,
-        feedback=app.feedback,
-        audit=app.audit,
-        detector=LazyDetector(make_detector),
-        shared=app.shared,
-    )
+    dp = build_dispatcher(repos, detector=LazyDetector(make_detector))
     await register_commands(bot, users)
     stop = asyncio.Event()
     task = asyncio.create_task(run_bot(bot, dp, stop))

@@ -170,15 +170,16 @@ async def test_retry_later_and_set_account(redis: aioredis.Redis) -> None:
 async def test_cli_add_list_remove(redis: aioredis.Redis) -> None:
     from watchers.cli import channel_add, channel_list, channel_remove
 
+    repo = ChannelRepository(redis)
     lines: list[str] = []
-    assert await channel_add(redis, ["t.me/some_channel", "<b>bad</b>"], out=lines.append) == 1
+    assert await channel_add(repo, ["t.me/some_channel", "<b>bad</b>"], out=lines.append) == 1
     assert lines[0].startswith("added @some_channel: pending")
     assert "“<b>bad</b>” is not a channel" in lines[1]  # plain text in a terminal
     lines.clear()
-    assert await channel_list(redis, out=lines.append) == 0
+    assert await channel_list(repo, out=lines.append) == 0
     assert len(lines) == 1 and "@some_channel" in lines[0] and "pending" in lines[0]
-    assert await channel_remove(redis, ["https://t.me/some_channel"], out=lines.append) == 0
-    assert await channel_remove(redis, ["@nothing_here"], out=lines.append) == 1
+    assert await channel_remove(repo, ["https://t.me/some_channel"], out=lines.append) == 0
+    assert await channel_remove(repo, ["@nothing_here"], out=lines.append) == 1
     lines.clear()
-    await channel_list(redis, out=lines.append)
+    await channel_list(repo, out=lines.append)
     assert lines == ["No channels yet: add one with `vigil channel add @username`."]

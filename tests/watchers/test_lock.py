@@ -92,14 +92,24 @@ async def test_second_watcher_on_one_session_is_refused(
     settings = _settings(data_dir)
     stop = asyncio.Event()
     running = asyncio.create_task(
-        run_watcher(settings, redis, stop=stop, client_factory=_factory({"vigil": fake}))
+        run_watcher(
+            settings,
+            Repositories.build(redis),
+            stop=stop,
+            client_factory=_factory({"vigil": fake}),
+        )
     )
     for _ in range(100):
         if await redis.exists(keys.session_lock("vigil")):
             break
         await asyncio.sleep(0.01)
     with pytest.raises(SessionLockedError, match="already in use by"):
-        await run_watcher(settings, redis, stop=stop, client_factory=_factory({"vigil": fake}))
+        await run_watcher(
+            settings,
+            Repositories.build(redis),
+            stop=stop,
+            client_factory=_factory({"vigil": fake}),
+        )
     stop.set()
     await asyncio.wait_for(running, 5)
     assert not await redis.exists(keys.session_lock("vigil"))  # released on the way out
@@ -114,7 +124,7 @@ async def test_not_logged_in_session_is_refused_and_lock_released(
     with pytest.raises(NotLoggedInError, match="run `vigil login`"):
         await run_watcher(
             _settings(data_dir),
-            redis,
+            Repositories.build(redis),
             stop=asyncio.Event(),
             client_factory=_factory({"vigil": fake}),
         )
@@ -128,7 +138,7 @@ async def test_missing_session_file_releases_the_lock(
     settings = _settings(data_dir)
     for _ in range(2):
         with pytest.raises(NotLoggedInError, match="has no session file"):
-            await run_watcher(settings, redis, stop=asyncio.Event())
+            await run_watcher(settings, Repositories.build(redis), stop=asyncio.Event())
         assert not await redis.exists(keys.session_lock("vigil"))
 
 
