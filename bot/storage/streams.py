@@ -19,6 +19,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from bot.storage.connection import outages
+
 log = logging.getLogger(__name__)
 
 DEFAULT_MAXLEN = 1_000_000
@@ -78,12 +80,16 @@ class StreamConsumer:
     _backlog_done: bool = field(default=False, init=False)
     _claim_cursor: str = field(default="0-0", init=False)
     _last_claim: float = field(default=0.0, init=False)
+    _outages: int = field(default_factory=outages, init=False)
 
     async def ensure_group(self) -> None:
         await ensure_group(self.redis, self.stream, self.group)
 
     async def read(self, count: int = 100, block_ms: int | None = 1000) -> list[StreamEntry]:
         """The next batch: own pending first, then reclaimed, then new entries."""
+        if self._outages != outages():  # a reply may have been lost: look at our own again
+            self._outages = outages()
+            self._backlog_done = False
         if not self._backlog_done:
             own = await self._xreadgroup("0", count, None)
             if own:
