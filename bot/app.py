@@ -51,6 +51,7 @@ def build_repositories(settings: Settings, redis: aioredis.Redis) -> Repositorie
             ledger_s=settings.archive_ttl_days * 86400,
             maxlen=settings.stream_maxlen,
         ),
+        max_watches=settings.max_watches,
     )
 
 

@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     # The reconciler looks again for the alerted posts of the last this many days, on start
     # and with each edit sweep, and follows up those deleted while the watcher was down; 0 = off.
     deletion_check_days: float = Field(default=3.0, ge=0, le=30, alias="DELETION_CHECK_DAYS")
+    # The most watches one analyst may own (shared watches they follow included).
+    max_watches: int = Field(default=200, ge=1, le=10_000, alias="MAX_WATCHES")
     # Desk-model suggestions an analyst who opted in (/suggest on) gets a day, at most.
     suggest_per_day: int = Field(default=3, ge=0, le=50, alias="SUGGEST_PER_DAY")
     global_rate_per_s: float = Field(default=25.0, gt=0, alias="DELIVERY_GLOBAL_RATE")

@@ -43,6 +43,9 @@ MAX_CAPTION = 1024
 MAX_BUTTONS = 100
 MAX_CALLBACK_DATA = 64
 MAX_CALLBACK_ANSWER = 200
+# Telegram documents no limit on a button's label, but shows about 20 characters of it and
+# refuses a keyboard too long as a whole (REPLY_MARKUP_TOO_LONG): a label is cut to this.
+MAX_BUTTON_TEXT = 64
 MARKER = "…"
 WORD_BACKOFF = 80  # cut at a space if one is this close to the limit
 GRAPHEME_BACKOFF = 16  # longest run of joined code points kept whole
@@ -188,12 +191,19 @@ def _sendable(button: InlineKeyboardButton) -> bool:
     return True
 
 
+def _short_label(button: InlineKeyboardButton) -> InlineKeyboardButton:
+    if utf16_len(button.text) <= MAX_BUTTON_TEXT:
+        return button
+    return button.model_copy(update={"text": fit_plain(button.text, MAX_BUTTON_TEXT)})
+
+
 def fit_markup(markup: Any) -> Any:
-    """An inline keyboard of at most 100 buttons with valid callback data: rows past the limit
-    are dropped, except the last row (paging or Back), which is kept."""
+    """An inline keyboard of at most 100 buttons with valid callback data and labels of at most
+    64 units: rows past the limit are dropped, except the last row (paging or Back), which is
+    kept."""
     if not isinstance(markup, InlineKeyboardMarkup):
         return markup
-    rows = [[b for b in row if _sendable(b)] for row in markup.inline_keyboard]
+    rows = [[_short_label(b) for b in row if _sendable(b)] for row in markup.inline_keyboard]
     rows = [row for row in rows if row]
     if sum(len(row) for row in rows) <= MAX_BUTTONS and rows == markup.inline_keyboard:
         return markup

@@ -101,9 +101,10 @@ class Repositories:
         *,
         admins: frozenset[int] = frozenset(),
         retention: Retention | None = None,
+        max_watches: int | None = None,
     ) -> Repositories:
         keep = retention or Retention()
-        watches = WatchRepository(redis)
+        watches = WatchRepository(redis, max_per_analyst=max_watches)
         archive = ArchiveRepository(redis, ttl_s=keep.archive_s)
         return cls(
             redis=redis,

@@ -72,8 +72,10 @@ def canonical_query(query: str) -> str:
 
 
 class WatchRepository:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, *, max_per_analyst: int | None = None) -> None:
         self._redis = redis
+        # MAX_WATCHES (None: the default): one analyst's flood of /watch cannot grow the index.
+        self._max = max_per_analyst
         self._last_seq = 0
         self._unlink: Any = redis.register_script(_UNLINK)
 
@@ -87,10 +89,9 @@ class WatchRepository:
         query = query.strip()
         canonical = canonical_query(query)
         owned: Any = await self._redis.scard(keys.watches_of(owner_id))
-        if int(owned) >= MAX_WATCHES_PER_ANALYST:
-            raise WatchLimitError(
-                f"you already have {MAX_WATCHES_PER_ANALYST} watches; remove one first"
-            )
+        limit = self._max or MAX_WATCHES_PER_ANALYST
+        if int(owned) >= limit:
+            raise WatchLimitError(f"you already have {limit} watches; remove one first")
         watch_id = int(await self._redis.incr(keys.WATCH_SEQ))
         watch = Watch(watch_id, owner_id, query, canonical, priority, False, time.time(), shared)
         fields: dict[Any, Any] = {
