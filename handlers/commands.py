@@ -7,7 +7,6 @@ import logging
 from datetime import UTC, datetime
 
 from aiogram import Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
@@ -26,6 +25,7 @@ from bot.storage.mutes import (
 )
 from bot.storage.users import Person, QuietHours, SettingError, UserRepository
 from bot.storage.watches import WatchRepository
+from handlers.errors import edit_or_ignore
 from handlers.learning import ON_OFF, set_learning
 
 log = logging.getLogger(__name__)
@@ -71,11 +71,7 @@ async def on_list_page(
 ) -> None:
     text, keyboard = await _channels_page(channels, callback_data.page)
     if isinstance(query.message, Message):
-        try:
-            await query.message.edit_text(text, reply_markup=keyboard)
-        except TelegramBadRequest as exc:  # "message is not modified" on a double tap
-            if "not modified" not in exc.message:
-                raise
+        await edit_or_ignore(query.message, text, keyboard)
     await query.answer()
 
 

@@ -10,7 +10,6 @@ import logging
 from datetime import UTC, datetime
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -30,6 +29,7 @@ from bot.storage.shared import (
 from bot.storage.users import Person
 from bot.storage.watches import WatchLimitError
 from bot.triage.query import QueryError
+from handlers.errors import edit_or_ignore
 from handlers.roles import ADMIN, RoleFilter
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,7 @@ def _pages(total: int, size: int, page: int) -> tuple[int, int]:
 
 async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
     if isinstance(query.message, Message):
-        try:
-            await query.message.edit_text(text, reply_markup=markup)
-        except TelegramBadRequest as exc:  # "message is not modified" on a double tap
-            log.debug("shared: edit refused: %s", exc)
+        await edit_or_ignore(query.message, text, markup)
 
 
 # --- admins ----------------------------------------------------------------------------------
