@@ -63,6 +63,7 @@ async def build_triage_worker(
 ) -> tuple[TriageWorker, Callable[[asyncio.Event], Awaitable[None]]]:
     """The triage worker with its engine; returns (worker, run)."""
     from bot.learner import ModelSync
+    from bot.search import SearchWorker
     from bot.storage.campaigns import SurgeTracker
     from bot.triage.engine import TriageEngine
     from bot.triage.language import make_detector
@@ -106,11 +107,21 @@ async def build_triage_worker(
         channel_names=lambda channel_id: names.get(channel_id, f"channel {channel_id}"),
     )
     learner = build_learner(settings, repos, lambda text: detector.detect(text).code, name)
+    # /test and /search from the bot role, matched here with the engine's own detector.
+    searcher = SearchWorker(
+        repos.searches,
+        repos.archive,
+        detector,
+        consumer=f"search-{name}",
+        max_deliveries=settings.max_deliveries,
+        claim_idle_ms=int(settings.claim_idle_s * 1000),
+    )
 
     async def run(stop: asyncio.Event) -> None:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(worker.run(stop))
             tasks.create_task(learner.run(stop))
+            tasks.create_task(searcher.run(stop))
 
     return worker, run
 

@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
 from dataclasses import fields
 from typing import Any
 
@@ -26,26 +25,13 @@ from bot.delivery.ratelimit import RateLimiter, RateLimits
 from bot.delivery.worker import DeliveryConfig, DeliveryWorker
 from bot.fit import FitRequestMiddleware
 from bot.storage.repos import Repositories
+from bot.storage.requests import SearchLimits
 from bot.storage.users import UserRepository
-from bot.triage.language import LanguageDetector, make_detector
 from handlers import build_root_router
 from handlers.commands_scope import set_commands_for, set_default_commands
 from handlers.roles import RoleMiddleware
 
 log = logging.getLogger(__name__)
-
-
-class LazyDetector:
-    """The language detector for /test, loaded on first use (model loading takes a while)."""
-
-    def __init__(self, factory: Callable[[], LanguageDetector]) -> None:
-        self._factory = factory
-        self._detector: LanguageDetector | None = None
-
-    def __call__(self) -> LanguageDetector:
-        if self._detector is None:
-            self._detector = self._factory()
-        return self._detector
 
 
 def make_bot(settings: Settings) -> Bot:
@@ -82,14 +68,16 @@ def handler_repositories(repos: Repositories) -> dict[str, Any]:
 def build_dispatcher(
     repos: Repositories,
     *,
-    detector: Callable[[], LanguageDetector],
     suggest_per_day: int = 3,
+    search_limits: SearchLimits | None = None,
 ) -> Dispatcher:
     """The Dispatcher with every router; handlers get the bundle's repositories by parameter
-    name (see `handler_repositories`), the /test language detector and the suggestion cap."""
+    name (see `handler_repositories`), the per-analyst /test and /search limits and the
+    suggestion cap. The bot never loads triage models: /test and /search ask the triage
+    role (`repos.searches`)."""
     dp = Dispatcher(
         storage=MemoryStorage(),
-        detector=detector,
+        search_limits=search_limits or SearchLimits(),
         suggest_per_day=suggest_per_day,
         **handler_repositories(repos),
     )
@@ -184,8 +172,10 @@ async def run_bot_role(
     try:
         dp = build_dispatcher(
             repos,
-            detector=LazyDetector(lambda: make_detector(settings.language_detector)),
             suggest_per_day=settings.suggest_per_day,
+            search_limits=SearchLimits(
+                per_window=settings.search_per_minute, timeout_s=settings.search_timeout_s
+            ),
         )
         await register_commands(bot, users)
         worker = build_delivery_worker(settings, repos, bot, consumer=consumer)

@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     deletion_check_days: float = Field(default=3.0, ge=0, le=30, alias="DELETION_CHECK_DAYS")
     # The most watches one analyst may own (shared watches they follow included).
     max_watches: int = Field(default=200, ge=1, le=10_000, alias="MAX_WATCHES")
+    # /test and /search per analyst: searches a minute (one at a time), and how long the bot
+    # waits for the triage role's answer.
+    search_per_minute: int = Field(default=10, ge=1, le=1000, alias="SEARCH_PER_MINUTE")
+    search_timeout_s: float = Field(default=90.0, gt=0, le=600, alias="SEARCH_TIMEOUT_S")
     # Desk-model suggestions an analyst who opted in (/suggest on) gets a day, at most.
     suggest_per_day: int = Field(default=3, ge=0, le=50, alias="SUGGEST_PER_DAY")
     global_rate_per_s: float = Field(default=25.0, gt=0, alias="DELIVERY_GLOBAL_RATE")

@@ -257,6 +257,19 @@ def test_example(
 ARCHIVE_EXPIRED = "This result is too old to page; run the command again."
 ARCHIVE_BUSY = "Your previous search is still running; try again once it has answered."
 ARCHIVE_SEARCHING = "Searching the archive…"
+SEARCH_NO_TRIAGE = (
+    "⚠️ The archive cannot be searched right now: no triage worker is running. "
+    "Ask an admin to start one (<code>vigil run</code> or <code>vigil run --role triage</code>)."
+)
+SEARCH_TIMEOUT = (
+    "⚠️ The search did not answer in time (the triage workers are busy or stopped). "
+    "Try again in a minute, or narrow the query."
+)
+
+
+def search_rate_limited(seconds: float) -> str:
+    wait = max(1, round(seconds))
+    return f"Too many searches in a row; try again in {wait} s."
 
 
 NO_CHANNELS = "No channels are monitored yet."

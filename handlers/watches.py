@@ -1,17 +1,20 @@
 """Watches: /watch, /watches (paged, with buttons), /unwatch; the archive: /test, /search.
 
-/test and /search read the whole archive window newest first (`ArchiveRepository.newest`),
-matching with the same engine triage uses (it loads the language model in the bot process),
-and page their results with ◀ ▶ (see `ArchiveCB` for what rides in the callback data)."""
+/test and /search are asked of the triage role through the search request stream
+(`bot/storage/requests.py`; the triage role's `bot/search.py` parses the query and matches the
+archive window newest first with the same engine triage uses): the bot process never loads the
+language model or the dictionaries. Per analyst, one search at a time and `SearchLimits`
+searches a minute. Results are kept here (`ArchiveRuns`) and paged with ◀ ▶ (see `ArchiveCB`
+for what rides in the callback data); a page whose result is not here is asked again, for
+the same snapshot."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
 
@@ -26,15 +29,20 @@ from bot.delivery.render import clean_text, normalise_spans, post_link
 from bot.fit import GRAPHEME_BACKOFF, fit_html, splits_grapheme
 from bot.keyboards import archive_keyboard, priority_keyboard, watches_keyboard
 from bot.models import Post
-from bot.storage.archive import ArchiveRepository, PostKey
+from bot.storage.archive import ArchiveRepository
 from bot.storage.audit import AuditLog
+from bot.storage.requests import (
+    Admission,
+    Hit,
+    SearchLimits,
+    SearchRequest,
+    SearchRequests,
+    SearchResult,
+)
 from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import Person
 from bot.storage.watches import Watch, WatchLimitError, WatchRepository
-from bot.triage.engine import TriageEngine
-from bot.triage.index import WatchSpec
-from bot.triage.language import LanguageDetector
-from bot.triage.query import QueryError, parse_query
+from bot.triage.query import QueryError
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +51,6 @@ SNIPPET_CONTEXT = 80
 TEST_PAGE = 3  # examples per /test page
 SEARCH_PAGE = 5  # posts per /search page
 ARCHIVE_MAX_POSTS = 100_000  # posts one search reads at most (newest first); the reply says so
-SCAN_CHUNK = 500
-HITS_KEPT = 5_000  # matches kept for paging (all are counted)
 RUNS_KEPT = 64  # searches kept in memory for paging
 RUN_TTL_S = 3600.0
 RUN_MAX_AGE_S = 7 * 86400  # a result older than this is not searched again for a page
@@ -219,13 +225,6 @@ async def on_watch_button(
 
 
 # --- /test and /search ---------------------------------------------------------------------
-def _searchable(post: Post) -> Post | None:
-    """A deleted post's kept text is searched too (the result says it was deleted)."""
-    if not post.text:
-        return None
-    return replace(post, event="new") if post.event == "delete" else post
-
-
 def snippet(text: str, spans: tuple[tuple[int, int], ...], context: int = SNIPPET_CONTEXT) -> str:
     """HTML: the text around the first match (about `context` characters each side, cut at a
     word where one is near), matches in bold, escaped."""
@@ -277,7 +276,7 @@ class ArchiveRun:
     scanned: int = 0
     matched: int = 0
     capped: bool = False
-    hits: list[tuple[PostKey, tuple[tuple[int, int], ...]]] = field(default_factory=list)
+    hits: list[Hit] = field(default_factory=list)
     made: float = field(default_factory=time.monotonic)
 
     @property
@@ -294,25 +293,6 @@ class ArchiveRuns:
         self._runs: OrderedDict[tuple[int, str, str, int], ArchiveRun] = OrderedDict()
         self._size = size
         self._ttl_s = ttl_s
-        self._busy: set[int] = set()
-
-    def is_busy(self, owner_id: int) -> bool:
-        return owner_id in self._busy
-
-    async def search(
-        self, run: ArchiveRun, engine: TriageEngine, archive: ArchiveRepository
-    ) -> ArchiveRun | None:
-        """Search and keep `run`; None while the same analyst's previous search is still
-        running (one at a time each, so one analyst cannot hold every worker thread)."""
-        if run.owner_id in self._busy:
-            return None
-        self._busy.add(run.owner_id)
-        try:
-            await run_archive(run, engine, archive, ARCHIVE_MAX_POSTS)
-        finally:
-            self._busy.discard(run.owner_id)
-        self.put(run)
-        return run
 
     def get(self, owner_id: int, kind: ArchiveKind, tag: str, at: int) -> ArchiveRun | None:
         key = (owner_id, kind.value, tag, at)
@@ -330,43 +310,56 @@ class ArchiveRuns:
             self._runs.popitem(last=False)
 
 
-def _match_batch(
-    engine: TriageEngine, posts: list[Post]
-) -> list[tuple[PostKey, tuple[tuple[int, int], ...]]]:
-    found = []
-    for post in posts:
-        searched = _searchable(post)
-        if searched is None:
-            continue
-        result = engine.triage(searched)
-        if result.matches:
-            found.append(((post.channel_id, post.message_id), result.matches[0].spans))
-    return found
+async def ask_triage(
+    searches: SearchRequests,
+    limits: SearchLimits,
+    owner_id: int,
+    kind: ArchiveKind,
+    query: str,
+    at: int,
+) -> SearchResult | str:
+    """The triage role's answer to this search, or the line to tell the analyst instead:
+    their previous search still running, their searches in the window used up, no triage
+    worker running, or no answer within `limits.timeout_s`."""
+    admitted = await searches.admit(
+        owner_id,
+        per_window=limits.per_window,
+        window_s=limits.window_s,
+        busy_s=limits.timeout_s + 5,
+    )
+    if admitted.verdict is Admission.BUSY:
+        return texts.ARCHIVE_BUSY
+    if admitted.verdict is Admission.RATE:
+        return texts.search_rate_limited(admitted.retry_s)
+    try:
+        if await searches.workers() == 0:
+            return texts.SEARCH_NO_TRIAGE
+        request = SearchRequest.new(
+            kind.value,
+            owner_id,
+            query,
+            at,
+            wait_s=limits.timeout_s,
+            max_posts=ARCHIVE_MAX_POSTS,
+        )
+        await searches.submit(request)
+        result = await searches.wait(request.id, limits.timeout_s)
+    finally:
+        await searches.release(owner_id, admitted.token)
+    return texts.SEARCH_TIMEOUT if result is None else result
 
 
-async def run_archive(
-    run: ArchiveRun, engine: TriageEngine, archive: ArchiveRepository, max_posts: int
-) -> ArchiveRun:
-    """Search the archive up to `run.at`, newest first, at most `max_posts` posts. Every
-    post still indexed is in the window (it counts from arrival, so a backfill of old posts is
-    searchable: no lower bound on the post's date); expired ones are skipped."""
-    since = 0.0
-    async for posts in archive.newest(since, run.at, chunk=SCAN_CHUNK):
-        posts = posts[: max_posts - run.scanned]
-        found = await asyncio.to_thread(_match_batch, engine, posts)
-        run.scanned += len(posts)
-        run.matched += len(found)
-        run.hits.extend(found[: HITS_KEPT - len(run.hits)])
-        if run.scanned >= max_posts:
-            run.capped = True
-            break
-    return run
-
-
-def _engine(detector: LanguageDetector, owner_id: int, query: str) -> TriageEngine:
-    engine = TriageEngine(detector)
-    engine.add_watch(WatchSpec(0, owner_id, query))
-    return engine
+def _run_of(kind: ArchiveKind, owner_id: int, at: int, result: SearchResult) -> ArchiveRun:
+    return ArchiveRun(
+        kind,
+        owner_id,
+        result.canonical,
+        at,
+        scanned=result.scanned,
+        matched=result.matched,
+        capped=result.capped,
+        hits=result.hits,
+    )
 
 
 def _label(post: Post) -> str:
@@ -417,30 +410,30 @@ async def cmd_archive(
     message: Message,
     command: CommandObject,
     person: Person,
-    detector: Callable[[], LanguageDetector],
+    searches: SearchRequests,
+    search_limits: SearchLimits,
     archive_runs: ArchiveRuns,
     archive: ArchiveRepository,
 ) -> None:
     """/test QUERY (what a query would have matched) and /search QUERY (matching archived
-    posts, newest first): the same search, shown two ways."""
+    posts, newest first): the same search, shown two ways, asked of the triage role."""
     kind = ArchiveKind.TEST if command.command == "test" else ArchiveKind.SEARCH
     usage = texts.USAGE_TEST if kind is ArchiveKind.TEST else texts.USAGE_SEARCH
     query = (command.args or "").strip()
     if not query:
         await message.answer(usage)
         return
-    try:
-        canonical = str(parse_query(query))
-        engine = _engine(await asyncio.to_thread(detector), person.id, canonical)
-    except QueryError as exc:
-        await message.answer(fit_html(_query_error(query, exc) + "\n\n" + usage))
+    at = int(time.time())
+    answer = await ask_triage(searches, search_limits, person.id, kind, query, at)
+    if isinstance(answer, str):
+        await message.answer(answer)
         return
-    run = await archive_runs.search(
-        ArchiveRun(kind, person.id, canonical, int(time.time())), engine, archive
-    )
-    if run is None:
-        await message.answer(texts.ARCHIVE_BUSY)
+    if answer.problem is not None:
+        problem = texts.query_error(query, answer.problem.message, answer.problem.position)
+        await message.answer(fit_html(problem + "\n\n" + usage))
         return
+    run = _run_of(kind, person.id, at, answer)
+    archive_runs.put(run)
     text, keyboard = await _archive_page(run, 0, archive, person)
     await message.answer(text, reply_markup=keyboard)
 
@@ -458,13 +451,15 @@ async def on_archive_page(
     query: CallbackQuery,
     callback_data: ArchiveCB,
     person: Person,
-    detector: Callable[[], LanguageDetector],
+    searches: SearchRequests,
+    search_limits: SearchLimits,
     archive_runs: ArchiveRuns,
     archive: ArchiveRepository,
 ) -> None:
     cb = callback_data
     message = query.message if isinstance(query.message, Message) else None
     run = archive_runs.get(person.id, cb.kind, cb.tag, cb.at)
+    answered = False
     if run is None:
         canonical = query_of(message) if message is not None else None
         if (
@@ -474,24 +469,23 @@ async def on_archive_page(
         ):
             await query.answer(texts.ARCHIVE_EXPIRED, show_alert=True)
             return
-        if archive_runs.is_busy(person.id):
-            await query.answer(texts.ARCHIVE_BUSY, show_alert=True)
+        if await searches.workers() == 0:
+            await query.answer(texts.SEARCH_NO_TRIAGE, show_alert=True)
             return
         # Searching again can take longer than Telegram waits for the answer: answer first.
         await query.answer(texts.ARCHIVE_SEARCHING)
         answered = True
-        try:
-            engine = _engine(await asyncio.to_thread(detector), person.id, canonical)
-        except QueryError:  # our own message's query: only if the language changed under it
+        answer = await ask_triage(searches, search_limits, person.id, cb.kind, canonical, cb.at)
+        if isinstance(answer, SearchResult) and answer.problem is not None:
+            # Our own message's query: only if the language changed under it.
             log.warning("archive: the query of a result message no longer parses")
             return
-        run = await archive_runs.search(
-            ArchiveRun(cb.kind, person.id, canonical, cb.at), engine, archive
-        )
-        if run is None:
+        if isinstance(answer, str):
+            if message is not None:
+                await message.answer(answer)
             return
-    else:
-        answered = False
+        run = _run_of(cb.kind, person.id, cb.at, answer)
+        archive_runs.put(run)
     text, keyboard = await _archive_page(run, cb.page, archive, person)
     if message is not None:
         try:

@@ -24,6 +24,28 @@ FEEDBACK_STREAM = f"{PREFIX}:{{learn}}:stream"
 FEEDBACK_DEAD = f"{PREFIX}:{{learn}}:dead"
 LEARN_GROUP = "learners"
 
+# /test and /search asked of the triage role (bot/storage/requests.py, bot/search.py).
+SEARCH_STREAM = f"{PREFIX}:{{search}}:stream"
+SEARCH_DEAD = f"{PREFIX}:{{search}}:dead"
+SEARCH_GROUP = "searchers"
+SEARCH_WORKERS = f"{PREFIX}:{{search}}:workers"  # sorted set: search consumer -> last beat
+
+
+def search_reply(request_id: str) -> str:
+    """List: the one reply to a search request (expires)."""
+    return f"{PREFIX}:{{search}}:reply:{request_id}"
+
+
+def search_busy(owner_id: int) -> str:
+    """An analyst's search in flight (a token, expiring with the wait)."""
+    return f"{PREFIX}:{{search:{owner_id}}}:busy"
+
+
+def search_rate(owner_id: int) -> str:
+    """An analyst's searches in the current window (a counter, expiring with it)."""
+    return f"{PREFIX}:{{search:{owner_id}}}:rate"
+
+
 # (stream, group, dead-letter stream) for `vigil status` and the admin System view.
 STREAMS: tuple[tuple[str, str, str], ...] = (
     (POSTS_STREAM, TRIAGE_GROUP, POSTS_DEAD),

@@ -18,6 +18,8 @@ Redis client. What each owns:
   `handler_errors`: the bot handlers' error counts.
 - the watcher: `locks` (one process per session), `join_pace`, `checkpoints` (reconciler),
   `alerted` (the alerted posts the reconciler looks for again, for deletions while down).
+- `searches`: /test and /search asked of the triage role (the request stream, its replies,
+  the per-analyst limits; bot/storage/requests.py).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from bot.storage.notices import NoticeBox
 from bot.storage.outbox import AlertOutbox
 from bot.storage.posts import PostQueue
 from bot.storage.ratelimit import RateStore
+from bot.storage.requests import SearchRequests
 from bot.storage.sessions import Checkpoints, JoinPace, SessionLocks
 from bot.storage.shared import SharedWatchRepository
 from bot.storage.stories import StoryRepository
@@ -93,6 +96,8 @@ class Repositories:
     join_pace: JoinPace
     checkpoints: Checkpoints
     alerted: AlertedPosts  # the reconciler's deletion check: alerted posts of the last days
+    # /test and /search asked of the triage role (the request stream and its replies)
+    searches: SearchRequests
 
     @classmethod
     def build(
@@ -133,6 +138,7 @@ class Repositories:
             join_pace=JoinPace(redis),
             checkpoints=Checkpoints(redis),
             alerted=AlertedPosts(redis),
+            searches=SearchRequests(redis),
         )
 
     async def wipe(self) -> None:

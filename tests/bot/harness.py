@@ -9,13 +9,15 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 from aiogram import Bot
 
-from bot.botapp import LazyDetector, build_dispatcher, register_commands, run_bot
+from bot.botapp import build_dispatcher, register_commands, run_bot
 from bot.delivery.worker import DeliveryWorker
+from bot.search import SearchWorker
 from bot.storage.audit import AuditLog
 from bot.storage.channels import ChannelRepository
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.mutes import MuteRepository
 from bot.storage.repos import Repositories
+from bot.storage.requests import SearchLimits
 from bot.storage.shared import SharedWatchRepository
 from bot.storage.users import UserRepository
 from bot.storage.watches import WatchRepository
@@ -77,8 +79,15 @@ class BotApp:
 
 
 async def start_app(
-    redis: aioredis.Redis, server: BotApiServer, bot: Bot
+    redis: aioredis.Redis,
+    server: BotApiServer,
+    bot: Bot,
+    *,
+    triage: bool = True,
+    search_limits: SearchLimits | None = None,
 ) -> AsyncIterator[BotApp]:
+    """The bot, and (`triage`) the triage role's search worker that answers /test and
+    /search through the request stream, as `vigil run` runs them."""
     server.add_user(ADMIN, "Boss", "boss")
     repos = Repositories.build(redis, admins=frozenset({ADMIN}))
     users = repos.users
@@ -96,15 +105,21 @@ async def start_app(
         repos.shared,
         repos,
     )
-    dp = build_dispatcher(repos, detector=LazyDetector(make_detector))
+    dp = build_dispatcher(repos, search_limits=search_limits)
     await register_commands(bot, users)
     stop = asyncio.Event()
     task = asyncio.create_task(run_bot(bot, dp, stop))
+    searcher = None
+    if triage:
+        worker = SearchWorker(repos.searches, repos.archive, make_detector(), consumer="search-t")
+        searcher = asyncio.create_task(worker.run(stop))
     try:
         yield app
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)
+        if searcher is not None:
+            await asyncio.wait_for(searcher, 15)
 
 
 __all__ = ["ADMIN", "BotApp", "running", "start_app"]
