@@ -1,5 +1,9 @@
 """The alerts-stream payload: one entry per (post, analyst), written by triage, read by delivery.
 
+An alert written by triage references its archived post (`ref`, with a `stub`: `post_stub`)
+instead of copying it; the outbox's consumer hydrates it into a `post` field before delivery
+sees it (bot/storage/outbox.py). `from_fields` reads either shape.
+
 A notice (admin message from the system: a watcher went silent, an analyst blocked the bot) is
 a separate small payload on the same stream, so it gets the same durability and rate limits.
 """
@@ -7,11 +11,14 @@ a separate small payload on the same stream, so it gets the same durability and 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
-from bot.models import Post, PostFormatError
+from bot.models import Post, PostEvent, PostFormatError
 from bot.triage.priority import PRIORITIES
 
 # "also": a copy of an already-alerted story appeared elsewhere; `post` is the FIRST post (only
@@ -81,16 +88,24 @@ class AlertJob:
     def from_fields(cls, fields: Mapping[str, str]) -> AlertJob:
         """Parse a stream entry (either shape); ValueError (with the field) on anything
         malformed."""
+        stub: Post | None = None
+        if "post" not in fields and "ref" in fields:
+            # Not hydrated (read straight off the stream): the post as its stub describes it,
+            # without its text. Delivery reads through `AlertConsumer`, which hydrates.
+            stub = post_from_stub(fields["ref"], fields.get("stub", ""))
         if "job" in fields:
             try:
                 rest = json.loads(fields["job"])
                 if not isinstance(rest, dict):
                     raise ValueError("malformed alert entry: 'job' is not an object")
-                fields = {**{str(k): str(v) for k, v in rest.items()}, "post": fields["post"]}
+                outer = fields
+                fields = {str(k): str(v) for k, v in rest.items()}
+                if stub is None:
+                    fields["post"] = outer["post"]
             except (KeyError, json.JSONDecodeError) as exc:
                 raise ValueError(f"malformed alert entry: {exc}") from exc
         try:
-            post = Post.from_json(fields["post"])
+            post = stub if stub is not None else Post.from_json(fields["post"])
             kind = fields.get("kind", "new")
             priority = fields.get("priority", "normal")
             if kind not in ALERT_KINDS:
@@ -120,6 +135,67 @@ class AlertJob:
             raise ValueError(f"malformed alert entry: {exc}") from exc
 
 
+def post_stub(post: Post) -> str:
+    """What an alert keeps of its post besides the reference: its version, a link's parts and
+    a checksum of its text (whether the archived text is still the one it matched)."""
+    edited = post.edit_date.isoformat() if post.edit_date else None
+    data = [post.date.isoformat(), edited, post.event, post.username, post.title, text_sum(post)]
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def text_sum(post: Post) -> int:
+    return zlib.crc32(post.text.encode("utf-8", "surrogatepass"))
+
+
+def parse_post_ref(ref: str) -> tuple[int, int]:
+    channel, _, message = ref.partition(":")
+    try:
+        return int(channel), int(message)
+    except ValueError:
+        return 0, 0  # an unreadable reference finds nothing: the entry gets the fallback
+
+
+def post_from_stub(ref: str, stub: str) -> Post:
+    """The post as the stub describes it, without its text; ValueError if it is malformed."""
+    return read_stub(ref, stub)[0]
+
+
+def read_stub(ref: str, stub: str) -> tuple[Post, int | None]:
+    """The stub's post (without its text) and its text's checksum; ValueError if malformed."""
+    channel, message = parse_post_ref(ref)
+    try:
+        date, edited, event, username, title, checksum = json.loads(stub)
+        post = Post(
+            channel_id=channel,
+            message_id=message,
+            date=_when(date) or datetime.now(UTC),
+            username=str(username) if username else None,
+            title=str(title or ""),
+            edit_date=_when(edited),
+            event=_event(event),
+        )
+        return post, int(checksum) if checksum is not None else None
+    except (json.JSONDecodeError, TypeError, ValueError, PostFormatError) as exc:
+        raise ValueError(f"malformed alert stub: {exc}") from exc
+
+
+def _event(raw: Any) -> PostEvent:
+    if raw == "edit":
+        return "edit"
+    if raw == "delete":
+        return "delete"
+    if raw in ("new", None):
+        return "new"
+    raise ValueError(f"unknown post event {raw!r}")
+
+
+def _when(raw: Any) -> datetime | None:
+    if not raw:
+        return None
+    when = datetime.fromisoformat(str(raw))
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 @dataclass(frozen=True, slots=True)
 class Notice:
     """A system message for one admin (or analyst), delivered like an alert."""
@@ -129,6 +205,9 @@ class Notice:
     html: bool = False
     # Inline buttons as the Bot API's reply_markup JSON (an access request's Approve / Deny).
     markup: str | None = None
+    # A picture sent with the text as its caption: a reference the campaign repository
+    # resolves (`CampaignRepository.chart`, a surge alert's chart); sent as text once expired.
+    photo: str | None = None
 
     def to_fields(self) -> dict[str, str]:
         fields = {"type": "notice", "analyst": str(self.recipient_id), "notice": self.text}
@@ -136,6 +215,8 @@ class Notice:
             fields["html"] = "1"
         if self.markup:
             fields["markup"] = self.markup
+        if self.photo:
+            fields["photo"] = self.photo
         return fields
 
     @classmethod
@@ -146,6 +227,7 @@ class Notice:
                 fields["notice"],
                 fields.get("html") == "1",
                 fields.get("markup") or None,
+                fields.get("photo") or None,
             )
         except (KeyError, ValueError) as exc:
             raise ValueError(f"malformed notice entry: {exc}") from exc

@@ -763,3 +763,10 @@ def surge_notice(
             "New words: " + ", ".join(f"<i>{escape(w[:40])}</i>" for w in alert.new_words[:8])
         )
     return "\n".join(lines)
+
+# An alert whose post left the archive before it was delivered (bot/storage/outbox.py): it is
+# still sent, with the post's link, date and channel, and this in place of the text.
+ALERT_POST_GONE = (
+    "⌛ The post's text is no longer in the archive (it was kept past its window before this "
+    "alert could be delivered): open the link to read it."
+)

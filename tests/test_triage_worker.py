@@ -14,8 +14,9 @@ from bot.config import Settings
 from bot.delivery.render import render_alert
 from bot.models import Forward, Post
 from bot.storage import keys
+from bot.storage.outbox import AlertOutbox
 from bot.storage.posts import PostQueue
-from bot.storage.streams import StreamConsumer, append, stream_stats
+from bot.storage.streams import StreamConsumer, StreamEntry, append, stream_stats
 from bot.storage.watches import WatchRepository
 
 ALICE, BOHDAN = 1001, 1002
@@ -44,7 +45,10 @@ async def make_worker(redis: aioredis.Redis, consumer: str = "w1"):  # type: ign
 
 
 async def alerts(redis: aioredis.Redis) -> list[AlertJob]:
-    return [AlertJob.from_fields(f) for _i, f in await redis.xrange(keys.ALERTS_STREAM)]
+    """Every alert on the stream, hydrated from the archive as delivery reads them."""
+    entries = [StreamEntry(i, f) for i, f in await redis.xrange(keys.ALERTS_STREAM)]
+    hydrated = await AlertOutbox(redis).hydrate(entries)
+    return [AlertJob.from_fields(e.fields) for e in hydrated]
 
 
 @pytest.fixture

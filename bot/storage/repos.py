@@ -43,7 +43,7 @@ from bot.storage.learning import LearningRepository
 from bot.storage.ledger import DeliveryLedger
 from bot.storage.mutes import MuteRepository
 from bot.storage.notices import NoticeBox
-from bot.storage.outbox import AlertOutbox
+from bot.storage.outbox import AlertConsumer, AlertOutbox
 from bot.storage.posts import PostQueue
 from bot.storage.ratelimit import RateStore
 from bot.storage.requests import SearchRequests
@@ -177,8 +177,9 @@ class Repositories:
 
     def alerts_consumer(
         self, consumer: str, *, max_deliveries: int = 5, claim_idle_ms: int = 60_000
-    ) -> StreamConsumer:
-        return StreamConsumer(
+    ) -> AlertConsumer:
+        """The delivery group's consumer: alerts come hydrated from the archive."""
+        return AlertConsumer(
             self.redis,
             keys.ALERTS_STREAM,
             keys.DELIVERY_GROUP,
@@ -186,4 +187,5 @@ class Repositories:
             keys.ALERTS_DEAD,
             max_deliveries=max_deliveries,
             claim_idle_ms=claim_idle_ms,
+            outbox=self.outbox,
         )

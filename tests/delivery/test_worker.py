@@ -7,11 +7,14 @@ from collections import Counter
 import redis.asyncio as aioredis
 from aiogram import Bot
 
+from bot import texts
 from bot.delivery.ratelimit import RateLimiter, RateLimits
 from bot.storage import keys
 from bot.storage.held import HeldRepository
 from bot.storage.mutes import MuteRepository, channel_target
+from bot.storage.outbox import Emission, EmitMode
 from bot.storage.ratelimit import RateStore
+from bot.storage.repos import Repositories
 from bot.storage.users import QuietHours
 from tests.delivery.util import enqueue, job, make_analysts, make_worker, running, settled
 from tests.support.botapi import BotApiServer
@@ -277,3 +280,27 @@ async def test_rate_limiter_paces_one_chat_and_shares_the_global_cap(
     await limiter.penalise(4, 5)
     granted, wait = await limiter.try_acquire(4)
     assert not granted and 4.9 < wait <= 5.0
+
+
+async def test_referenced_alerts_are_hydrated_and_one_whose_post_expired_still_arrives(
+    redis: aioredis.Redis, bot_api: BotApiServer, api_bot: Bot
+) -> None:
+    """Triage's alerts reference the archived post: delivery sends its text; an alert whose post
+    left the archive before delivery is sent with the post's link and a line saying why."""
+    bot_api.add_user(61)
+    users = await make_analysts(redis, [61])
+    repos = Repositories.build(redis)
+    kept, gone = job(61, 1, HARD_TEXTS[0]), job(61, 2, "Призыв выслать мигрантов <i>")
+    await repos.archive.put_many([kept.post, gone.post])
+    emissions = [Emission(j, EmitMode.FIRST, j.post.key) for j in (kept, gone)]
+    assert await repos.outbox.emit_many(emissions) == [True, True]
+    await redis.delete(keys.archive_post(500, 2))  # expired before delivery
+    worker = make_worker(redis, api_bot, users, chat_rate=1000, global_rate=1000)
+    async with running(worker):
+        await settled(redis)
+    first, second = bot_api.messages_to(61)
+    assert HARD_TEXTS[0] in first.text
+    assert texts.ALERT_POST_GONE in second.text and "Призыв" not in second.text
+    assert _posts(bot_api, 61) == Counter([1, 2])  # each with its link to the source post
+    assert (await redis.hgetall(keys.alert_sent(61, 500, 2)))["new:0"].startswith("sent:")
+    assert worker.stats.sent == 2 and worker.stats.dead == 0

@@ -17,7 +17,9 @@ from bot.config import Settings
 from bot.models import Post
 from bot.storage import keys
 from bot.storage.channels import Channel, ChannelRepository
+from bot.storage.outbox import AlertOutbox
 from bot.storage.repos import Repositories
+from bot.storage.streams import StreamEntry
 from bot.storage.watches import WatchRepository
 from tests.support.mtproto import MTProtoServer
 from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID, sign_in
@@ -71,8 +73,9 @@ def _post(world: WorldChannel, message_id: int, text: str, date: datetime) -> Po
 
 
 async def _jobs(redis: aioredis.Redis) -> list[AlertJob]:
-    entries = await redis.xrange(keys.ALERTS_STREAM)
-    return [AlertJob.from_fields(f) for _i, f in entries if f.get("type") == "alert"]
+    entries = [StreamEntry(i, f) for i, f in await redis.xrange(keys.ALERTS_STREAM)]
+    hydrated = await AlertOutbox(redis).hydrate(entries)  # as delivery reads them
+    return [AlertJob.from_fields(e.fields) for e in hydrated if e.fields.get("type") == "alert"]
 
 
 async def test_a_post_deleted_while_down_is_followed_up_and_one_still_there_is_not(
