@@ -23,8 +23,9 @@ import redis.asyncio as aioredis
 
 from bot.storage import keys
 from bot.triage.priority import PRIORITIES
+from bot.vocabulary import ChannelState
 
-STATES = ("pending", "joined", "failed", "paused")
+STATES = tuple(ChannelState)
 WEIGHTS = PRIORITIES
 # Failure reasons the joiner records (others are free text, e.g. an unexpected RPC error).
 REASONS = ("private", "banned", "invite expired", "too many channels", "not a channel")
@@ -149,7 +150,7 @@ class Channel:
             access_hash=opt_int("access_hash"),
             username=data.get("username") or None,
             title=data.get("title") or "",
-            state=data.get("state") or "pending",
+            state=data.get("state") or ChannelState.PENDING,
             reason=data.get("reason") or None,
             weight=data.get("weight") or "normal",
             added_by=int(data.get("added_by") or 0),
@@ -291,9 +292,13 @@ class ChannelRepository:
         if key is not None:
             existing = await self._load(key)
             if existing is not None:
-                if existing.state == "failed":
+                if existing.state == ChannelState.FAILED:
                     existing = replace(
-                        existing, state="pending", reason=None, attempts=0, next_try_at=None
+                        existing,
+                        state=ChannelState.PENDING,
+                        reason=None,
+                        attempts=0,
+                        next_try_at=None,
                     )
                     await self._save(existing)
                 return existing
@@ -305,7 +310,7 @@ class ChannelRepository:
             access_hash=None,
             username=ref[1:] if ref.startswith("@") else None,
             title="",
-            state="pending",
+            state=ChannelState.PENDING,
             reason=None,
             weight="normal",
             added_by=added_by,
@@ -354,7 +359,7 @@ class ChannelRepository:
         return [c for c in await self.list() if c.channel_id is not None]
 
     async def failed(self) -> builtins.list[Channel]:
-        return await self.with_state("failed")
+        return await self.with_state(ChannelState.FAILED)
 
     async def remove(self, key: str) -> bool:
         channel = await self.get(key)
@@ -382,12 +387,17 @@ class ChannelRepository:
         channel = await self.get(key)
         if channel is None:
             return None
+        state: str
         if paused:
-            state = "paused"
-        elif channel.state != "paused":
+            state = ChannelState.PAUSED
+        elif channel.state != ChannelState.PAUSED:
             state = channel.state
         else:
-            state = "joined" if channel.account and channel.resolved else "pending"
+            state = (
+                ChannelState.JOINED
+                if channel.account and channel.resolved
+                else ChannelState.PENDING
+            )
         return await self._update(channel.key, state=state)
 
     async def set_weight(self, key: str, weight: str) -> Channel | None:
@@ -454,7 +464,9 @@ class ChannelRepository:
         channel = await self.get(key)
         if channel is None:
             return None
-        state = "paused" if channel.state == "paused" else "joined"
+        state = (
+            ChannelState.PAUSED if channel.state == ChannelState.PAUSED else ChannelState.JOINED
+        )
         return await self._update(
             channel.key,
             state=state,
@@ -466,7 +478,7 @@ class ChannelRepository:
         )
 
     async def mark_failed(self, key: str, reason: str) -> Channel | None:
-        return await self._update(key, state="failed", reason=reason, next_try_at=None)
+        return await self._update(key, state=ChannelState.FAILED, reason=reason, next_try_at=None)
 
     async def retry_later(self, key: str, at: float, reason: str | None = None) -> Channel | None:
         """A transient failure: keep the entry pending, try again at `at`."""
@@ -483,8 +495,8 @@ class ChannelRepository:
         if channel is None:
             return None
         state = channel.state
-        if account is None or (account != channel.account and state == "joined"):
-            state = "pending"
+        if account is None or (account != channel.account and state == ChannelState.JOINED):
+            state = ChannelState.PENDING
         return await self._update(channel.key, account=account, state=state)
 
     async def touch_last_post(self, channel_id: int, when: float) -> None:

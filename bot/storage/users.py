@@ -24,9 +24,9 @@ import redis.asyncio as aioredis
 from bot.storage import keys
 from bot.storage.held import HeldRepository
 from bot.triage.priority import Priority
+from bot.vocabulary import ANALYST_ROLES, Role
 
-ROLES = ("stranger", "pending", "denied", "analyst", "admin", "revoked")
-ANALYST_ROLES = frozenset({"analyst", "admin"})
+ROLES = tuple(Role)
 PRIORITY_ORDER = {p.value: p.rank for p in Priority}
 DIGEST_MODES = ("off", "hourly", "daily")
 USER_FLAGS = ("suggest", "urgent_quiet")
@@ -143,7 +143,7 @@ class Person:
 
         return cls(
             id=user_id,
-            role=data.get("role") or "stranger",
+            role=data.get("role") or Role.STRANGER,
             active=data.get("active", "1") != "0",
             name=data.get("name", ""),
             username=data.get("username") or None,
@@ -194,7 +194,7 @@ class UserRepository:
         now = f"{time.time():.3f}"
         for admin_id in self.admins:
             async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(keys.user(admin_id), mapping={"role": "admin"})
+                pipe.hset(keys.user(admin_id), mapping={"role": Role.ADMIN})
                 pipe.hsetnx(keys.user(admin_id), "joined_at", now)
                 pipe.sadd(keys.USERS_ALL, str(admin_id))
                 pipe.zrem(keys.ACCESS_REQUESTS, str(admin_id))
@@ -203,17 +203,17 @@ class UserRepository:
     async def get(self, user_id: int) -> Person | None:
         data: Any = await self._redis.hgetall(keys.user(user_id))
         if not data:
-            return Person(user_id, "admin") if user_id in self.admins else None
+            return Person(user_id, Role.ADMIN) if user_id in self.admins else None
         person = Person.from_hash(user_id, data)
-        if user_id in self.admins and person.role != "admin":
-            person = Person.from_hash(user_id, {**data, "role": "admin"})
+        if user_id in self.admins and person.role != Role.ADMIN:
+            person = Person.from_hash(user_id, {**data, "role": Role.ADMIN})
         return person
 
     async def role_of(self, user_id: int) -> str:
         if user_id in self.admins:
-            return "admin"
+            return Role.ADMIN
         role: Any = await self._redis.hget(keys.user(user_id), "role")
-        return str(role) if role else "stranger"
+        return str(role) if role else Role.STRANGER
 
     async def request_access(self, user_id: int, name: str, username: str | None) -> bool:
         """Record a stranger's request. True only the first time (one reply per stranger)."""
@@ -225,7 +225,7 @@ class UserRepository:
 
     async def pending(self) -> list[Person]:
         ids: Any = await self._redis.zrange(keys.ACCESS_REQUESTS, 0, -1)
-        return [p for p in await self._many([int(i) for i in ids]) if p.role == "pending"]
+        return [p for p in await self._many([int(i) for i in ids]) if p.role == Role.PENDING]
 
     async def _many(self, ids: list[int]) -> list[Person]:
         if not ids:
@@ -239,7 +239,7 @@ class UserRepository:
             if row:
                 person = Person.from_hash(user_id, row)
                 if user_id in self.admins:
-                    person = Person.from_hash(user_id, {**row, "role": "admin"})
+                    person = Person.from_hash(user_id, {**row, "role": Role.ADMIN})
                 people.append(person)
         return people
 
@@ -262,20 +262,21 @@ class UserRepository:
     async def approve(self, user_id: int) -> bool:
         """Pending (or denied, or revoked) -> analyst. False if nothing to approve."""
         return (
-            await self._change_role(user_id, "analyst", "pending", "denied", "revoked") is not None
+            await self._change_role(user_id, Role.ANALYST, Role.PENDING, Role.DENIED, Role.REVOKED)
+            is not None
         )
 
     async def deny(self, user_id: int) -> bool:
-        return await self._change_role(user_id, "denied", "pending") is not None
+        return await self._change_role(user_id, Role.DENIED, Role.PENDING) is not None
 
     async def promote(self, user_id: int) -> bool:
-        return await self._change_role(user_id, "admin", "analyst") is not None
+        return await self._change_role(user_id, Role.ADMIN, Role.ANALYST) is not None
 
     async def demote(self, user_id: int) -> bool:
-        return await self._change_role(user_id, "analyst", "admin") is not None
+        return await self._change_role(user_id, Role.ANALYST, Role.ADMIN) is not None
 
     async def revoke(self, user_id: int) -> bool:
-        return await self._change_role(user_id, "revoked", "analyst", "admin") is not None
+        return await self._change_role(user_id, Role.REVOKED, Role.ANALYST, Role.ADMIN) is not None
 
     async def analysts(self) -> list[Person]:
         """Everyone who may use the bot (analysts and admins, ADMIN_IDS included)."""
@@ -283,11 +284,11 @@ class UserRepository:
         known = {int(i) for i in ids} | set(self.admins)
         people = await self._many(sorted(known))
         found = {p.id for p in people}
-        people += [Person(a, "admin") for a in sorted(self.admins - found)]
+        people += [Person(a, Role.ADMIN) for a in sorted(self.admins - found)]
         return [p for p in people if p.is_analyst]
 
     async def admin_ids(self) -> list[int]:
-        return [p.id for p in await self.analysts() if p.role == "admin"]
+        return [p.id for p in await self.analysts() if p.role == Role.ADMIN]
 
     async def set_active(self, user_id: int, active: bool) -> bool:
         """True if this changed the flag (so the caller acts once per transition)."""
