@@ -18,6 +18,7 @@ from bot.keyboards import access_request_keyboard
 from bot.storage.audit import AuditLog
 from bot.storage.notices import NoticeBox
 from bot.storage.users import UserRepository
+from bot.vocabulary import Role
 from handlers.commands_scope import set_commands_for
 from handlers.roles import ADMIN, ANALYST, OUTSIDERS, RoleFilter
 
@@ -75,7 +76,7 @@ async def on_access_decision(
             texts.access_decided(target, name, decision, query.from_user.full_name)
         )
     if approve:
-        await set_commands_for(bot, target, "analyst")
+        await set_commands_for(bot, target, Role.ANALYST)
     await tell_user(notices, target, texts.ACCESS_APPROVED if approve else texts.ACCESS_DENIED)
     await query.answer(decision.capitalize())
 

@@ -25,6 +25,7 @@ from bot.storage.mutes import (
 )
 from bot.storage.users import Person, QuietHours, SettingError, UserRepository
 from bot.storage.watches import WatchRepository
+from bot.vocabulary import Role
 from handlers.errors import edit_or_ignore
 from handlers.learning import ON_OFF, set_learning
 
@@ -44,7 +45,7 @@ async def cmd_start(message: Message, person: Person, users: UserRepository) -> 
 
 
 async def cmd_help(message: Message, role: str) -> None:
-    await message.answer(texts.HELP + (texts.HELP_ADMIN if role == "admin" else ""))
+    await message.answer(texts.HELP + (texts.HELP_ADMIN if role == Role.ADMIN else ""))
 
 
 async def _channels_page(

@@ -12,6 +12,8 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 
+from bot.vocabulary import Role
+
 log = logging.getLogger(__name__)
 
 DEFAULT_COMMANDS = (("start", "Start / request access"),)
@@ -54,9 +56,9 @@ async def set_commands_for(bot: Bot, user_id: int, role: str) -> None:
     """Give one chat the command list of `role` (none for a revoked or denied person)."""
     scope = BotCommandScopeChat(chat_id=user_id)
     try:
-        if role == "admin":
+        if role == Role.ADMIN:
             await bot.set_my_commands(_commands(ADMIN_COMMANDS), scope=scope)
-        elif role == "analyst":
+        elif role == Role.ANALYST:
             await bot.set_my_commands(_commands(ANALYST_COMMANDS), scope=scope)
         else:
             await bot.delete_my_commands(scope=scope)
