@@ -2,7 +2,8 @@
 
 Telegram allows 1-64 bytes of callback data; aiogram refuses to pack more. Values never contain
 the ':' separator: channels are named by a short digest of their key (`channel_token`), which
-the handler looks up again among the current channels.
+the handler looks up again among the current channels. Data that does not unpack (a forged
+enum value, a non-number id) matches no handler and is refused by handlers/access.py.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import hashlib
 from enum import StrEnum
 
 from aiogram.filters.callback_data import CallbackData
+
+from bot.triage.priority import Priority
 
 
 class FeedbackAction(StrEnum):
@@ -91,54 +94,113 @@ class AccessCB(CallbackData, prefix="ac"):
     user_id: int
 
 
-class AdminAction(StrEnum):
-    MENU = "menu"
-    CHANNELS = "ch"
-    CHANNEL = "c1"  # one channel's card
-    CHANNEL_ADD = "cadd"
-    CHANNEL_PAUSE = "cpa"
-    CHANNEL_RESUME = "cre"
-    CHANNEL_REMOVE = "crm"
-    CHANNEL_WEIGHT = "cw"
-    ANALYSTS = "an"
-    PENDING = "pe"
-    ANALYST = "a1"  # one person's card
-    APPROVE = "aok"
-    DENY = "ano"
-    PROMOTE = "apr"
-    DEMOTE = "ade"
-    REVOKE = "arv"
-    SYSTEM = "sy"
-    DEAD = "dl"
-    DEAD_RETRY = "dlr"
-    AUDIT = "au"
-    SHARED = "sw"  # the shared watches list (paged)
-    SHARED_ONE = "s1"  # one shared watch's card
-    SHARED_ADD = "sadd"
-    SHARED_PRIORITY = "spr"  # arg: the priority
-    SHARED_REMOVE = "srm"  # asks to confirm
-    SHARED_REMOVE_OK = "srmy"
+# --- /admin: one factory per kind of thing, one handler per action (handlers/admin.py) -------
+class AdminView(StrEnum):
+    """A section of /admin; the lists open at `AdminViewCB.page`."""
+
+    MENU = "m"
+    CHANNELS = "c"
+    ANALYSTS = "a"
+    PENDING = "p"
+    SYSTEM = "s"
+    DEAD = "d"
+    SHARED = "w"
 
 
-SHARED_ADMIN_ACTIONS = frozenset(
-    {
-        AdminAction.SHARED,
-        AdminAction.SHARED_ONE,
-        AdminAction.SHARED_ADD,
-        AdminAction.SHARED_PRIORITY,
-        AdminAction.SHARED_REMOVE,
-        AdminAction.SHARED_REMOVE_OK,
-    }
-)
+class AdminViewCB(CallbackData, prefix="av"):
+    """Open a section of /admin (and Back to one)."""
+
+    view: AdminView
+    page: int = 0
 
 
-class AdminCB(CallbackData, prefix="ad"):
-    """The /admin menu. `ref` is a channel token, a user id, a dead-letter entry id or a
-    shared watch id; `arg` a weight, a priority or a stream index; `page` for long lists."""
+class AdminPrompt(StrEnum):
+    CHANNEL = "c"  # reply with a channel to add
+    SHARED = "w"  # reply with a shared watch's query
 
-    action: AdminAction
-    ref: str = ""
-    arg: str = ""
+
+class AdminPromptCB(CallbackData, prefix="aq"):
+    """Ask the admin for a reply (the next message is read as the answer)."""
+
+    what: AdminPrompt
+
+
+class ChannelAction(StrEnum):
+    OPEN = "o"  # the channel's card
+    PAUSE = "pa"
+    RESUME = "re"
+    REMOVE = "rm"
+
+
+class ChannelCB(CallbackData, prefix="ach"):
+    """One channel, named by `channel_token` of its key (looked up again among the channels)."""
+
+    action: ChannelAction
+    token: str
+
+
+class ChannelWeightCB(CallbackData, prefix="acw"):
+    token: str
+    weight: Priority
+
+
+class PersonAction(StrEnum):
+    OPEN = "o"  # the person's card
+    PROMOTE = "pr"
+    DEMOTE = "de"
+    REVOKE = "rv"
+
+
+class PersonCB(CallbackData, prefix="apn"):
+    action: PersonAction
+    user_id: int
+
+
+class PendingAction(StrEnum):
+    APPROVE = "ok"
+    DENY = "no"
+
+
+class PendingCB(CallbackData, prefix="apd"):
+    """A decision in the pending-requests list; the list comes back at `page`."""
+
+    action: PendingAction
+    user_id: int
+    page: int = 0
+
+
+class DeadRetryCB(CallbackData, prefix="adr"):
+    """Retry one dead letter: `stream` is its stream's place in the dead-letter streams."""
+
+    stream: int
+    entry: str
+    page: int = 0
+
+
+class AuditCB(CallbackData, prefix="aau"):
+    """A page of the audit log; `cursor` is where it starts (see handlers/admin.py)."""
+
+    cursor: str = ""
+    page: int = 0
+
+
+class SharedAdminAction(StrEnum):
+    OPEN = "o"  # the shared watch's card
+    REMOVE = "rm"  # asks to confirm
+    REMOVE_OK = "ok"
+
+
+class SharedAdminCB(CallbackData, prefix="asw"):
+    """One shared watch in /admin; `page` is the list page to come back to."""
+
+    action: SharedAdminAction
+    shared_id: int
+    page: int = 0
+
+
+class SharedPriorityCB(CallbackData, prefix="asp"):
+    shared_id: int
+    priority: Priority
     page: int = 0
 
 

@@ -10,23 +10,35 @@ from bot import texts
 from bot.callback_data import (
     AccessAction,
     AccessCB,
-    AdminAction,
-    AdminCB,
+    AdminPrompt,
+    AdminPromptCB,
+    AdminView,
+    AdminViewCB,
     ArchiveCB,
     ArchiveKind,
+    AuditCB,
+    ChannelAction,
+    ChannelCB,
+    ChannelWeightCB,
+    DeadRetryCB,
     FeedbackAction,
     FeedbackCB,
     ListAction,
     ListCB,
+    PendingAction,
+    PendingCB,
+    PersonAction,
+    PersonCB,
     SharedAction,
+    SharedAdminAction,
+    SharedAdminCB,
     SharedCB,
+    SharedPriorityCB,
     WatchAction,
     WatchCB,
     channel_token,
 )
-
-PRIORITIES = ("urgent", "high", "normal", "low")
-WEIGHTS = ("urgent", "high", "normal", "low")
+from bot.triage.priority import PRIORITIES, Priority
 
 
 def _btn(text: str, data: str) -> InlineKeyboardButton:
@@ -173,27 +185,30 @@ def priority_keyboard(watch_id: int, current: str, page: int) -> InlineKeyboardM
 
 
 # --- /admin --------------------------------------------------------------------------------
-def _admin(action: AdminAction, ref: str = "", arg: str = "", page: int = 0) -> str:
-    return AdminCB(action=action, ref=ref, arg=arg, page=page).pack()
+def _view(view: AdminView, page: int = 0) -> str:
+    return AdminViewCB(view=view, page=page).pack()
 
 
-def _back(to: AdminAction = AdminAction.MENU) -> list[InlineKeyboardButton]:
-    return [_btn(texts.BTN_BACK, _admin(to))]
+def _back(to: AdminView = AdminView.MENU, page: int = 0) -> list[InlineKeyboardButton]:
+    return [_btn(texts.BTN_BACK, _view(to, page))]
+
+
+def admin_menu_buttons() -> list[InlineKeyboardButton]:
+    """The /admin sections, in order: add a section by adding its button here."""
+    return [
+        _btn(texts.BTN_CHANNELS, _view(AdminView.CHANNELS)),
+        _btn(texts.BTN_ANALYSTS, _view(AdminView.ANALYSTS)),
+        _btn(texts.BTN_SHARED, _view(AdminView.SHARED)),
+        _btn(texts.BTN_SYSTEM, _view(AdminView.SYSTEM)),
+        _btn(texts.BTN_AUDIT, AuditCB().pack()),
+    ]
 
 
 def admin_menu_keyboard() -> InlineKeyboardMarkup:
+    """The menu's buttons two to a row."""
+    buttons = admin_menu_buttons()
     return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                _btn(texts.BTN_CHANNELS, _admin(AdminAction.CHANNELS)),
-                _btn(texts.BTN_ANALYSTS, _admin(AdminAction.ANALYSTS)),
-            ],
-            [_btn(texts.BTN_SHARED, _admin(AdminAction.SHARED))],
-            [
-                _btn(texts.BTN_SYSTEM, _admin(AdminAction.SYSTEM)),
-                _btn(texts.BTN_AUDIT, _admin(AdminAction.AUDIT)),
-            ],
-        ]
+        inline_keyboard=[buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     )
 
 
@@ -202,53 +217,56 @@ def admin_channels_keyboard(
 ) -> InlineKeyboardMarkup:
     """channels: (key, button label)."""
     rows = [
-        [_btn(label, _admin(AdminAction.CHANNEL, channel_token(key)))] for key, label in channels
+        [_btn(label, ChannelCB(action=ChannelAction.OPEN, token=channel_token(key)).pack())]
+        for key, label in channels
     ]
-    return _admin_list(
-        rows, AdminAction.CHANNELS, page, pages, texts.BTN_ADD, AdminAction.CHANNEL_ADD
-    )
+    return _admin_list(rows, AdminView.CHANNELS, page, pages, texts.BTN_ADD, AdminPrompt.CHANNEL)
 
 
 def _admin_list(
     rows: list[list[InlineKeyboardButton]],
-    listing: AdminAction,
+    listing: AdminView,
     page: int,
     pages: int,
     add_label: str,
-    add: AdminAction,
+    add: AdminPrompt,
 ) -> InlineKeyboardMarkup:
     """An admin list page: its rows, then ◀ ▶ between pages, an Add button and Back."""
     rows += _admin_pager(listing, page, pages)
-    rows.append([_btn(add_label, _admin(add))])
+    rows.append([_btn(add_label, AdminPromptCB(what=add).pack())])
     rows.append(_back())
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def admin_channel_keyboard(key: str, paused: bool, weight: str) -> InlineKeyboardMarkup:
     token = channel_token(key)
+
+    def cb(action: ChannelAction) -> str:
+        return ChannelCB(action=action, token=token).pack()
+
     toggle = (
-        _btn(texts.BTN_RESUME, _admin(AdminAction.CHANNEL_RESUME, token))
+        _btn(texts.BTN_RESUME, cb(ChannelAction.RESUME))
         if paused
-        else _btn(texts.BTN_PAUSE, _admin(AdminAction.CHANNEL_PAUSE, token))
+        else _btn(texts.BTN_PAUSE, cb(ChannelAction.PAUSE))
     )
     weights = [
         _btn(
             (texts.CHOSEN if w == weight else "") + w,
-            _admin(AdminAction.CHANNEL_WEIGHT, token, w),
+            ChannelWeightCB(token=token, weight=w).pack(),
         )
-        for w in WEIGHTS
+        for w in Priority
     ]
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [toggle, _btn(texts.BTN_REMOVE, _admin(AdminAction.CHANNEL_REMOVE, token))],
+            [toggle, _btn(texts.BTN_REMOVE, cb(ChannelAction.REMOVE))],
             weights,
-            _back(AdminAction.CHANNELS),
+            _back(AdminView.CHANNELS),
         ]
     )
 
 
-def _admin_pager(listing: AdminAction, page: int, pages: int) -> list[list[InlineKeyboardButton]]:
-    row = pager_row(page, pages, lambda to: _admin(listing, page=to))
+def _admin_pager(listing: AdminView, page: int, pages: int) -> list[list[InlineKeyboardButton]]:
+    row = pager_row(page, pages, lambda to: _view(listing, to))
     return [row] if row else []
 
 
@@ -257,9 +275,12 @@ def admin_analysts_keyboard(
 ) -> InlineKeyboardMarkup:
     """people: (user id, button label) of this page."""
     rows = [
-        [_btn(f"{texts.BTN_PENDING} ({pending})", _admin(AdminAction.PENDING))],
-        *[[_btn(label, _admin(AdminAction.ANALYST, str(uid)))] for uid, label in people],
-        *_admin_pager(AdminAction.ANALYSTS, page, pages),
+        [_btn(f"{texts.BTN_PENDING} ({pending})", _view(AdminView.PENDING))],
+        *[
+            [_btn(label, PersonCB(action=PersonAction.OPEN, user_id=uid).pack())]
+            for uid, label in people
+        ],
+        *_admin_pager(AdminView.ANALYSTS, page, pages),
         _back(),
     ]
     return InlineKeyboardMarkup(inline_keyboard=rows)
@@ -269,15 +290,19 @@ def admin_pending_keyboard(
     people: Sequence[tuple[int, str]], page: int = 0, pages: int = 1
 ) -> InlineKeyboardMarkup:
     """people: (user id, label) of this page; a decision comes back to the same page."""
+
+    def cb(action: PendingAction, uid: int) -> str:
+        return PendingCB(action=action, user_id=uid, page=page).pack()
+
     rows = [
         [
-            _btn(f"✅ {label}", _admin(AdminAction.APPROVE, str(uid), page=page)),
-            _btn(texts.BTN_DENY, _admin(AdminAction.DENY, str(uid), page=page)),
+            _btn(f"✅ {label}", cb(PendingAction.APPROVE, uid)),
+            _btn(texts.BTN_DENY, cb(PendingAction.DENY, uid)),
         ]
         for uid, label in people
     ]
-    rows += _admin_pager(AdminAction.PENDING, page, pages)
-    rows.append(_back(AdminAction.ANALYSTS))
+    rows += _admin_pager(AdminView.PENDING, page, pages)
+    rows.append(_back(AdminView.ANALYSTS))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -286,30 +311,32 @@ def admin_audit_keyboard(newer: str | None, older: str | None, page: int) -> Inl
     where that page starts (see handlers/admin.py), None where there is none."""
     row: list[InlineKeyboardButton] = []
     if newer is not None:
-        row.append(_btn(texts.BTN_PREV, _admin(AdminAction.AUDIT, newer, page=max(0, page - 1))))
+        row.append(_btn(texts.BTN_PREV, AuditCB(cursor=newer, page=max(0, page - 1)).pack()))
     if older is not None:
-        row.append(_btn(texts.BTN_NEXT, _admin(AdminAction.AUDIT, older, page=page + 1)))
+        row.append(_btn(texts.BTN_NEXT, AuditCB(cursor=older, page=page + 1).pack()))
     return InlineKeyboardMarkup(inline_keyboard=[row, _back()] if row else [_back()])
 
 
 def admin_person_keyboard(user_id: int, role: str, fixed_admin: bool) -> InlineKeyboardMarkup:
-    ref = str(user_id)
+    def cb(action: PersonAction) -> str:
+        return PersonCB(action=action, user_id=user_id).pack()
+
     row: list[InlineKeyboardButton] = []
     if not fixed_admin:
         if role == "admin":
-            row.append(_btn(texts.BTN_DEMOTE, _admin(AdminAction.DEMOTE, ref)))
+            row.append(_btn(texts.BTN_DEMOTE, cb(PersonAction.DEMOTE)))
         else:
-            row.append(_btn(texts.BTN_PROMOTE, _admin(AdminAction.PROMOTE, ref)))
-        row.append(_btn(texts.BTN_REVOKE, _admin(AdminAction.REVOKE, ref)))
+            row.append(_btn(texts.BTN_PROMOTE, cb(PersonAction.PROMOTE)))
+        row.append(_btn(texts.BTN_REVOKE, cb(PersonAction.REVOKE)))
     rows = [row] if row else []
-    rows.append(_back(AdminAction.ANALYSTS))
+    rows.append(_back(AdminView.ANALYSTS))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def admin_system_keyboard(dead: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [_btn(f"{texts.BTN_DEAD} ({dead})", _admin(AdminAction.DEAD))],
+            [_btn(f"{texts.BTN_DEAD} ({dead})", _view(AdminView.DEAD))],
             _back(),
         ]
     )
@@ -318,23 +345,23 @@ def admin_system_keyboard(dead: int) -> InlineKeyboardMarkup:
 def admin_dead_keyboard(
     entries: Sequence[tuple[int, str]], page: int = 0, pages: int = 1
 ) -> InlineKeyboardMarkup:
-    """entries: (stream index in keys.STREAMS, entry id) of this page; a retry comes back to
-    the same page."""
+    """entries: (stream index, entry id) of this page (see bot/storage/deadletters.py); a retry
+    comes back to the same page."""
     rows = [
         [
             _btn(
                 f"{texts.BTN_RETRY} {entry_id}",
-                _admin(AdminAction.DEAD_RETRY, entry_id, str(i), page),
+                DeadRetryCB(stream=i, entry=entry_id, page=page).pack(),
             )
         ]
         for i, entry_id in entries
     ]
-    rows += _admin_pager(AdminAction.DEAD, page, pages)
-    rows.append(_back(AdminAction.SYSTEM))
+    rows += _admin_pager(AdminView.DEAD, page, pages)
+    rows.append(_back(AdminView.SYSTEM))
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def admin_back_keyboard(to: AdminAction = AdminAction.MENU) -> InlineKeyboardMarkup:
+def admin_back_keyboard(to: AdminView = AdminView.MENU) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=[_back(to)])
 
 
@@ -344,38 +371,46 @@ def admin_shared_keyboard(
 ) -> InlineKeyboardMarkup:
     """shared: (shared watch id, button label)."""
     rows = [
-        [_btn(label, _admin(AdminAction.SHARED_ONE, str(sid), page=page))] for sid, label in shared
+        [
+            _btn(
+                label,
+                SharedAdminCB(action=SharedAdminAction.OPEN, shared_id=sid, page=page).pack(),
+            )
+        ]
+        for sid, label in shared
     ]
     return _admin_list(
-        rows, AdminAction.SHARED, page, pages, texts.BTN_ADD_SHARED, AdminAction.SHARED_ADD
+        rows, AdminView.SHARED, page, pages, texts.BTN_ADD_SHARED, AdminPrompt.SHARED
     )
 
 
 def admin_shared_card_keyboard(shared_id: int, priority: str, page: int) -> InlineKeyboardMarkup:
-    ref = str(shared_id)
     priorities = [
         _btn(
             (texts.CHOSEN if p == priority else "") + texts.PRIORITY_MARKERS[p] + " " + p,
-            _admin(AdminAction.SHARED_PRIORITY, ref, p, page),
+            SharedPriorityCB(shared_id=shared_id, priority=p, page=page).pack(),
         )
-        for p in PRIORITIES
+        for p in Priority
     ]
+    remove = SharedAdminCB(action=SharedAdminAction.REMOVE, shared_id=shared_id, page=page)
     return InlineKeyboardMarkup(
         inline_keyboard=[
             priorities[:2],
             priorities[2:],
-            [_btn(texts.BTN_REMOVE, _admin(AdminAction.SHARED_REMOVE, ref, page=page))],
-            [_btn(texts.BTN_BACK, _admin(AdminAction.SHARED, page=page))],
+            [_btn(texts.BTN_REMOVE, remove.pack())],
+            _back(AdminView.SHARED, page),
         ]
     )
 
 
 def admin_shared_remove_keyboard(shared_id: int, page: int) -> InlineKeyboardMarkup:
-    ref = str(shared_id)
+    def cb(action: SharedAdminAction) -> str:
+        return SharedAdminCB(action=action, shared_id=shared_id, page=page).pack()
+
     return InlineKeyboardMarkup(
         inline_keyboard=[
-            [_btn(texts.BTN_CONFIRM_REMOVE, _admin(AdminAction.SHARED_REMOVE_OK, ref, page=page))],
-            [_btn(texts.BTN_BACK, _admin(AdminAction.SHARED_ONE, ref, page=page))],
+            [_btn(texts.BTN_CONFIRM_REMOVE, cb(SharedAdminAction.REMOVE_OK))],
+            [_btn(texts.BTN_BACK, cb(SharedAdminAction.OPEN))],
         ]
     )
 

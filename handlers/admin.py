@@ -1,9 +1,17 @@
-"""The /admin menu: Channels, Analysts, System, Audit log. Every action is audited."""
+"""The /admin menu: Channels, Analysts, System, Audit log. Every action is audited.
+
+One small handler per button, each registered on its typed callback factory
+(`bot/callback_data.py`); the router's role filter admits admins only, so an analyst's (or a
+stranger's) forged admin callback reaches none of them (handlers/access.py refuses it). Shared
+watches, the menu's third section, live in handlers/shared.py.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +23,22 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import keyboards, texts
-from bot.callback_data import AdminAction, AdminCB, channel_token
+from bot.callback_data import (
+    AdminPrompt,
+    AdminPromptCB,
+    AdminView,
+    AdminViewCB,
+    AuditCB,
+    ChannelAction,
+    ChannelCB,
+    ChannelWeightCB,
+    DeadRetryCB,
+    PendingAction,
+    PendingCB,
+    PersonAction,
+    PersonCB,
+    channel_token,
+)
 from bot.fit import fit_html, fit_markup
 from bot.status import health_lines, watcher_health
 from bot.storage.audit import AuditLog
@@ -135,92 +158,288 @@ async def _channels_page(channels: ChannelRepository, page: int) -> tuple[str, A
     return header, keyboards.admin_channels_keyboard(buttons, page, pages)
 
 
-async def on_admin(
+# --- sections --------------------------------------------------------------------------------
+async def on_menu(query: CallbackQuery) -> None:
+    await _show(query, texts.ADMIN_MENU, keyboards.admin_menu_keyboard())
+    await query.answer()
+
+
+async def on_channels(
+    query: CallbackQuery, callback_data: AdminViewCB, channels: ChannelRepository
+) -> None:
+    await _show(query, *await _channels_page(channels, callback_data.page))
+    await query.answer()
+
+
+async def on_analysts(
+    query: CallbackQuery, callback_data: AdminViewCB, users: UserRepository
+) -> None:
+    await _analysts(query, users, callback_data.page)
+    await query.answer()
+
+
+async def on_pending(
+    query: CallbackQuery, callback_data: AdminViewCB, users: UserRepository
+) -> None:
+    await _pending(query, users, callback_data.page)
+    await query.answer()
+
+
+async def on_system(
     query: CallbackQuery,
-    callback_data: AdminCB,
-    bot: Bot,
-    state: FSMContext,
-    users: UserRepository,
+    health: HealthRepository,
     channels: ChannelRepository,
-    audit: AuditLog,
     learning: LearningRepository,
     handler_errors: HandlerErrors,
+) -> None:
+    await _system(query, health, channels, learning, handler_errors)
+    await query.answer()
+
+
+async def on_dead_letters(
+    query: CallbackQuery, callback_data: AdminViewCB, dead_letters: DeadLetters
+) -> None:
+    await _dead_letters(query, dead_letters, callback_data.page)
+    await query.answer()
+
+
+async def on_audit(query: CallbackQuery, callback_data: AuditCB, audit: AuditLog) -> None:
+    await _audit(query, audit, callback_data.cursor, callback_data.page)
+    await query.answer()
+
+
+# --- channels --------------------------------------------------------------------------------
+async def on_add_channel(query: CallbackQuery, state: FSMContext) -> None:
+    await state.set_state(AdminStates.adding_channel)
+    if isinstance(query.message, Message):
+        await query.message.answer(texts.ADD_CHANNEL_PROMPT)
+    await query.answer()
+
+
+async def _channel_or_stale(
+    query: CallbackQuery, channels: ChannelRepository, token: str
+) -> Channel | None:
+    """The channel a button names, or None (answered: it is gone or was never there)."""
+    channel = await _channel_by_token(channels, token)
+    if channel is None:
+        await query.answer(texts.ADMIN_STALE, show_alert=True)
+    return channel
+
+
+async def on_channel(
+    query: CallbackQuery, callback_data: ChannelCB, channels: ChannelRepository
+) -> None:
+    channel = await _channel_or_stale(query, channels, callback_data.token)
+    if channel is not None:
+        await _show(query, *_channel_card(channel))
+        await query.answer()
+
+
+async def _pause(
+    query: CallbackQuery,
+    token: str,
+    paused: bool,
+    channels: ChannelRepository,
+    audit: AuditLog,
+) -> None:
+    channel = await _channel_or_stale(query, channels, token)
+    if channel is None:
+        return
+    channel = await channels.set_paused(channel.key, paused) or channel
+    await audit.record(
+        query.from_user.id, "channel.pause" if paused else "channel.resume", channel.ref
+    )
+    await _show(query, *_channel_card(channel))
+    await query.answer()
+
+
+async def on_channel_pause(
+    query: CallbackQuery, callback_data: ChannelCB, channels: ChannelRepository, audit: AuditLog
+) -> None:
+    await _pause(query, callback_data.token, True, channels, audit)
+
+
+async def on_channel_resume(
+    query: CallbackQuery, callback_data: ChannelCB, channels: ChannelRepository, audit: AuditLog
+) -> None:
+    await _pause(query, callback_data.token, False, channels, audit)
+
+
+async def on_channel_remove(
+    query: CallbackQuery, callback_data: ChannelCB, channels: ChannelRepository, audit: AuditLog
+) -> None:
+    channel = await _channel_or_stale(query, channels, callback_data.token)
+    if channel is None:
+        return
+    await channels.remove(channel.key)
+    await audit.record(query.from_user.id, "channel.remove", channel.ref)
+    await _show(query, *await _channels_page(channels, 0))
+    await query.answer("Removed")
+
+
+async def on_channel_weight(
+    query: CallbackQuery,
+    callback_data: ChannelWeightCB,
+    channels: ChannelRepository,
+    audit: AuditLog,
+) -> None:
+    channel = await _channel_or_stale(query, channels, callback_data.token)
+    if channel is None:
+        return
+    weight = callback_data.weight.value
+    channel = await channels.set_weight(channel.key, weight) or channel
+    await audit.record(query.from_user.id, "channel.weight", channel.ref, weight)
+    await _show(query, *_channel_card(channel))
+    await query.answer()
+
+
+# --- people ----------------------------------------------------------------------------------
+async def on_person(query: CallbackQuery, callback_data: PersonCB, users: UserRepository) -> None:
+    await _person_card(query, users, callback_data.user_id)
+    await query.answer()
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChange:
+    """What a decision on a person does: the repository call, the audit action, the command
+    list they get, and what they are told (None: nothing)."""
+
+    apply: Callable[[UserRepository, int], Awaitable[bool]]
+    audited: str
+    role: str
+    tell: str | None
+
+
+APPROVE = RoleChange(UserRepository.approve, "access.approved", "analyst", texts.ACCESS_APPROVED)
+DENY = RoleChange(UserRepository.deny, "access.denied", "denied", texts.ACCESS_DENIED)
+PROMOTE = RoleChange(UserRepository.promote, "role.promote", "admin", None)
+DEMOTE = RoleChange(UserRepository.demote, "role.demote", "analyst", None)
+REVOKE = RoleChange(UserRepository.revoke, "role.revoke", "revoked", texts.ACCESS_REVOKED)
+
+
+async def _change(
+    query: CallbackQuery,
+    change: RoleChange,
+    target: int,
+    bot: Bot,
+    users: UserRepository,
+    audit: AuditLog,
     notices: NoticeBox,
-    health: HealthRepository,
-    dead_letters: DeadLetters,
+) -> bool:
+    """Apply `change` to `target`; False (answered: stale) if it no longer applies."""
+    if not await change.apply(users, target):
+        await query.answer(texts.ADMIN_STALE)
+        return False
+    await audit.record(query.from_user.id, change.audited, str(target))
+    await set_commands_for(bot, target, change.role)
+    if change.tell:
+        await tell_user(notices, target, change.tell)
+    return True
+
+
+async def _decide_on_person(
+    query: CallbackQuery,
+    change: RoleChange,
+    target: int,
+    bot: Bot,
+    users: UserRepository,
+    audit: AuditLog,
+    notices: NoticeBox,
+) -> None:
+    """A decision from a person's card; the card is shown again, changed."""
+    if await _change(query, change, target, bot, users, audit, notices):
+        await _person_card(query, users, target)
+        await query.answer("Done")
+
+
+async def on_promote(
+    query: CallbackQuery,
+    callback_data: PersonCB,
+    bot: Bot,
+    users: UserRepository,
+    audit: AuditLog,
+    notices: NoticeBox,
+) -> None:
+    await _decide_on_person(query, PROMOTE, callback_data.user_id, bot, users, audit, notices)
+
+
+async def on_demote(
+    query: CallbackQuery,
+    callback_data: PersonCB,
+    bot: Bot,
+    users: UserRepository,
+    audit: AuditLog,
+    notices: NoticeBox,
+) -> None:
+    await _decide_on_person(query, DEMOTE, callback_data.user_id, bot, users, audit, notices)
+
+
+async def on_revoke(
+    query: CallbackQuery,
+    callback_data: PersonCB,
+    bot: Bot,
+    users: UserRepository,
+    audit: AuditLog,
+    notices: NoticeBox,
+) -> None:
+    await _decide_on_person(query, REVOKE, callback_data.user_id, bot, users, audit, notices)
+
+
+async def _decide_on_request(
+    query: CallbackQuery,
+    change: RoleChange,
+    callback_data: PendingCB,
+    bot: Bot,
+    users: UserRepository,
+    audit: AuditLog,
+    notices: NoticeBox,
+) -> None:
+    """A decision in the pending list; the same page of the list is shown again."""
+    if await _change(query, change, callback_data.user_id, bot, users, audit, notices):
+        await _pending(query, users, callback_data.page)
+        await query.answer("Done")
+
+
+async def on_approve(
+    query: CallbackQuery,
+    callback_data: PendingCB,
+    bot: Bot,
+    users: UserRepository,
+    audit: AuditLog,
+    notices: NoticeBox,
+) -> None:
+    await _decide_on_request(query, APPROVE, callback_data, bot, users, audit, notices)
+
+
+async def on_deny(
+    query: CallbackQuery,
+    callback_data: PendingCB,
+    bot: Bot,
+    users: UserRepository,
+    audit: AuditLog,
+    notices: NoticeBox,
+) -> None:
+    await _decide_on_request(query, DENY, callback_data, bot, users, audit, notices)
+
+
+# --- dead letters ----------------------------------------------------------------------------
+_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+
+
+async def on_dead_retry(
+    query: CallbackQuery, callback_data: DeadRetryCB, dead_letters: DeadLetters, audit: AuditLog
 ) -> None:
     cb = callback_data
-    actor = query.from_user.id
-    action = cb.action
-    note: str | None = None
-
-    if action is AdminAction.MENU:
-        await _show(query, texts.ADMIN_MENU, keyboards.admin_menu_keyboard())
-    elif action is AdminAction.CHANNELS:
-        await _show(query, *await _channels_page(channels, cb.page))
-    elif action is AdminAction.CHANNEL_ADD:
-        await state.set_state(AdminStates.adding_channel)
-        if isinstance(query.message, Message):
-            await query.message.answer(texts.ADD_CHANNEL_PROMPT)
-    elif action in (
-        AdminAction.CHANNEL,
-        AdminAction.CHANNEL_PAUSE,
-        AdminAction.CHANNEL_RESUME,
-        AdminAction.CHANNEL_REMOVE,
-        AdminAction.CHANNEL_WEIGHT,
-    ):
-        channel = await _channel_by_token(channels, cb.ref)
-        if channel is None:
-            await query.answer(texts.ADMIN_STALE, show_alert=True)
-            return
-        if action is AdminAction.CHANNEL_REMOVE:
-            await channels.remove(channel.key)
-            await audit.record(actor, "channel.remove", channel.ref)
-            await _show(query, *await _channels_page(channels, 0))
-            await query.answer("Removed")
-            return
-        if action in (AdminAction.CHANNEL_PAUSE, AdminAction.CHANNEL_RESUME):
-            paused = action is AdminAction.CHANNEL_PAUSE
-            channel = await channels.set_paused(channel.key, paused) or channel
-            await audit.record(actor, "channel.pause" if paused else "channel.resume", channel.ref)
-        elif action is AdminAction.CHANNEL_WEIGHT:
-            try:
-                channel = await channels.set_weight(channel.key, cb.arg) or channel
-            except ValueError:
-                await query.answer(texts.ADMIN_STALE, show_alert=True)
-                return
-            await audit.record(actor, "channel.weight", channel.ref, cb.arg)
-        await _show(query, *_channel_card(channel))
-    elif action is AdminAction.ANALYSTS:
-        await _analysts(query, users, cb.page)
-    elif action is AdminAction.PENDING:
-        await _pending(query, users, cb.page)
-    elif action is AdminAction.ANALYST:
-        await _person_card(query, users, cb.ref)
-    elif action in (
-        AdminAction.APPROVE,
-        AdminAction.DENY,
-        AdminAction.PROMOTE,
-        AdminAction.DEMOTE,
-        AdminAction.REVOKE,
-    ):
-        note = await _decide(query, bot, users, audit, notices, action, cb.ref, cb.page)
-    elif action is AdminAction.SYSTEM:
-        await _system(query, health, channels, learning, handler_errors)
-    elif action is AdminAction.DEAD:
-        await _dead_letters(query, dead_letters, cb.page)
-    elif action is AdminAction.DEAD_RETRY:
-        index = int(cb.arg) if cb.arg.isdigit() and len(cb.arg) < 3 else -1
-        done = await dead_letters.retry(index, cb.ref)
-        if done:
-            await audit.record(actor, "dead_letter.retry", cb.ref, stream_name(index))
-        note = "Requeued" if done else texts.ADMIN_STALE
-        await _dead_letters(query, dead_letters, cb.page)
-    elif action is AdminAction.AUDIT:
-        await _audit(query, audit, cb.ref, cb.page)
-    await query.answer(note)
+    done = bool(_ENTRY_ID.fullmatch(cb.entry)) and await dead_letters.retry(cb.stream, cb.entry)
+    if done:
+        await audit.record(
+            query.from_user.id, "dead_letter.retry", cb.entry, stream_name(cb.stream)
+        )
+    await _dead_letters(query, dead_letters, cb.page)
+    await query.answer("Requeued" if done else texts.ADMIN_STALE)
 
 
+# --- views -----------------------------------------------------------------------------------
 async def _analysts(query: CallbackQuery, users: UserRepository, page: int) -> None:
     people = await users.analysts()
     pending = await users.pending()
@@ -248,8 +467,9 @@ async def _pending(query: CallbackQuery, users: UserRepository, page: int) -> No
 
 
 async def _audit(query: CallbackQuery, audit: AuditLog, ref: str, page: int) -> None:
-    """A page of the audit log, newest first. `ref` is where the page starts: '' for the
-    newest entry, else an entry id ('(' before it: the entries older than it)."""
+    """A page of the audit log, newest first. `ref` (the button's cursor) is where the page
+    starts: '' for the newest entry, else an entry id ('(' before it: the entries older than
+    it); anything else is read as ''."""
     if ref and not _AUDIT_REF.fullmatch(ref):
         ref = ""
     entries = await audit.page(ref or "+", AUDIT_SHOWN)
@@ -286,50 +506,16 @@ async def _audit(query: CallbackQuery, audit: AuditLog, ref: str, page: int) -> 
 _AUDIT_REF = re.compile(r"\(?[0-9]{1,20}-[0-9]{1,20}")
 
 
-async def _person_card(query: CallbackQuery, users: UserRepository, ref: str) -> None:
-    person = await users.get(int(ref)) if ref.lstrip("-").isdigit() else None
+async def _person_card(query: CallbackQuery, users: UserRepository, user_id: int) -> None:
+    person = await users.get(user_id)
     if person is None:
-        await _show(query, texts.ADMIN_STALE, keyboards.admin_back_keyboard(AdminAction.ANALYSTS))
+        await _show(query, texts.ADMIN_STALE, keyboards.admin_back_keyboard(AdminView.ANALYSTS))
         return
     await _show(
         query,
         texts.analyst_card(person.id, person.name, person.username, person.role, person.active),
         keyboards.admin_person_keyboard(person.id, person.role, person.id in users.admins),
     )
-
-
-async def _decide(
-    query: CallbackQuery,
-    bot: Bot,
-    users: UserRepository,
-    audit: AuditLog,
-    notices: NoticeBox,
-    action: AdminAction,
-    ref: str,
-    page: int = 0,
-) -> str:
-    if not ref.lstrip("-").isdigit():
-        return texts.ADMIN_STALE
-    target = int(ref)
-    change = {
-        AdminAction.APPROVE: (users.approve, "access.approved", "analyst", texts.ACCESS_APPROVED),
-        AdminAction.DENY: (users.deny, "access.denied", "denied", texts.ACCESS_DENIED),
-        AdminAction.PROMOTE: (users.promote, "role.promote", "admin", None),
-        AdminAction.DEMOTE: (users.demote, "role.demote", "analyst", None),
-        AdminAction.REVOKE: (users.revoke, "role.revoke", "revoked", texts.ACCESS_REVOKED),
-    }[action]
-    apply, what, role, tell = change
-    if not await apply(target):
-        return texts.ADMIN_STALE
-    await audit.record(query.from_user.id, what, str(target))
-    await set_commands_for(bot, target, role)
-    if tell:
-        await tell_user(notices, target, tell)
-    if action in (AdminAction.APPROVE, AdminAction.DENY):
-        await _pending(query, users, page)
-    else:
-        await _person_card(query, users, ref)
-    return "Done"
 
 
 async def _system(
@@ -401,5 +587,25 @@ def build_admin_router() -> Router:
     router.message.register(
         on_channel_reply, AdminStates.adding_channel, F.text, ~F.text.startswith("/")
     )
-    router.callback_query.register(on_admin, AdminCB.filter())
+    on = router.callback_query.register
+    on(on_menu, AdminViewCB.filter(F.view == AdminView.MENU))
+    on(on_channels, AdminViewCB.filter(F.view == AdminView.CHANNELS))
+    on(on_analysts, AdminViewCB.filter(F.view == AdminView.ANALYSTS))
+    on(on_pending, AdminViewCB.filter(F.view == AdminView.PENDING))
+    on(on_system, AdminViewCB.filter(F.view == AdminView.SYSTEM))
+    on(on_dead_letters, AdminViewCB.filter(F.view == AdminView.DEAD))
+    on(on_audit, AuditCB.filter())
+    on(on_add_channel, AdminPromptCB.filter(F.what == AdminPrompt.CHANNEL))
+    on(on_channel, ChannelCB.filter(F.action == ChannelAction.OPEN))
+    on(on_channel_pause, ChannelCB.filter(F.action == ChannelAction.PAUSE))
+    on(on_channel_resume, ChannelCB.filter(F.action == ChannelAction.RESUME))
+    on(on_channel_remove, ChannelCB.filter(F.action == ChannelAction.REMOVE))
+    on(on_channel_weight, ChannelWeightCB.filter())
+    on(on_person, PersonCB.filter(F.action == PersonAction.OPEN))
+    on(on_promote, PersonCB.filter(F.action == PersonAction.PROMOTE))
+    on(on_demote, PersonCB.filter(F.action == PersonAction.DEMOTE))
+    on(on_revoke, PersonCB.filter(F.action == PersonAction.REVOKE))
+    on(on_approve, PendingCB.filter(F.action == PendingAction.APPROVE))
+    on(on_deny, PendingCB.filter(F.action == PendingAction.DENY))
+    on(on_dead_retry, DeadRetryCB.filter())
     return router

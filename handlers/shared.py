@@ -17,7 +17,17 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot import keyboards, texts
 from bot.alerts import Notice
-from bot.callback_data import SHARED_ADMIN_ACTIONS, AdminAction, AdminCB, SharedAction, SharedCB
+from bot.callback_data import (
+    AdminPrompt,
+    AdminPromptCB,
+    AdminView,
+    AdminViewCB,
+    SharedAction,
+    SharedAdminAction,
+    SharedAdminCB,
+    SharedCB,
+    SharedPriorityCB,
+)
 from bot.storage.audit import AuditLog
 from bot.storage.notices import NoticeBox
 from bot.storage.shared import (
@@ -84,77 +94,110 @@ def _card(found: SharedWatch, page: int) -> tuple[str, InlineKeyboardMarkup]:
     return text, keyboards.admin_shared_card_keyboard(found.id, found.priority, page)
 
 
-async def on_shared_admin(
+async def on_shared_list(
+    query: CallbackQuery, callback_data: AdminViewCB, shared: SharedWatchRepository
+) -> None:
+    await _edit(query, *await _admin_list(shared, callback_data.page))
+    await query.answer()
+
+
+async def on_add_shared(query: CallbackQuery, state: FSMContext) -> None:
+    await state.set_state(SharedStates.adding)
+    if isinstance(query.message, Message):
+        await query.message.answer(texts.ADD_SHARED_PROMPT)
+    await query.answer()
+
+
+async def _shared_or_gone(
+    query: CallbackQuery, shared: SharedWatchRepository, shared_id: int, page: int
+) -> SharedWatch | None:
+    """The shared watch a button names, or None (the list is shown again and the admin told
+    it is gone)."""
+    found = await shared.get(shared_id) if 0 < shared_id < 10**12 else None
+    if found is None:
+        await _edit(query, *await _admin_list(shared, page))
+        await query.answer(texts.SHARED_GONE, show_alert=True)
+    return found
+
+
+async def on_shared_card(
+    query: CallbackQuery, callback_data: SharedAdminCB, shared: SharedWatchRepository
+) -> None:
+    cb = callback_data
+    found = await _shared_or_gone(query, shared, cb.shared_id, cb.page)
+    if found is not None:
+        await _edit(query, *_card(found, cb.page))
+        await query.answer()
+
+
+async def on_shared_priority(
     query: CallbackQuery,
-    callback_data: AdminCB,
-    state: FSMContext,
+    callback_data: SharedPriorityCB,
+    shared: SharedWatchRepository,
+    audit: AuditLog,
+) -> None:
+    cb = callback_data
+    found = await _shared_or_gone(query, shared, cb.shared_id, cb.page)
+    if found is None:
+        return
+    priority = cb.priority.value
+    changed = await shared.set_priority(found.id, priority)
+    if changed is None:
+        await query.answer(texts.SHARED_GONE, show_alert=True)
+        return
+    if changed.priority != found.priority:
+        await audit.record(query.from_user.id, "shared.priority", f"shared {found.id}", priority)
+    await _edit(query, *_card(changed, cb.page))
+    await query.answer(f"Priority {priority}")
+
+
+async def on_shared_remove(
+    query: CallbackQuery, callback_data: SharedAdminCB, shared: SharedWatchRepository
+) -> None:
+    """Asks first: removing a shared watch removes every subscriber's copy of it."""
+    cb = callback_data
+    found = await _shared_or_gone(query, shared, cb.shared_id, cb.page)
+    if found is None:
+        return
+    await _edit(
+        query,
+        texts.shared_remove_confirm(found.id, found.name, found.canonical, found.subscribers),
+        keyboards.admin_shared_remove_keyboard(found.id, cb.page),
+    )
+    await query.answer()
+
+
+async def on_shared_remove_confirmed(
+    query: CallbackQuery,
+    callback_data: SharedAdminCB,
     notices: NoticeBox,
     shared: SharedWatchRepository,
     audit: AuditLog,
 ) -> None:
     cb = callback_data
-    actor = query.from_user.id
-    action = cb.action
-    if action is AdminAction.SHARED:
-        await _edit(query, *await _admin_list(shared, cb.page))
-        await query.answer()
-        return
-    if action is AdminAction.SHARED_ADD:
-        await state.set_state(SharedStates.adding)
-        if isinstance(query.message, Message):
-            await query.message.answer(texts.ADD_SHARED_PROMPT)
-        await query.answer()
-        return
-    found = await shared.get(int(cb.ref)) if cb.ref.isdigit() and len(cb.ref) < 12 else None
+    found = await _shared_or_gone(query, shared, cb.shared_id, cb.page)
     if found is None:
-        await _edit(query, *await _admin_list(shared, cb.page))
+        return
+    told = await shared.remove(found.id)
+    await _edit(query, *await _admin_list(shared, cb.page))
+    if told is None:  # someone else removed it a moment ago and told the subscribers
         await query.answer(texts.SHARED_GONE, show_alert=True)
         return
-    note: str | None = None
-    if action is AdminAction.SHARED_PRIORITY:
-        try:
-            changed = await shared.set_priority(found.id, cb.arg)
-        except ValueError:
-            await query.answer(texts.ADMIN_STALE, show_alert=True)
-            return
-        if changed is None:
-            await query.answer(texts.SHARED_GONE, show_alert=True)
-            return
-        if changed.priority != found.priority:
-            await audit.record(actor, "shared.priority", f"shared {found.id}", cb.arg)
-        found, note = changed, f"Priority {cb.arg}"
-    elif action is AdminAction.SHARED_REMOVE:
-        await _edit(
-            query,
-            texts.shared_remove_confirm(found.id, found.name, found.canonical, found.subscribers),
-            keyboards.admin_shared_remove_keyboard(found.id, cb.page),
+    await audit.record(
+        query.from_user.id,
+        "shared.remove",
+        f"shared {found.id}",
+        f"{found.canonical} ({texts.count_suffix(len(told), 'subscriber')})",
+    )
+    # On the alerts stream: durable and rate-limited like alerts, however many there are.
+    shown = (found.id, found.name, found.canonical)
+    await notices.send(
+        *(
+            Notice(analyst_id, texts.shared_removed_notice(*shown, watch_id), True)
+            for analyst_id, watch_id in sorted(told.items())
         )
-        await query.answer()
-        return
-    elif action is AdminAction.SHARED_REMOVE_OK:
-        told = await shared.remove(found.id)
-        await _edit(query, *await _admin_list(shared, cb.page))
-        if told is None:  # someone else removed it a moment ago and told the subscribers
-            await query.answer(texts.SHARED_GONE, show_alert=True)
-            return
-        await audit.record(
-            actor,
-            "shared.remove",
-            f"shared {found.id}",
-            f"{found.canonical} ({texts.count_suffix(len(told), 'subscriber')})",
-        )
-        # On the alerts stream: durable and rate-limited like alerts, however many there are.
-        shown = (found.id, found.name, found.canonical)
-        await notices.send(
-            *(
-                Notice(analyst_id, texts.shared_removed_notice(*shown, watch_id), True)
-                for analyst_id, watch_id in sorted(told.items())
-            )
-        )
-        await query.answer(texts.shared_removed(found.id, len(told)))
-        return
-    await _edit(query, *_card(found, cb.page))
-    await query.answer(note)
+    )
+    await query.answer(texts.shared_removed(found.id, len(told)))
 
 
 def _split_name(text: str) -> tuple[str, str]:
@@ -188,7 +231,7 @@ async def on_shared_query(
     await audit.record(user.id, "shared.add", f"shared {added.id}", added.canonical)
     await message.answer(
         texts.shared_added(added.id, added.name, added.canonical, added.priority),
-        reply_markup=keyboards.admin_back_keyboard(AdminAction.SHARED),
+        reply_markup=keyboards.admin_back_keyboard(AdminView.SHARED),
     )
 
 
@@ -198,7 +241,7 @@ async def cmd_cancel(message: Message, state: FSMContext) -> None:
 
 
 def build_shared_admin_router() -> Router:
-    """Before the /admin router, which would otherwise take these callbacks too."""
+    """The admins' section of /admin: one handler per button, behind the admin role filter."""
     router = Router(name="shared-admin")
     router.message.filter(RoleFilter(ADMIN))
     router.callback_query.filter(RoleFilter(ADMIN))
@@ -206,9 +249,13 @@ def build_shared_admin_router() -> Router:
     router.message.register(
         on_shared_query, SharedStates.adding, F.text, ~F.text.regexp(COMMAND_RE)
     )
-    router.callback_query.register(
-        on_shared_admin, AdminCB.filter(F.action.in_(SHARED_ADMIN_ACTIONS))
-    )
+    on = router.callback_query.register
+    on(on_shared_list, AdminViewCB.filter(F.view == AdminView.SHARED))
+    on(on_add_shared, AdminPromptCB.filter(F.what == AdminPrompt.SHARED))
+    on(on_shared_card, SharedAdminCB.filter(F.action == SharedAdminAction.OPEN))
+    on(on_shared_remove, SharedAdminCB.filter(F.action == SharedAdminAction.REMOVE))
+    on(on_shared_remove_confirmed, SharedAdminCB.filter(F.action == SharedAdminAction.REMOVE_OK))
+    on(on_shared_priority, SharedPriorityCB.filter())
     return router
 
 

@@ -3,7 +3,14 @@ from __future__ import annotations
 import asyncio
 
 from bot import texts
-from bot.callback_data import AccessAction, AccessCB, AdminAction, AdminCB
+from bot.callback_data import (
+    AccessAction,
+    AccessCB,
+    AdminView,
+    AdminViewCB,
+    PersonAction,
+    PersonCB,
+)
 from tests.bot.harness import ADMIN, BotApp, running
 
 
@@ -58,7 +65,7 @@ async def test_forged_callbacks_do_nothing(app: BotApp) -> None:
     # A stranger with a bot message in their chat (the request reply) forges admin data.
     server.add_user(600, "Mallory")
     reply = await app.say(600, "hi")
-    promote_self = AdminCB(action=AdminAction.PROMOTE, ref="600").pack()
+    promote_self = PersonCB(action=PersonAction.PROMOTE, user_id=600).pack()
     approve_self = AccessCB(action=AccessAction.APPROVE, user_id=600).pack()
     assert await app.press_data(600, reply, promote_self) == texts.NOT_ALLOWED
     assert await app.press_data(600, reply, approve_self) == texts.NOT_ALLOWED
@@ -70,9 +77,9 @@ async def test_forged_callbacks_do_nothing(app: BotApp) -> None:
     msg = await app.say(601, "/help")
     assert "/admin" not in msg.text
     assert await app.press_data(601, msg, approve_self) == texts.NOT_ALLOWED
-    promote = AdminCB(action=AdminAction.PROMOTE, ref="601").pack()
+    promote = PersonCB(action=PersonAction.PROMOTE, user_id=601).pack()
     assert await app.press_data(601, msg, promote) == texts.NOT_ALLOWED
-    channels = AdminCB(action=AdminAction.CHANNELS).pack()
+    channels = AdminViewCB(view=AdminView.CHANNELS).pack()
     assert await app.press_data(601, msg, channels) == texts.NOT_ALLOWED
     assert await app.users.role_of(600) == "pending"
     assert await app.users.role_of(601) == "analyst"

@@ -3,9 +3,28 @@ from __future__ import annotations
 import asyncio
 import time
 
-from bot import texts
-from bot.callback_data import AdminAction, AdminCB
+from bot import keyboards, texts
+from bot.callback_data import (
+    AdminPrompt,
+    AdminPromptCB,
+    AdminView,
+    AdminViewCB,
+    AuditCB,
+    ChannelAction,
+    ChannelCB,
+    ChannelWeightCB,
+    DeadRetryCB,
+    PendingAction,
+    PendingCB,
+    PersonAction,
+    PersonCB,
+    SharedAdminAction,
+    SharedAdminCB,
+    SharedPriorityCB,
+    channel_token,
+)
 from bot.storage import keys
+from bot.triage.priority import Priority
 from tests.bot.harness import ADMIN, BotApp, running
 from tests.support.botapi import MAX_TEXT
 from tests.support.html_check import utf16_len
@@ -160,7 +179,7 @@ async def test_audit_log_pages_back_to_the_first_entry(app: BotApp) -> None:
     assert page is not None and "page 1/3" in page.text and "@chan_39" in page.text
     assert [t for t, _d in page.buttons()] == ["Next ▶", "« Back"]
     # Forged cursors are refused quietly: the newest page.
-    forged = AdminCB(action=AdminAction.AUDIT, ref="KEYS *", page=7).pack()
+    forged = AuditCB(cursor="KEYS *", page=7).pack()
     assert await app.press_data(ADMIN, page, forged) is None
     assert app.server.unanswered_callbacks() == []
 
@@ -218,3 +237,139 @@ async def test_dead_letters_page_newest_first_across_streams(app: BotApp) -> Non
     _a, dead = await app.press(ADMIN, dead, "Next")
     assert dead is not None and "page 3/3" in dead.text and "boom 00" in dead.text
     assert app.server.unanswered_callbacks() == []
+
+
+def _every_admin_callback(token: str, people: list[int], dead_id: str) -> list[str]:
+    """Every admin factory, every action of each, aimed at real things (a channel, people,
+    a dead letter): what a forging client would send."""
+    forged = [AdminViewCB(view=view, page=1).pack() for view in AdminView]
+    forged += [AdminPromptCB(what=what).pack() for what in AdminPrompt]
+    forged += [ChannelCB(action=action, token=token).pack() for action in ChannelAction]
+    forged += [ChannelWeightCB(token=token, weight=weight).pack() for weight in Priority]
+    forged += [
+        PersonCB(action=action, user_id=uid).pack() for action in PersonAction for uid in people
+    ]
+    forged += [
+        PendingCB(action=action, user_id=uid).pack() for action in PendingAction for uid in people
+    ]
+    forged += [DeadRetryCB(stream=i, entry=dead_id).pack() for i in range(len(keys.STREAMS))]
+    forged += [AuditCB().pack(), AuditCB(cursor="(0-1", page=1).pack()]
+    forged += [SharedAdminCB(action=action, shared_id=1).pack() for action in SharedAdminAction]
+    forged += [SharedPriorityCB(shared_id=1, priority=p).pack() for p in Priority]
+    return forged
+
+
+async def test_forged_admin_callbacks_from_an_analyst_or_a_stranger_do_nothing(
+    app: BotApp,
+) -> None:
+    channel = await app.channels.add("@watched_chan", ADMIN)
+    await app.shared.add("коридор")
+    app.server.add_user(900, "Pending <&>")
+    await app.users.request_access(900, "Pending <&>", None)
+    await app.make_analyst(901, "Analyst 🙂")
+    app.server.add_user(902, "Stranger \u202eRTL")
+    dead_id = str(
+        await app.redis.xadd(
+            keys.ALERTS_DEAD, {"post": "{}", "_stream": keys.ALERTS_STREAM, "_reason": "x"}
+        )
+    )
+    forged = _every_admin_callback(channel_token(channel.key), [900, 901, 902, ADMIN], dead_id)
+    assert len(forged) > 40
+
+    analyst_msg = await app.say(901, "/help")
+    stranger_msg = await app.say(902, "hi")
+    for who, msg in ((901, analyst_msg), (902, stranger_msg)):
+        for data in forged:
+            assert await app.press_data(who, msg, data) == texts.NOT_ALLOWED, data
+        shown = app.server.current(who, msg.message_id)
+        assert shown is not None and shown.text == msg.text  # never edited into a menu
+
+    # Nothing changed, nothing was audited, no prompt put anyone into the add-channel step.
+    after = await app.channels.get("@watched_chan")
+    assert after is not None and (after.state, after.weight) == (channel.state, channel.weight)
+    assert [c.ref for c in await app.channels.list()] == ["@watched_chan"]
+    assert await app.users.role_of(900) == "pending"
+    assert await app.users.role_of(901) == "analyst"
+    assert await app.users.role_of(902) != "analyst"
+    assert await app.users.role_of(ADMIN) == "admin"
+    found = await app.shared.get(1)
+    assert found is not None and found.priority == "normal"
+    assert [str(e) for e, _f in await app.redis.xrange(keys.ALERTS_DEAD)] == [dead_id]
+    assert await app.audit.recent() == []
+    assert (await app.say(901, "@another_channel")).text == texts.UNKNOWN_COMMAND
+    assert await app.channels.get("@another_channel") is None
+    assert app.server.unanswered_callbacks() == []
+
+
+async def test_stale_or_malformed_admin_callbacks_are_refused(app: BotApp) -> None:
+    menu = await app.say(ADMIN, "/admin")
+    gone = channel_token("@never_added")
+    for data in (
+        ChannelCB(action=ChannelAction.OPEN, token=gone).pack(),
+        ChannelCB(action=ChannelAction.REMOVE, token="<b>&</b>").pack(),
+        ChannelWeightCB(token=gone, weight=Priority.HIGH).pack(),
+        PendingCB(action=PendingAction.APPROVE, user_id=4242).pack(),  # nobody asked
+        PersonCB(action=PersonAction.PROMOTE, user_id=-5).pack(),
+        DeadRetryCB(stream=0, entry="1-1").pack(),  # no such dead letter
+        DeadRetryCB(stream=7, entry="1-1").pack(),  # no such stream
+        DeadRetryCB(stream=-1, entry="1-1").pack(),
+        DeadRetryCB(stream=0, entry="KEYS *").pack(),  # not an entry id: Redis is not asked
+        DeadRetryCB(stream=0, entry="9" * 40).pack(),
+    ):
+        assert await app.press_data(ADMIN, menu, data) == texts.ADMIN_STALE, data
+    # A person who is not there: their card says so, with a way back.
+    assert (
+        await app.press_data(ADMIN, menu, PersonCB(action=PersonAction.OPEN, user_id=5).pack())
+        is None
+    )
+    card = app.server.current(ADMIN, menu.message_id)
+    assert card is not None and card.text == texts.ADMIN_STALE
+    assert [t for t, _d in card.buttons()] == ["« Back"]
+    # Data that does not unpack (a weight that is no priority, a non-number id, a missing
+    # field, an unknown action) reaches no handler: refused like a stranger's.
+    for garbage in (
+        "acw:abc:extreme",
+        "apn:pr:abc",
+        "apn:pr",
+        "apd:ok:1:x",
+        "adr:x:1-1:0",
+        "av:zz:0",
+        "ach:zz:abc",
+        "aq:x",
+    ):
+        assert await app.press_data(ADMIN, menu, garbage) == texts.NOT_ALLOWED, garbage
+    assert await app.audit.recent() == []
+    assert app.server.unanswered_callbacks() == []
+
+
+def test_admin_callback_data_fits_telegrams_64_bytes() -> None:
+    longest = "(" + "9" * 20 + "-" + "9" * 20
+    for data in (
+        AdminViewCB(view=AdminView.PENDING, page=10**6).pack(),
+        AuditCB(cursor=longest, page=10**6).pack(),
+        DeadRetryCB(stream=9, entry=longest[1:], page=10**6).pack(),
+        ChannelWeightCB(token=channel_token("x" * 500), weight=Priority.URGENT).pack(),
+        ChannelCB(action=ChannelAction.REMOVE, token=channel_token("y")).pack(),
+        PersonCB(action=PersonAction.PROMOTE, user_id=-(10**15)).pack(),
+        PendingCB(action=PendingAction.DENY, user_id=10**15, page=10**6).pack(),
+        SharedAdminCB(action=SharedAdminAction.REMOVE_OK, shared_id=10**12, page=10**6).pack(),
+        SharedPriorityCB(shared_id=10**12, priority=Priority.URGENT, page=10**6).pack(),
+    ):
+        assert len(data.encode()) <= 64, data
+
+
+def test_the_admin_menu_is_its_list_of_buttons_two_to_a_row() -> None:
+    buttons = keyboards.admin_menu_buttons()
+    rows = keyboards.admin_menu_keyboard().inline_keyboard
+    assert [b for row in rows for b in row] == buttons
+    assert all(len(row) <= 2 for row in rows)
+    labels = [b.text for b in buttons]
+    assert labels[:5] == [
+        texts.BTN_CHANNELS,
+        texts.BTN_ANALYSTS,
+        texts.BTN_SHARED,
+        texts.BTN_SYSTEM,
+        texts.BTN_AUDIT,
+    ]
+    datas = [b.callback_data for b in buttons]
+    assert len(set(datas)) == len(datas)

@@ -12,10 +12,15 @@ import pytest
 
 from bot import texts
 from bot.callback_data import (
-    AdminAction,
-    AdminCB,
+    AdminPrompt,
+    AdminPromptCB,
+    AdminView,
+    AdminViewCB,
     SharedAction,
+    SharedAdminAction,
+    SharedAdminCB,
     SharedCB,
+    SharedPriorityCB,
     WatchAction,
     WatchCB,
 )
@@ -25,6 +30,7 @@ from bot.storage.posts import PostQueue
 from bot.storage.repos import Repositories
 from bot.triage.engine import TriageEngine
 from bot.triage.language import make_detector
+from bot.triage.priority import Priority
 from bot.triage_worker import TriageWorker
 from handlers.commands_scope import ANALYST_COMMANDS
 from tests.bot.harness import ADMIN, BotApp, running
@@ -40,8 +46,11 @@ def subscribe(shared_id: int, page: int = 0) -> str:
     return SharedCB(action=SharedAction.SUBSCRIBE, shared_id=shared_id, page=page).pack()
 
 
-def admin(action: AdminAction, ref: str = "", arg: str = "") -> str:
-    return AdminCB(action=action, ref=ref, arg=arg).pack()
+def one(action: SharedAdminAction, shared_id: int, page: int = 0) -> str:
+    return SharedAdminCB(action=action, shared_id=shared_id, page=page).pack()
+
+
+LIST = AdminViewCB(view=AdminView.SHARED).pack()
 
 
 @contextlib.asynccontextmanager
@@ -177,7 +186,7 @@ async def test_removal_tells_each_subscriber_once_and_their_watches_go(app: BotA
     assert answer == "S1 removed; 2 subscribers told."
     assert after is not None and after.text.startswith("Shared watches (0)")
     # A second tap on the same confirmation (as a slow client sends it): nothing more.
-    assert await app.press_data(ADMIN, after, admin(AdminAction.SHARED_REMOVE_OK, "1")) == (
+    assert await app.press_data(ADMIN, after, one(SharedAdminAction.REMOVE_OK, 1)) == (
         texts.SHARED_GONE
     )
     assert await app.shared.all() == [] and await app.watches.all() == []
@@ -268,19 +277,19 @@ async def test_forged_callbacks_on_shared_watches_do_nothing(app: BotApp) -> Non
     app.server.add_user(MALLORY, "Mallory")
     reply = await app.say(MALLORY, "hi")
     assert await app.press_data(MALLORY, reply, subscribe(1)) == texts.NOT_ALLOWED
-    assert await app.press_data(MALLORY, reply, admin(AdminAction.SHARED)) == texts.NOT_ALLOWED
+    assert await app.press_data(MALLORY, reply, LIST) == texts.NOT_ALLOWED
     assert await app.shared.subscriptions(MALLORY, [1]) == {}
 
     # An analyst forges every admin action on shared watches.
     await app.make_analyst(ANN)
     msg = await app.say(ANN, "/help")
     for forged in (
-        admin(AdminAction.SHARED),
-        admin(AdminAction.SHARED_ADD),
-        admin(AdminAction.SHARED_ONE, "1"),
-        admin(AdminAction.SHARED_PRIORITY, "1", "urgent"),
-        admin(AdminAction.SHARED_REMOVE, "1"),
-        admin(AdminAction.SHARED_REMOVE_OK, "1"),
+        LIST,
+        AdminPromptCB(what=AdminPrompt.SHARED).pack(),
+        one(SharedAdminAction.OPEN, 1),
+        SharedPriorityCB(shared_id=1, priority=Priority.URGENT).pack(),
+        one(SharedAdminAction.REMOVE, 1),
+        one(SharedAdminAction.REMOVE_OK, 1),
     ):
         assert await app.press_data(ANN, msg, forged) == texts.NOT_ALLOWED
     found = await app.shared.get(1)
@@ -291,12 +300,15 @@ async def test_forged_callbacks_on_shared_watches_do_nothing(app: BotApp) -> Non
 
     # Stale or malformed references from the admin are refused politely.
     menu = await app.say(ADMIN, "/admin")
-    for ref in ("abc", "99", "-1", "1" * 20):
-        assert await app.press_data(ADMIN, menu, admin(AdminAction.SHARED_ONE, ref)) == (
+    for ref in (99, -1, 10**19, 0):
+        assert await app.press_data(ADMIN, menu, one(SharedAdminAction.OPEN, ref)) == (
             texts.SHARED_GONE
         )
-    bad_priority = admin(AdminAction.SHARED_PRIORITY, "1", "extreme")
-    assert await app.press_data(ADMIN, menu, bad_priority) == texts.ADMIN_STALE
+    # Data that does not unpack (not a number, not a priority) reaches no handler at all.
+    for garbage in ("asw:o:abc:0", "asw:o:1", "asp:1:extreme:0", "asp:1:URGENT:0", "asw:zz:1:0"):
+        assert await app.press_data(ADMIN, menu, garbage) == texts.NOT_ALLOWED
+    found = await app.shared.get(1)
+    assert found is not None and found.priority == "normal"
     assert await app.press_data(ANN, msg, subscribe(99)) == texts.SHARED_GONE
     assert app.server.unanswered_callbacks() == []
 
@@ -328,10 +340,8 @@ async def test_long_lists_page(app: BotApp) -> None:
 def test_callback_data_fits_telegrams_64_bytes() -> None:
     big = 10**11
     for data in (
-        AdminCB(
-            action=AdminAction.SHARED_REMOVE_OK, ref=str(big), arg="urgent", page=10**5
-        ).pack(),
-        AdminCB(action=AdminAction.SHARED_PRIORITY, ref=str(big), arg="normal", page=99).pack(),
+        one(SharedAdminAction.REMOVE_OK, big, 10**5),
+        SharedPriorityCB(shared_id=big, priority=Priority.NORMAL, page=10**5).pack(),
         SharedCB(action=SharedAction.UNSUBSCRIBE, shared_id=big, page=10**5).pack(),
     ):
         assert len(data.encode()) <= 64, data
