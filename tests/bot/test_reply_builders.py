@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 
 from bot import keyboards, texts
 from bot.alerts import AlertJob, Notice
-from bot.callback_data import AdminAction, ArchiveKind, FeedbackAction, ListAction
+from bot.callback_data import AdminView, ArchiveKind, FeedbackAction, ListAction
 from bot.delivery.digest import render_digest
 from bot.delivery.render import render_notice
 from bot.fit import (
@@ -155,7 +155,7 @@ _BY_TYPE: dict[str, st.SearchStrategy[Any]] = {
     "FeedbackAction | None": st.one_of(st.none(), st.sampled_from(list(FeedbackAction))),
     "ArchiveKind": st.sampled_from(list(ArchiveKind)),
     "ListAction": st.sampled_from(list(ListAction)),
-    "AdminAction": st.sampled_from(list(AdminAction)),
+    "AdminView": st.sampled_from(list(AdminView)),
     "InlineKeyboardMarkup | None": st.none(),
 }
 
