@@ -41,6 +41,7 @@ from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.exceptions import (
     AuthenticationError,
     AuthorizationError,
+    BusyLoadingError,
     OutOfMemoryError,
     ReadOnlyError,
     RedisError,
@@ -99,6 +100,20 @@ def transient(error: BaseException) -> bool:
     return False
 
 
+def fault_kind(error: BaseException) -> str:
+    """The fault behind a transient error, in words for the log and `vigil status`."""
+    text = str(error)
+    if isinstance(error, OutOfMemoryError) or "OOM command not allowed" in text:
+        return "Redis is out of memory (maxmemory reached: writes refused)"
+    if "MISCONF" in text:
+        return "Redis cannot write its data to disk (MISCONF: disk full or failing)"
+    if isinstance(error, BusyLoadingError) or "LOADING" in text:
+        return "Redis is loading its data"
+    if isinstance(error, ReadOnlyError) or "READONLY" in text or "MASTERDOWN" in text:
+        return "Redis is a read-only replica"
+    return "Redis unreachable"
+
+
 @dataclass
 class _Outage:
     """The process's view of Redis faults: one warning when one starts, one line when it ends."""
@@ -111,10 +126,11 @@ class _Outage:
             self.since = time.monotonic()
             self.count += 1
             log.warning(
-                "redis: %s (%s); retrying for up to %.0fs",
-                type(error).__name__,
-                str(error)[:200],
+                "redis: %s; retrying for up to %.0fs (%s: %s)",
+                fault_kind(error),
                 budget_s,
+                type(error).__name__,
+                str(error)[:300],
             )
 
     def recovered(self) -> None:
@@ -288,6 +304,10 @@ class EmbeddedRedis:
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C in the terminal reaches Vigil, which stops it
                 umask=0o077,  # the AOF, the log and the socket are this user's only
+                # Keep Python's SIGXFSZ "ignore": a file-size limit reached (ulimit -f,
+                # systemd's LimitFSIZE) then fails the AOF write like a full disk, which Redis
+                # survives (MISCONF until it can write again), instead of killing the server.
+                restore_signals=False,
             )
             deadline = time.monotonic() + START_TIMEOUT_S
             while not self._ping():

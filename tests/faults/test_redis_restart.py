@@ -1,0 +1,105 @@
+"""Redis restarted under a running service, on an external `REDIS_URL`: `vigil run --role
+triage,bot` as a child process, a real redis-server on a TCP port, posts fed the whole time.
+Redis is stopped with SIGTERM while posts are being ingested and triaged, and killed with
+SIGKILL while alerts are being delivered, each time started again on the same data a moment
+later. The service must ride both out by itself (no restart of it), deliver every alert (at
+most one duplicate per fault: the send in flight), and `vigil status` during the outage must
+say Redis is unreachable, in a sentence, not a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from bot.config import Settings
+from bot.storage.connection import open_redis
+from bot.storage.posts import PostQueue
+from tests.faults.harness import Load, RedisProcess
+from tests.support.botapi import BotApiServer, Limits
+from tests.support.service import start_service, stop_service, vigil, vigil_env
+
+TOKEN = "123456:FAULT-RESTART"
+
+pytestmark = pytest.mark.timeout(170)
+
+
+async def _status(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str, str]:
+    done = await asyncio.to_thread(vigil, "status", *args, env=env, cwd=cwd, timeout=60)
+    return done.returncode, done.stdout, done.stderr
+
+
+async def test_service_rides_out_redis_restarts(tmp_path: Path) -> None:
+    server = RedisProcess(tmp_path / "redis")
+    server.start()
+    api = BotApiServer(TOKEN, limits=Limits())
+    await api.start()
+    data_dir = tmp_path / "data"
+    env = vigil_env(
+        data_dir,
+        BOT_TOKEN=TOKEN,
+        BOT_API_URL=api.base_url,
+        ADMIN_IDS="9000",
+        REDIS_URL=server.url,
+        LOG_LEVEL="INFO",
+    )
+    log_path = tmp_path / "service.log"
+    settings = Settings(_env_file=None, REDIS_URL=server.url, VIGIL_DATA_DIR=str(data_dir))
+    service = None
+    try:
+        async with open_redis(settings) as client:
+            load = Load(api)
+            await load.setup(client)
+            service = start_service("triage,bot", env, tmp_path, log_path)
+            queue = PostQueue(client)
+            await load.feed(queue, 5, rate=10)
+            await api.wait_until(lambda: bool(load.delivered()), timeout=60)
+
+            # 1. SIGTERM in the middle of ingest and triage: the feed keeps going (its
+            # enqueues wait the outage out like the service's commands).
+            feeding = asyncio.create_task(load.feed(queue, 40, rate=20))
+            await asyncio.sleep(0.7)
+            server.stop(signal.SIGTERM)
+            code, out, err = await _status(env, tmp_path)
+            assert code == 1, out + err
+            assert "UNREACHABLE" in out and server.url.split("//")[1].split("/")[0] in out
+            assert "Traceback" not in out + err
+            code, out, _err = await _status(env, tmp_path, "--json")
+            assert json.loads(out)["redis"]["reachable"] is False
+            await asyncio.sleep(1.0)
+            server.start()
+            await feeding
+            assert service.poll() is None, log_path.read_text()
+
+            # 2. SIGKILL in the middle of delivery: 40 alerts over 12 chats at 1/s a chat are
+            # still on their way.
+            await asyncio.sleep(0.5)
+            before = len(load.delivered())
+            assert before < len(load.expected)
+            server.stop(signal.SIGKILL)
+            await asyncio.sleep(1.5)
+            server.start()
+            cleared = time.monotonic()
+            await load.feed(queue, 5, rate=10)
+            await load.settle(90)
+            assert service.poll() is None, log_path.read_text()
+            recovery = load.recovery_s(cleared)
+            code, out, _err = await _status(env, tmp_path)
+            assert code == 0 and "Redis:" in out and "UNREACHABLE" not in out
+    finally:
+        if service is not None:
+            await asyncio.to_thread(stop_service, service)
+        await api.stop()
+        if server.process is not None and server.process.poll() is None:
+            server.stop()
+    log = log_path.read_text()
+    assert load.lost == 0, (sorted(load.expected - set(load.delivered()))[:10], log[-3000:])
+    assert load.duplicates <= 2, load.duplicates
+    assert recovery is not None and recovery < 10, recovery
+    assert "Traceback" not in log, log[-3000:]
+    assert "retrying for up to" in log and "commands go through again" in log
+    assert TOKEN.split(":")[1] not in log
