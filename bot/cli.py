@@ -275,6 +275,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _embedded_refusal(exc: BaseException) -> Exception | None:
+    """The embedded Redis's refusal to start in `exc` (or in an exception group), if any."""
+    from bot.storage.connection import EmbeddedRedisError
+
+    if isinstance(exc, EmbeddedRedisError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := _embedded_refusal(inner)) is not None:
+                return found
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -295,5 +308,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"vigil: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:
+        refusal = _embedded_refusal(exc)
+        if refusal is None:
+            raise
+        print(f"vigil: {refusal}", file=sys.stderr)  # a damaged AOF: the sentence names the fix
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

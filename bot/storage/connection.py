@@ -234,7 +234,8 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         if stat.S_IMODE(self.data_dir.stat().st_mode) & 0o077:
             self.data_dir.chmod(0o700)  # made by someone else's umask: the data is private
-        with open(self.data_dir / "redis.lock", "a+") as fh:
+        private = lambda path, flags: os.open(path, flags, 0o600)  # noqa: E731
+        with open(self.data_dir / "redis.lock", "a+", opener=private) as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
                 yield
