@@ -79,6 +79,7 @@ HELP = """<b>Watches</b>
 /test QUERY — what a query would have matched in the archive
 /search QUERY — archived posts that match, newest first
 /shared — team-wide watches kept by the admins: subscribe, unsubscribe
+/route ID CHAT — send a watch's alerts to a team group you and I are in (/routes lists them)
 
 <b>Query language</b>
 <code>word</code> any inflection · <code>"a phrase"</code> · <code>=exact</code> · \
@@ -770,3 +771,66 @@ ALERT_POST_GONE = (
     "⌛ The post's text is no longer in the archive (it was kept past its window before this "
     "alert could be delivered): open the link to read it."
 )
+
+
+# --- desks (groups and channels) -------------------------------------------------------------
+DESK_NOT_MEMBER = (
+    "I am not in that chat. Add me to the group or channel first (in a channel, as an "
+    "administrator who can post), then route the watch."
+)
+ROUTE_USAGE = (
+    "Route a watch's alerts to a team group or channel:\n"
+    "<code>/route S3 CHAT</code> (admins: a shared watch, to a group or channel)\n"
+    "<code>/route 12 CHAT</code> (your own watch #12, to a group you are in)\n"
+    "CHAT is the chat's id (like -1001234567890) or @username; sent in the group itself, "
+    "leave it out. /routes lists routes; <code>/unroute CHAT WATCH</code> removes one."
+)
+ROUTE_ADMIN_ONLY = "Only admins route shared watches."
+ROUTE_NOT_YOURS = "You have no watch #{watch_id}. /watches lists yours."
+ROUTE_CHANNEL_ADMIN_ONLY = "Only admins route watches to channels; route yours to a group."
+ROUTE_NOT_A_MEMBER = "You are not a member of that group: route your watches to your own groups."
+ROUTE_PRIVATE = "That is a private chat; desks are groups and channels."
+NO_ROUTES = "No routes yet. /route sends a watch's alerts to a team group or channel."
+UNROUTE_NONE = "There is no such route. /routes lists them."
+
+
+def desk_label(title: str, chat_id: int) -> str:
+    return escape(title or str(chat_id))
+
+
+def routed(source: str, title: str, chat_id: int) -> str:
+    return (
+        f"✅ {escape(source)} now goes to <b>{desk_label(title, chat_id)}</b> "
+        f"(<code>{chat_id}</code>). Alerts are posted there for the team; feedback buttons "
+        "count for whoever presses them."
+    )
+
+
+def route_refused(reason: str) -> str:
+    return f"Not routed: {escape(reason)}"
+
+
+def unrouted(source: str, title: str, chat_id: int) -> str:
+    return f"🗑 {escape(source)} no longer goes to <b>{desk_label(title, chat_id)}</b>."
+
+
+def route_line(
+    chat_id: int, title: str, watch_id: int, source: str, active: bool, owner: str
+) -> str:
+    state = "" if active else " · ⏸ paused (I was removed from the chat)"
+    return (
+        f"• {escape(source)} → <b>{desk_label(title, chat_id)}</b> <code>{chat_id}</code>"
+        f" · by {escape(owner)} · <code>/unroute {chat_id} {watch_id}</code>{state}"
+    )
+
+
+def routes_list(lines: list[str]) -> str:
+    return f"Routes ({len(lines)}):\n" + "\n".join(lines)
+
+
+def desk_paused(title: str, sources: list[str]) -> str:
+    names = ", ".join(escape(s) for s in sources)
+    return (
+        f"⏸ I was removed from <b>{escape(title)}</b>, so its routes are paused: {names}. "
+        "Add me back to resume them, or /routes to remove them."
+    )

@@ -17,6 +17,7 @@ from handlers.access import (
 )
 from handlers.admin import build_admin_router
 from handlers.commands import build_commands_router, build_fallback_router
+from handlers.desks import build_desk_membership_router, build_desks_router
 from handlers.errors import install_error_boundary
 from handlers.feedback import build_feedback_router
 from handlers.learning import build_learning_router
@@ -29,6 +30,7 @@ from handlers.watches import build_watches_router
 def build_root_router() -> Router:
     root = Router(name="root")
     root.include_router(build_outsiders_router())
+    root.include_router(build_desk_membership_router())
     root.include_router(build_membership_router())
 
     analyst = Router(name="analyst")
@@ -42,6 +44,7 @@ def build_root_router() -> Router:
         build_reports_router(),
         build_shared_router(),
         build_shared_admin_router(),
+        build_desks_router(),
         build_admin_router(),
         build_access_admin_router(),
         build_fallback_router(),

@@ -36,6 +36,8 @@ ANALYST_COMMANDS = (
     ("settings", "Time zone, threshold, learning"),
     ("learning", "What your 👍 / 👎 taught me"),
     ("suggest", "Suggestions no watch caught: on|off"),
+    ("route", "Send a watch's alerts to a group: /route ID CHAT"),
+    ("routes", "Watches routed to groups and channels"),
 )
 ADMIN_COMMANDS = (
     *ANALYST_COMMANDS,

@@ -1,6 +1,7 @@
 """Buttons under an alert: 👍 Relevant / 👎 Noise (stored, shown ticked, and sent to the
 learner through the feedback stream), 🔕 mute the channel (with an undo button; a mute is a
-noise verdict on the channel for the model). Only the analyst the alert was sent to counts."""
+noise verdict on the channel for the model). Only the analyst the alert was sent to counts; in a
+desk (a group the alert was routed to) whoever presses counts, for themselves."""
 
 from __future__ import annotations
 
@@ -28,7 +29,12 @@ async def on_feedback(
     mutes: MuteRepository,
 ) -> None:
     cb = callback_data
-    if not await feedback.was_alerted(person.id, cb.channel_id, cb.message_id):
+    message = query.message
+    # In a desk (a group the alert was posted to), the verdict is the presser's own: the
+    # desk's chat was alerted, the person who pressed learns from it.
+    desk = isinstance(message, Message) and message.chat.type != "private"
+    alerted = message.chat.id if desk and isinstance(message, Message) else person.id
+    if not await feedback.was_alerted(alerted, cb.channel_id, cb.message_id):
         # Someone else's alert (forwarded to them, or pressed in a group): changes nothing.
         await query.answer(texts.FEEDBACK_NOT_YOURS, show_alert=True)
         return
@@ -47,8 +53,7 @@ async def on_feedback(
     stored = await feedback.get(person.id, cb.channel_id, cb.message_id, cb.watch_id)
     chosen = {"relevant": FeedbackAction.RELEVANT, "noise": FeedbackAction.NOISE}.get(stored or "")
     muted = channel_target(cb.channel_id) in await mutes.active(person.id)
-    message = query.message
-    if isinstance(message, Message):
+    if isinstance(message, Message) and not desk:  # a desk's buttons are the team's: unticked
         link = url_of(message.reply_markup) or "https://t.me"
         markup = alert_keyboard(
             cb.channel_id, cb.message_id, cb.watch_id, link, chosen=chosen, muted=muted

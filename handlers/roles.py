@@ -2,6 +2,12 @@
 
 The role is read on the server side for every message and callback query (never trusted from
 callback data); parent routers carry the filter, so no handler can forget it.
+
+In a group or channel (a desk, see handlers/desks.py) the bot answers only commands addressed
+to it, from approved analysts: other messages never reach a handler (strangers' commands too:
+the request-access flow is for private chats), and an admin counts as an analyst there, so the
+admin menu never opens in front of the team. `person` keeps the real role, for the few handlers
+that check it themselves (/route of a shared watch).
 """
 
 from __future__ import annotations
@@ -10,9 +16,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.enums import ChatType
 from aiogram.filters import BaseFilter
-from aiogram.types import TelegramObject, User
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 
 from bot.storage.users import UserRepository
 
@@ -21,6 +28,28 @@ log = logging.getLogger(__name__)
 ANALYST = frozenset({"analyst", "admin"})
 ADMIN = frozenset({"admin"})
 OUTSIDERS = frozenset({"stranger", "pending", "denied", "revoked"})
+
+
+def _chat_of(event: TelegramObject) -> Chat | None:
+    if isinstance(event, Message):
+        return event.chat
+    if isinstance(event, CallbackQuery) and isinstance(event.message, Message):
+        return event.message.chat
+    return None
+
+
+async def _for_this_bot(message: Message, bot: Bot | None) -> bool:
+    """A command (/x or /x@this_bot) in a group: what the bot may answer there."""
+    text = message.text or ""
+    if not text.startswith("/"):
+        return False
+    command = text.split(maxsplit=1)[0]
+    if "@" not in command:
+        return True
+    if bot is None:
+        return False
+    me = await bot.me()
+    return command.partition("@")[2].lower() == (me.username or "").lower()
 
 
 class RoleMiddleware(BaseMiddleware):
@@ -43,6 +72,14 @@ class RoleMiddleware(BaseMiddleware):
             person = await self._users.get(user.id)
             data["person"] = person
             data["role"] = person.role if person is not None else "stranger"
+        chat = _chat_of(event)
+        if chat is not None and chat.type != ChatType.PRIVATE:
+            if isinstance(event, Message) and (
+                data["role"] not in ANALYST or not await _for_this_bot(event, data.get("bot"))
+            ):
+                return None  # a desk: not a command for us, or not from an analyst
+            if data["role"] == "admin":
+                data["role"] = "analyst"  # no admin menu in front of the team
         return await handler(event, data)
 
 

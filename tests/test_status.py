@@ -23,12 +23,13 @@ async def test_accounts_flood_waits_and_their_states_are_shown(
     redis: aioredis.Redis, data_dir: Path
 ) -> None:
     now = time.time()
-    await publish_account(redis, AccountState("main", True, True, 500, 120, now))
-    await publish_account(redis, AccountState("spare", True, False, 500, 3, now))
-    await publish_account(redis, AccountState("old", False, False, 500, 0, now, "stopped"))
-    await publish_account(redis, AccountState("gone", True, True, 500, 7, now - 3600))
-    await record_flood_wait(HealthRepository(redis), "main", 420, now=now)
-    await record_flood_wait(HealthRepository(redis), "spare", 5, now=now - 60)  # over already
+    health = HealthRepository(redis)
+    await publish_account(health, AccountState("main", True, True, 500, 120, now))
+    await publish_account(health, AccountState("spare", True, False, 500, 3, now))
+    await publish_account(health, AccountState("old", False, False, 500, 0, now, "stopped"))
+    await publish_account(health, AccountState("gone", True, True, 500, 7, now - 3600))
+    await record_flood_wait(health, "main", 420, now=now)
+    await record_flood_wait(health, "spare", 5, now=now - 60)  # over already
 
     status = await collect_status(Repositories.build(redis), settings(data_dir))
     text = format_status(status)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from typing import Any
 
 from bot.storage.channels import Channel
 from bot.storage.health import AccountState, HealthRepository
@@ -60,11 +59,9 @@ async def record_flood_wait(
     return until
 
 
-async def publish_account(health: HealthRepository | Any, state: AccountState) -> None:
-    """Publish one account's state. (Given a Redis client instead of the repository, as
-    tests/bot/test_admin.py still does, it wraps it: to go once that test moves.)"""
-    repo = health if isinstance(health, HealthRepository) else HealthRepository(health)
-    await repo.publish_account(state)
+async def publish_account(health: HealthRepository, state: AccountState) -> None:
+    """Publish one account's state (`vigil status` and the admin System view read it)."""
+    await health.publish_account(state)
 
 
 async def accounts(health: HealthRepository) -> list[AccountState]:

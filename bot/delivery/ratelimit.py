@@ -1,7 +1,8 @@
 """Send-rate limits shared by every delivery process.
 
-Two GCRA limiters (a "theoretical arrival time" per key): one per chat (default 1 message/s) and
-one global (default 25/s). One Lua script (`bot/storage/ratelimit.py`) checks both and, only if
+Two GCRA limiters (a "theoretical arrival time" per key): one per chat (default 1 message/s; a
+group or channel, a negative chat id, 20 a minute as Telegram allows) and one global (default
+25/s). One Lua script (`bot/storage/ratelimit.py`) checks both and, only if
 both allow, takes a slot in each, so no process can use the per-chat slot another one reserved.
 The clock is Redis's own (`TIME`), so processes on different machines agree. A refusal says how
 long to wait. Both keys share the `{rate}` hash tag, so the script stays in one Redis Cluster
@@ -19,6 +20,7 @@ from bot.storage.ratelimit import RateStore
 @dataclass(frozen=True, slots=True)
 class RateLimits:
     chat_per_s: float = 1.0
+    group_per_min: float = 20.0  # Telegram's limit for one group or channel (negative ids)
     global_per_s: float = 25.0
     global_burst: int = 1  # messages that may go out back to back globally
 
@@ -28,14 +30,16 @@ class RateLimiter:
         self._store = store
         self.limits = limits or RateLimits()
         self._chat_iv = round(1_000_000 / self.limits.chat_per_s)
+        self._group_iv = max(self._chat_iv, round(60_000_000 / self.limits.group_per_min))
         self._glob_iv = round(1_000_000 / self.limits.global_per_s)
         self._tolerance = self._glob_iv * max(0, self.limits.global_burst - 1)
 
     async def try_acquire(self, chat_id: int) -> tuple[bool, float]:
         """(True, delay): a slot is reserved `delay` seconds from now; (False, wait): the chat
         is not ready, ask again in `wait` seconds."""
+        chat_iv = self._group_iv if chat_id < 0 else self._chat_iv
         granted, micros = await self._store.try_acquire(
-            chat_id, self._chat_iv, self._glob_iv, self._tolerance
+            chat_id, chat_iv, self._glob_iv, self._tolerance
         )
         return granted, micros / 1_000_000
 

@@ -14,7 +14,8 @@ duplicates at most the sends that were in flight. The send and its bookkeeping a
 cancellation, and a stopping worker waits for them, so a clean stop duplicates nothing.
 
 429: wait `retry_after` (the chat is penalised in the shared limiter), retry; not a failure.
-403: the analyst is marked inactive, admins get a notice, the alert is held until /start.
+403: the analyst is marked inactive, admins get a notice, the alert is held until /start; for
+a desk (a group or channel, negative chat id) its routes are paused and their owners told.
 400: permanent (the text or the chat is wrong): dead-lettered at once. Other errors: retried
 with exponential backoff, then dead-lettered.
 
@@ -294,7 +295,7 @@ class DeliveryWorker:
     async def _screen(self, entry: StreamEntry, job: AlertJob) -> Person | None:
         """The analyst to send to now, or None when the entry is settled without a send
         (dropped, held, muted, a duplicate)."""
-        person = await self.users.get(job.analyst_id)
+        person = await self._recipient(job.analyst_id)
         if person is None or not person.is_analyst:
             log.info("delivery: %s is not an analyst any more; alert dropped", job.analyst_id)
             self.stats.dropped += 1
@@ -327,6 +328,12 @@ class DeliveryWorker:
             return None
         return person
 
+    async def _recipient(self, chat: int) -> Person | None:
+        """The analyst, or a desk (a group or channel: a negative chat id) the bot is in."""
+        if chat < 0:
+            return await self.repos.desks.recipient(chat)
+        return await self.users.get(chat)
+
     @staticmethod
     def _breaks_quiet(job: AlertJob, person: Person) -> bool:
         return job.kind == "new" and job.priority == Priority.URGENT and person.urgent_quiet
@@ -339,7 +346,7 @@ class DeliveryWorker:
         async with self._gate:
             found = await self.ledger.first_alert(job)
             post = await self.repos.archive.get(job.post.channel_id, job.post.message_id)
-            person = await self.users.get(job.analyst_id)
+            person = await self._recipient(job.analyst_id)
         message_id = found.chat_message_id
         usable = message_id is not None and found.meta and post is not None
         if found.done or not usable or person is None or not person.active:
@@ -469,6 +476,10 @@ class DeliveryWorker:
 
     async def _blocked(self, entry: StreamEntry, user_id: int) -> None:
         self.stats.blocked += 1
+        if user_id < 0:  # a desk: "bot was kicked"; its routes pause, their owners are told
+            await self.repos.desks.pause(user_id)
+            await self.consumer.ack(entry.id)
+            return
         await self.held.hold(user_id, HoldReason.BLOCKED, entry.fields, None)
         changed = await self.users.set_active(user_id, False)
         await self.consumer.ack(entry.id)

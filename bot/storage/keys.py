@@ -119,6 +119,26 @@ def shared_subscribers(shared_id: int) -> str:
     return f"{PREFIX}:{{shared:{shared_id}}}:subscribers"
 
 
+# --- desks (groups and channels the bot is in, and the watches routed to them) ----------
+DESKS_ALL = f"{PREFIX}:{{desks}}:all"  # set of desk chat ids
+
+
+def desk(chat_id: int) -> str:
+    """Hash: title, kind (group | supergroup | channel), state (active | removed), added_by,
+    updated_at."""
+    return f"{PREFIX}:{{desk:{chat_id}}}"
+
+
+def desk_routes(chat_id: int) -> str:
+    """Hash the desk's watch id -> JSON {source ('S3' | '#12'), owner, at}."""
+    return f"{PREFIX}:{{desk:{chat_id}}}:routes"
+
+
+def desk_owned(owner_id: int) -> str:
+    """Set '<chat>:<desk watch id>' of the routes a person made."""
+    return f"{PREFIX}:{{user:{owner_id}}}:desk_routes"
+
+
 # --- people --------------------------------------------------------------------------------
 USERS_ALL = f"{PREFIX}:{{users}}:all"
 ACCESS_REQUESTS = f"{PREFIX}:{{users}}:requests"

@@ -18,6 +18,7 @@ Redis client. What each owns:
   `handler_errors`: the bot handlers' error counts.
 - the watcher: `locks` (one process per session), `join_pace`, `checkpoints` (reconciler),
   `alerted` (the alerted posts the reconciler looks for again, for deletions while down).
+- `desks`: the groups and channels the bot is in, and the watches routed to them.
 - `searches`: /test and /search asked of the triage role (the request stream, its replies,
   the per-analyst limits; bot/storage/requests.py).
 """
@@ -35,6 +36,7 @@ from bot.storage.campaigns import CampaignRepository
 from bot.storage.channels import ChannelRepository
 from bot.storage.deadletters import DeadLetters
 from bot.storage.deletions import AlertedPosts
+from bot.storage.desks import DeskRepository
 from bot.storage.errors import HandlerErrors
 from bot.storage.feedback import FeedbackRepository
 from bot.storage.health import HealthRepository
@@ -96,6 +98,7 @@ class Repositories:
     join_pace: JoinPace
     checkpoints: Checkpoints
     alerted: AlertedPosts  # the reconciler's deletion check: alerted posts of the last days
+    desks: DeskRepository  # groups and channels the bot is in, and the watches routed there
     # /test and /search asked of the triage role (the request stream and its replies)
     searches: SearchRequests
 
@@ -138,6 +141,7 @@ class Repositories:
             join_pace=JoinPace(redis),
             checkpoints=Checkpoints(redis),
             alerted=AlertedPosts(redis),
+            desks=DeskRepository(redis, watches, maxlen=keep.maxlen),
             searches=SearchRequests(redis),
         )
 

@@ -121,10 +121,10 @@ async def test_admin_menu_analysts_and_system(app: BotApp) -> None:
         )
         # ... and the health `vigil status` shows: roles, watcher accounts, flood waits.
         now = time.time()
-        await app.redis.hset(keys.HEALTH_ROLES, "triage@box:1", str(now))
-        await app.redis.hset(keys.FLOOD_WAITS, "main <&>", str(now + 120))
+        await app.repos.health.beat(["triage@box:1"], now=now)
+        await app.repos.health.record_flood_wait("main <&>", now + 120)
         await publish_account(
-            app.redis,
+            app.repos.health,
             AccountState("main <&>", alive=True, connected=False, cap=500, channels=3, at=now),
         )
         menu = await app.say(ADMIN, "/admin")

@@ -75,8 +75,18 @@ def scalars(params: Params) -> dict[str, str]:
 
 
 def chat(world: World, params: Params, *, for_write: bool = True) -> Chat:
-    """The chat named by `chat_id` (400 if unknown; 403 to write to a user who blocked us)."""
-    chat_id = required_integer(params, "chat_id")
+    """The chat named by `chat_id` (400 if unknown; 403 to write to a user who blocked us or
+    a group the bot is not in). A public group or channel may be named by its @username."""
+    ref = string(params, "chat_id") or ""
+    if ref.startswith("@"):
+        group = next(
+            (g for g in world.groups.values() if f"@{g.username}".lower() == ref.lower()), None
+        )
+        if group is None:
+            raise bad("chat not found")
+        chat_id = group.id
+    else:
+        chat_id = required_integer(params, "chat_id")
     found = world.chats.get(chat_id)
     if found is None:
         raise bad("chat not found")

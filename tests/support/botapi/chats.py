@@ -62,8 +62,10 @@ async def send_chat_action(world: World, params: Params) -> Any:
 @method("getChat")
 async def get_chat(world: World, params: Params) -> Any:
     chat = calls.chat(world, params, for_write=False)
+    if chat.group is not None and not chat.group.bot_in:
+        chat.group.refuse_write()  # Telegram answers getChat of a chat that removed the bot so
     return {
-        **chat.user.chat_json(),
+        **chat.chat_json(),
         "accent_color_id": 0,
         "max_reaction_count": 11,
         "accepted_gift_types": {

@@ -1,4 +1,5 @@
-"""Why a well-formed send is refused: flood limits (429 with retry_after) and blocked users (403).
+"""Why a well-formed send is refused: flood limits (429 with retry_after; 20 a minute to one
+group), blocked users and groups the bot is not in (403).
 
 `FloodControl` keeps a token bucket per chat and one over all chats, with Telegram's defaults
 (`Limits`), and can refuse a random fraction of sends to exercise a bot's retry path.
@@ -30,6 +31,7 @@ class Limits:
     flood_fraction: float = 0.0  # refuse this fraction of sends with 429 at random
     flood_retry_after: int = 1
     seed: int = 0
+    group_per_minute: int = 20  # to one group or channel (a negative chat id), any minute
 
 
 @dataclass(slots=True)
@@ -58,6 +60,7 @@ class FloodControl:
         self._rng = random.Random(limits.seed)
         self._chat_buckets: dict[int, _Bucket] = {}
         self._global_bucket = self._new_bucket(limits.global_rate, limits.global_burst)
+        self._group_sends: dict[int, list[float]] = {}
 
     def check(self, chat_id: int) -> None:
         """Take a send from the buckets of `chat_id`, or raise 429."""
@@ -72,10 +75,18 @@ class FloodControl:
             bucket = self._new_bucket(limits.per_chat_rate, limits.per_chat_burst)
             self._chat_buckets[chat_id] = bucket
         wait = max(bucket.wait_time(now), self._global_bucket.wait_time(now))
+        if chat_id < 0:
+            # Telegram: at most 20 messages a minute to one group (a sliding minute here).
+            recent = [t for t in self._group_sends.get(chat_id, []) if now - t < 60.0]
+            self._group_sends[chat_id] = recent
+            if len(recent) >= limits.group_per_minute:
+                wait = max(wait, 60.0 - (now - recent[0]))
         if wait > 0:
             raise _too_many(max(1, math.ceil(wait)))
         bucket.take()
         self._global_bucket.take()
+        if chat_id < 0:
+            self._group_sends[chat_id].append(now)
 
     def _new_bucket(self, rate: float, burst: int) -> _Bucket:
         capacity = float(max(1, burst))
@@ -87,6 +98,8 @@ def _too_many(retry: int) -> ApiError:
 
 
 def refuse_blocked(chat: Chat) -> None:
-    """403 for a write to a user who blocked the bot."""
+    """403 for a write to a user who blocked the bot, or to a group the bot is not in."""
+    if chat.group is not None:
+        chat.group.refuse_write()
     if chat.blocked:
         raise ApiError(403, "Forbidden: bot was blocked by the user")

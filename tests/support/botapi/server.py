@@ -18,6 +18,7 @@ from aiohttp import web
 from tests.support.botapi import (  # noqa: F401 (imported, each registers its methods)
     callbacks,
     chats,
+    groups,
     messages,
     profile,
     updates,

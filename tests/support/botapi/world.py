@@ -23,6 +23,7 @@ from typing import Any
 from tests.support.botapi.chats import my_chat_member
 from tests.support.botapi.errors import WaitTimeoutError
 from tests.support.botapi.flood import FloodControl, Limits
+from tests.support.botapi.groups import KINDS, Group, bot_membership_update
 from tests.support.botapi.updates import UpdateQueue
 from tests.support.html_check import MessageEntity, entity_text, utf16_len
 
@@ -131,6 +132,10 @@ class Chat:
     next_message_id: int = 1
     # message_id -> current state; user messages are kept as None (not editable by the bot)
     messages: dict[int, SentMessage | None] = field(default_factory=dict)
+    group: Group | None = None  # a group, supergroup or channel (`user` then stands for it)
+
+    def chat_json(self) -> dict[str, Any]:
+        return self.group.chat_json() if self.group is not None else self.user.chat_json()
 
     def new_message_id(self) -> int:
         message_id = self.next_message_id
@@ -202,6 +207,7 @@ class World:
 
         self.users: dict[int, TestUser] = {}
         self.chats: dict[int, Chat] = {}
+        self.groups: dict[int, Group] = {}
         self.sent: list[SentMessage] = []
         self.edits: list[SentMessage] = []
         self.deleted: list[tuple[int, int]] = []
@@ -287,13 +293,22 @@ class World:
         return message
 
     async def press(
-        self, user_id: int, message_id: int, callback_data: str, *, check_button: bool = True
+        self,
+        user_id: int,
+        message_id: int,
+        callback_data: str,
+        *,
+        check_button: bool = True,
+        chat_id: int | None = None,
     ) -> str:
         """The user presses an inline button on a bot message; returns the callback query id.
 
         With check_button=False any data is sent, as a forged client could (the message must
-        still exist in the user's chat).
+        still exist in the user's chat). `chat_id` names a group the message is in (the user
+        must be in it).
         """
+        if chat_id is not None:
+            return await self._press_in_group(user_id, chat_id, message_id, callback_data)
         chat = self._chat_of_user(user_id)
         current = chat.messages.get(message_id)
         if current is None:
@@ -312,6 +327,95 @@ class World:
                     "from": chat.user.to_json(),
                     "message": self.message_json(current),
                     "chat_instance": str(-(10**12) - chat.user.id),
+                    "data": callback_data,
+                }
+            }
+        )
+        return query_id
+
+    # ------------------------------------------------------------------ groups and channels
+
+    def add_group(
+        self,
+        chat_id: int,
+        title: str,
+        *,
+        kind: str = "supergroup",
+        username: str | None = None,
+        members: dict[int, str] | None = None,
+    ) -> Group:
+        """A group, supergroup or channel (negative id) with members (user id -> creator,
+        administrator, member); the bot is not in it until `add_bot_to`."""
+        if chat_id >= 0 or kind not in KINDS:
+            raise ValueError("groups and channels have negative ids and a known kind")
+        group = Group(chat_id, title, kind, username, dict(members or {}))
+        self.groups[chat_id] = group
+        self.chats[chat_id] = Chat(TestUser(chat_id, title), group=group)
+        return group
+
+    def add_bot_to(self, chat_id: int, by: int, *, status: str = "") -> None:
+        """A member (an admin, in a channel) adds the bot: my_chat_member left -> member (or
+        administrator: in a channel a bot can only be one)."""
+        group = self.groups[chat_id]
+        new = status or ("administrator" if group.kind == "channel" else "member")
+        old = group.bot_status
+        group.bot_status = new
+        self.queue.push(bot_membership_update(self, group, self.users[by], old, new))
+
+    def remove_bot_from(self, chat_id: int, by: int, *, kicked: bool = True) -> None:
+        """An admin removes the bot (kicked), or it is made to leave: my_chat_member, and sends
+        to the chat are refused with 403 from now on."""
+        group = self.groups[chat_id]
+        old = group.bot_status
+        group.bot_status = "kicked" if kicked else "left"
+        self.queue.push(bot_membership_update(self, group, self.users[by], old, group.bot_status))
+
+    async def send_group_text(self, chat_id: int, user_id: int, text: str) -> dict[str, Any]:
+        """A member writes in a group; the bot gets every message while it is in the group
+        (as with privacy mode off, or the bot an admin: the bot must ignore what is not
+        for it)."""
+        group = self.groups[chat_id]
+        if group.kind == "channel":
+            raise ValueError("people do not write in channels; admins post as the channel")
+        if group.members.get(user_id) not in ("creator", "administrator", "member"):
+            raise LookupError(f"user {user_id} is not a member of {chat_id}")
+        chat = self.chats[chat_id]
+        message_id = chat.new_message_id()
+        chat.messages[message_id] = None
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "from": self.users[user_id].to_json(),
+            "chat": group.chat_json(),
+            "date": int(time.time()),
+            "text": text,
+        }
+        entities = _command_entities(text)
+        if entities:
+            message["entities"] = entities
+        if group.bot_in:
+            self.queue.push({"message": message})
+        return message
+
+    async def _press_in_group(
+        self, user_id: int, chat_id: int, message_id: int, callback_data: str
+    ) -> str:
+        group = self.groups[chat_id]
+        if group.kind != "channel" and group.members.get(user_id) is None:
+            raise LookupError(f"user {user_id} is not in {chat_id}")
+        current = self.chats[chat_id].messages.get(message_id)
+        if current is None:
+            raise LookupError(f"no bot message {message_id} in chat {chat_id}")
+        if callback_data not in _callback_datas(current.reply_markup):
+            raise LookupError(f"message {message_id} has no button {callback_data!r}")
+        query_id = f"{self.bot_id}{next(self._query_ids):08d}"
+        self.open_queries[query_id] = (chat_id, message_id)
+        self.queue.push(
+            {
+                "callback_query": {
+                    "id": query_id,
+                    "from": self.users[user_id].to_json(),
+                    "message": self.message_json(current),
+                    "chat_instance": str(-(10**12) + chat_id),
                     "data": callback_data,
                 }
             }
@@ -454,7 +558,7 @@ class World:
         data: dict[str, Any] = {
             "message_id": message.message_id,
             "from": self.bot_user,
-            "chat": chat.user.chat_json(),
+            "chat": chat.chat_json(),
             "date": message.date,
         }
         if edited:

@@ -1,0 +1,209 @@
+"""Desks: routing watches to team groups and channels, and following the bot's membership.
+
+`/route S3 CHAT` (admins: a shared watch, to a group or channel the bot is in), `/route 12
+CHAT` (an analyst's own watch, to a group both they and the bot are in), `/routes`,
+`/unroute CHAT WATCH`. Sent in the group itself, CHAT may be left out. Membership is checked
+with Telegram (getChatMember) when the route is made, not trusted from the command.
+
+The bot added to a group or channel (a my_chat_member update) records the desk and resumes its
+paused routes; removed (left, kicked), its routes are paused and their owners told
+(`DeskRepository.pause`, through the notices). These updates are handled for anyone, whoever
+added or removed the bot: the desk's state must follow Telegram's.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from aiogram import Bot, F, Router
+from aiogram.enums import ChatMemberStatus, ChatType
+from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+from aiogram.filters import Command, CommandObject
+from aiogram.types import ChatMemberUpdated, Message
+
+from bot import texts
+from bot.storage.audit import AuditLog
+from bot.storage.desks import KINDS, DeskRepository, RouteError
+from bot.storage.users import Person, UserRepository
+from bot.storage.watches import WatchLimitError, WatchRepository
+
+log = logging.getLogger(__name__)
+
+IN_CHAT = frozenset(
+    {ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.CREATOR}
+)
+GONE = frozenset({ChatMemberStatus.LEFT, ChatMemberStatus.KICKED})
+WATCH_RE = re.compile(r"^(?:(?P<shared>[Ss])|#)?(?P<id>\d{1,9})$")
+CHAT_RE = re.compile(r"^(-\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
+MAX_LISTED = 50  # routes shown by /routes (the reply is fitted to Telegram's limit anyway)
+
+
+def _is_member(status: str, is_member: bool | None) -> bool:
+    return status in IN_CHAT or (status == ChatMemberStatus.RESTRICTED and bool(is_member))
+
+
+async def _resolve(
+    bot: Bot, message: Message, desks: DeskRepository, ref: str | None
+) -> tuple[int, str, str]:
+    """(chat id, title, kind) of the chat named by `ref` (this group when left out), as
+    Telegram knows it; the bot must be in it. Raises RouteError."""
+    if ref is None:
+        if message.chat.type == ChatType.PRIVATE:
+            raise RouteError("name the group or channel: its id or @username")
+        chat_id: int | str = message.chat.id
+    elif CHAT_RE.match(ref):
+        chat_id = int(ref) if ref.startswith("-") else ref
+    else:
+        raise RouteError("the chat is an id like -1001234567890 or an @username")
+    try:
+        chat = await bot.get_chat(chat_id)
+        if chat.type not in KINDS:
+            raise RouteError(texts.ROUTE_PRIVATE)
+        me = await bot.me()
+        mine = await bot.get_chat_member(chat.id, me.id)
+    except (TelegramBadRequest, TelegramForbiddenError) as exc:
+        # Not found, or "bot was kicked": either way not a desk (now).
+        if isinstance(exc, TelegramForbiddenError) and isinstance(chat_id, int):
+            await desks.pause(chat_id)
+        raise RouteError(texts.DESK_NOT_MEMBER) from exc
+    if not _is_member(mine.status, getattr(mine, "is_member", None)):
+        raise RouteError(texts.DESK_NOT_MEMBER)
+    title = chat.title or chat.username or str(chat.id)
+    desk = await desks.get(chat.id)
+    if desk is None or not desk.active:
+        # Added before this bot ran, or its update was missed: Telegram says it is in.
+        await desks.seen(chat.id, title, str(chat.type), 0)
+    return chat.id, title, str(chat.type)
+
+
+async def cmd_route(
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    person: Person,
+    desks: DeskRepository,
+    watches: WatchRepository,
+    audit: AuditLog,
+) -> None:
+    args = (command.args or "").split()
+    if not args or len(args) > 2 or not (found := WATCH_RE.match(args[0])):
+        await message.answer(texts.ROUTE_USAGE)
+        return
+    watch_id = int(found.group("id"))
+    shared = found.group("shared") is not None
+    if shared and person.role != "admin":
+        await message.answer(texts.ROUTE_ADMIN_ONLY)
+        return
+    own = None
+    if not shared:
+        own = await watches.get(watch_id)
+        if own is None or own.owner_id != person.id:
+            await message.answer(texts.ROUTE_NOT_YOURS.format(watch_id=watch_id))
+            return
+    try:
+        chat_id, title, kind = await _resolve(
+            bot, message, desks, args[1] if len(args) > 1 else None
+        )
+        if own is not None:
+            if kind == ChatType.CHANNEL and person.role != "admin":
+                raise RouteError(texts.ROUTE_CHANNEL_ADMIN_ONLY)
+            member = await bot.get_chat_member(chat_id, person.id)
+            if not _is_member(member.status, getattr(member, "is_member", None)):
+                raise RouteError(texts.ROUTE_NOT_A_MEMBER)
+            route = await desks.route_own(own, chat_id, person.id)
+        else:
+            route = await desks.route_shared(watch_id, chat_id, person.id)
+    except (RouteError, WatchLimitError) as exc:
+        await message.answer(texts.route_refused(str(exc)))
+        return
+    except (TelegramBadRequest, TelegramForbiddenError):
+        await message.answer(texts.route_refused(texts.DESK_NOT_MEMBER))
+        return
+    await audit.record(person.id, "desk.route", str(chat_id), f"{route.source} → {title}")
+    log.info("desks: %s routed to %s by %s", route.source, chat_id, person.id)
+    await message.answer(texts.routed(route.source, title, chat_id))
+
+
+async def cmd_routes(
+    message: Message, person: Person, desks: DeskRepository, users: UserRepository
+) -> None:
+    if person.role == "admin":
+        routes = [r for d in await desks.all() for r in await desks.routes(d.chat_id)]
+    else:
+        routes = await desks.routes_of(person.id)
+    if not routes:
+        await message.answer(texts.NO_ROUTES)
+        return
+    lines: list[str] = []
+    for route in routes[:MAX_LISTED]:
+        desk = await desks.get(route.chat_id)
+        owner = await users.get(route.owner)
+        lines.append(
+            texts.route_line(
+                route.chat_id,
+                desk.label if desk else "",
+                route.watch_id,
+                route.source,
+                desk is not None and desk.active,
+                owner.label if owner else str(route.owner),
+            )
+        )
+    await message.answer(texts.routes_list(lines))
+
+
+async def cmd_unroute(
+    message: Message,
+    command: CommandObject,
+    person: Person,
+    desks: DeskRepository,
+    audit: AuditLog,
+) -> None:
+    args = (command.args or "").split()
+    if len(args) != 2 or not CHAT_RE.match(args[0]) or not args[0].startswith("-"):
+        await message.answer(texts.ROUTE_USAGE)
+        return
+    if not args[1].lstrip("#").isdigit() or len(args[1]) > 10:
+        await message.answer(texts.ROUTE_USAGE)
+        return
+    chat_id, watch_id = int(args[0]), int(args[1].lstrip("#"))
+    routes = {r.watch_id: r for r in await desks.routes(chat_id)}
+    route = routes.get(watch_id)
+    if route is None or (person.role != "admin" and route.owner != person.id):
+        await message.answer(texts.UNROUTE_NONE)
+        return
+    await desks.unroute(chat_id, watch_id)
+    desk = await desks.get(chat_id)
+    await audit.record(person.id, "desk.unroute", str(chat_id), route.source)
+    await message.answer(texts.unrouted(route.source, desk.label if desk else "", chat_id))
+
+
+async def on_desk_membership(event: ChatMemberUpdated, desks: DeskRepository) -> None:
+    """The bot's own membership of a group or channel changed (anyone may have done it)."""
+    status = event.new_chat_member.status
+    chat = event.chat
+    if status in IN_CHAT:
+        title = chat.title or chat.username or str(chat.id)
+        resumed = await desks.seen(chat.id, title, str(chat.type), event.from_user.id)
+        log.info("desks: in chat %s (%d routes resumed)", chat.id, len(resumed))
+    elif status in GONE:
+        paused = await desks.pause(chat.id)
+        log.info("desks: removed from chat %s (%d routes paused)", chat.id, len(paused))
+
+
+def build_desk_membership_router() -> Router:
+    """my_chat_member of groups and channels, before the private-chat membership router (an
+    analyst removing the bot from a group has not blocked it)."""
+    router = Router(name="desk-membership")
+    router.my_chat_member.filter(F.chat.type != ChatType.PRIVATE)
+    router.my_chat_member.register(on_desk_membership)
+    return router
+
+
+def build_desks_router() -> Router:
+    """/route, /routes, /unroute: inside the analysts' router (admins checked by person)."""
+    router = Router(name="desks")
+    router.message.register(cmd_route, Command("route"))
+    router.message.register(cmd_routes, Command("routes"))
+    router.message.register(cmd_unroute, Command("unroute"))
+    return router

@@ -1,0 +1,293 @@
+"""Desks as a team uses them: the real bot over HTTP against the loopback Bot API server (with
+its groups and channels), a real Redis, and the real triage and delivery workers.
+
+An admin routes a shared watch to a group the bot was added to and the group gets its alerts;
+in the group the bot answers only approved members' commands (a stranger's get nothing, plain
+talk gets nothing, the admin menu never opens there); a 👍 pressed in the group counts for the
+person who pressed it; the bot removed pauses the route and tells its owner, added back resumes
+it. An analyst routes their own watch only to a group they are in, never to a channel; an admin
+routes to a channel. A send refused with 403 ("bot was kicked", the update lost) pauses too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+from bot import texts
+from bot.callback_data import FeedbackAction, FeedbackCB
+from bot.delivery.ratelimit import RateLimiter, RateLimits
+from bot.models import Post
+from bot.storage.posts import PostQueue
+from bot.storage.repos import Repositories
+from bot.triage.engine import TriageEngine
+from bot.triage.language import make_detector
+from bot.triage_worker import TriageWorker
+from tests.bot.harness import ADMIN, BotApp, running
+from tests.support.botapi import SentMessage
+
+ANN, BOB, MALLORY = 820, 821, 830
+DESK = -1001234567890
+CHANNEL = -1009876543210
+TITLE = 'Desk <&> "ops" 🛰 \u202eעברית'
+SOURCE = 4242
+_ids = itertools.count(1)
+
+
+@contextlib.asynccontextmanager
+async def workers(app: BotApp) -> AsyncIterator[None]:
+    """The triage and delivery workers, as the service runs them."""
+    triage = TriageWorker.over(
+        Repositories.build(app.redis), TriageEngine(make_detector()), consumer="t1"
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(triage.run(stop, block_ms=50))
+    try:
+        async with running(app.worker(chat_rate=100, global_rate=100)):
+            yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, 10)
+
+
+async def publish(app: BotApp, text: str) -> int:
+    message_id = next(_ids)
+    await PostQueue(app.redis).enqueue(
+        Post(
+            channel_id=SOURCE,
+            message_id=message_id,
+            date=datetime.now(UTC),
+            text=text,
+            username="caucasus_news",
+            title="Caucasus <News>",
+        )
+    )
+    return message_id
+
+
+async def in_group(app: BotApp, chat_id: int, user_id: int, text: str) -> SentMessage:
+    """A member writes in the group; the bot's next message to the group."""
+    after = len(app.server.sent)
+    await app.server.send_group_text(chat_id, user_id, text)
+    return await app.server.wait_for(lambda m: m.chat_id == chat_id, after=after)
+
+
+async def silence_in_group(app: BotApp, chat_id: int, user_id: int, text: str) -> None:
+    """A member writes in the group and the bot, having read it, says nothing there."""
+    after = len(app.server.sent)
+    await app.server.send_group_text(chat_id, user_id, text)
+    await app.server.wait_until(lambda: app.server.pending_updates == 0)
+    await asyncio.sleep(0.3)
+    assert [m.text for m in app.server.sent[after:] if m.chat_id == chat_id] == []
+
+
+async def desk_active(app: BotApp, chat_id: int, active: bool = True) -> None:
+    async def check() -> bool:
+        desk = await app.repos.desks.get(chat_id)
+        return desk is not None and desk.active is active
+
+    for _ in range(250):
+        if await check():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"desk {chat_id} never became active={active}")
+
+
+def feedback_data(alert: SentMessage, action: FeedbackAction) -> str:
+    for _text, data in alert.buttons():
+        with contextlib.suppress(ValueError, TypeError):
+            cb = FeedbackCB.unpack(data)
+            if cb.action is action:
+                return data
+    raise AssertionError(f"no {action} button in {alert.buttons()}")
+
+
+async def test_a_group_desk_gets_its_shared_watch_and_answers_only_its_members(
+    app: BotApp,
+) -> None:
+    await app.make_analyst(ANN, "Ann")
+    app.server.add_user(MALLORY, "Mallory")
+    app.server.add_group(DESK, TITLE, members={ADMIN: "creator", ANN: "member", MALLORY: "member"})
+    shared = await app.shared.add("zangezur", name="Corridor", created_by=ADMIN)
+
+    # Not in the group yet: nothing to route to.
+    refused = await app.say(ADMIN, f"/route S{shared.id} {DESK}")
+    assert refused.text == texts.route_refused(texts.DESK_NOT_MEMBER)
+
+    app.server.add_bot_to(DESK, by=ADMIN)
+    await desk_active(app, DESK)
+    routed = await app.say(ADMIN, f"/route S{shared.id} {DESK}")
+    assert f"S{shared.id} now goes to" in routed.text and TITLE in routed.text
+    again = await app.say(ADMIN, f"/route S{shared.id} {DESK}")
+    assert "already goes to this chat" in again.text
+
+    # In the group: a stranger's commands and anyone's plain talk get nothing; the admin
+    # menu never opens in front of the team; a member's command is answered there.
+    for text in ("/start", "/admin", f"/route S{shared.id}", "/watches"):
+        await silence_in_group(app, DESK, MALLORY, text)
+    await silence_in_group(app, DESK, ANN, "zangezur talks resumed, anyone on it?")
+    await silence_in_group(app, DESK, ANN, "/help@some_other_bot")
+    menu = await in_group(app, DESK, ADMIN, "/admin")
+    assert menu.text == texts.UNKNOWN_COMMAND and menu.buttons() == []
+    listing = await in_group(app, DESK, ANN, "/routes")
+    assert listing.text == texts.NO_ROUTES  # Ann made none; admins see all
+
+    async with workers(app):
+        post_id = await publish(app, "Talks on the Zangezur corridor <resumed> & stalled")
+        alert = await app.server.wait_for(
+            lambda m: m.chat_id == DESK and "Zangezur" in m.text, timeout=30
+        )
+        assert "<resumed> & stalled" in alert.text and "Zangezur" in alert.spans("bold")
+        # Ann did not subscribe herself: the desk's alert is the team's, not a copy for her.
+        assert [m for m in app.server.messages_to(ANN) if "Zangezur" in m.text] == []
+
+        # 👍 in the group counts for the person who pressed it, not for the chat.
+        query = await app.server.press(
+            ANN, alert.message_id, feedback_data(alert, FeedbackAction.RELEVANT), chat_id=DESK
+        )
+        assert (await app.server.wait_callback_answer(query)).text == texts.FEEDBACK_THANKS
+        route = (await app.repos.desks.routes(DESK))[0]
+        verdict = await app.feedback.get(ANN, SOURCE, post_id, route.watch_id)
+        assert verdict == "relevant"
+        assert await app.feedback.get(DESK, SOURCE, post_id, route.watch_id) is None
+        # A stranger's press changes nothing and is refused.
+        query = await app.server.press(
+            MALLORY, alert.message_id, feedback_data(alert, FeedbackAction.NOISE), chat_id=DESK
+        )
+        assert (await app.server.wait_callback_answer(query)).text == texts.NOT_ALLOWED
+        assert await app.feedback.get(MALLORY, SOURCE, post_id, route.watch_id) is None
+
+        # The bot removed: the route pauses and its owner is told; nothing more is sent.
+        after = len(app.server.sent)
+        app.server.remove_bot_from(DESK, by=ADMIN)
+        told = await app.server.wait_for(
+            lambda m: m.chat_id == ADMIN and "removed from" in m.text, after=after, timeout=10
+        )
+        assert f"S{shared.id}" in told.text and TITLE in told.text
+        paused = await app.watches.get(route.watch_id)
+        assert paused is not None and paused.paused
+        await publish(app, "Zangezur corridor: a second round")
+        await asyncio.sleep(1.5)
+        assert [m for m in app.server.sent[after:] if m.chat_id == DESK] == []
+        listing = await app.say(ADMIN, "/routes")
+        assert "⏸ paused" in listing.text and str(DESK) in listing.text
+
+        # Added back: the route resumes.
+        app.server.add_bot_to(DESK, by=ADMIN)
+        await desk_active(app, DESK)
+        resumed = await app.watches.get(route.watch_id)
+        assert resumed is not None and not resumed.paused
+        await asyncio.sleep(0.5)  # the change feed reaches triage
+        await publish(app, "Zangezur corridor: a third round")
+        await app.server.wait_for(
+            lambda m: m.chat_id == DESK and "third round" in m.text, timeout=30
+        )
+
+    unrouted = await app.say(ADMIN, f"/unroute {DESK} {route.watch_id}")
+    assert f"S{shared.id} no longer goes to" in unrouted.text
+    assert await app.repos.desks.routes(DESK) == []
+    assert await app.watches.get(route.watch_id) is None
+    assert app.server.unanswered_callbacks() == []
+
+
+async def test_analysts_route_their_own_watches_only_to_their_groups(app: BotApp) -> None:
+    await app.make_analyst(ANN, "Ann")
+    await app.make_analyst(BOB, "Bob")
+    app.server.add_group(DESK, TITLE, members={ANN: "member"})
+    app.server.add_group(-1005555, "Bob's desk", members={BOB: "administrator"})
+    app.server.add_group(CHANNEL, "Alerts channel", kind="channel", username="vigil_alerts")
+    app.server.add_bot_to(DESK, by=ANN)
+    app.server.add_bot_to(-1005555, by=BOB)
+    app.server.add_user(99, "Channel owner")
+    app.server.add_bot_to(CHANNEL, by=99)
+    await desk_active(app, CHANNEL)
+    ann_watch = await app.watches.add(ANN, "мигрант*")
+    bob_watch = await app.watches.add(BOB, "біженець")
+
+    # Someone else's watch, a group she is not in, a channel, nonsense: all refused.
+    theirs = await app.say(ANN, f"/route {bob_watch.id} {DESK}")
+    assert theirs.text == texts.ROUTE_NOT_YOURS.format(watch_id=bob_watch.id)
+    outside = await app.say(ANN, f"/route {ann_watch.id} -1005555")
+    assert outside.text == texts.route_refused(texts.ROUTE_NOT_A_MEMBER)
+    channel = await app.say(ANN, f"/route {ann_watch.id} @vigil_alerts")
+    assert channel.text == texts.route_refused(texts.ROUTE_CHANNEL_ADMIN_ONLY)
+    shared = await app.say(ANN, f"/route S1 {DESK}")
+    assert shared.text == texts.ROUTE_ADMIN_ONLY
+    for junk in ("", "x", f"{ann_watch.id} {DESK} extra", "9" * 40, "S‮1 ‍"):
+        usage = await app.say(ANN, f"/route {junk}".strip())
+        assert usage.text.startswith("Route a watch's alerts")
+    hostile = await app.say(ANN, f"/route {ann_watch.id} <b>&amp;😀")
+    assert hostile.text == "Not routed: the chat is an id like -1001234567890 or an @username"
+    assert await app.repos.desks.routes(DESK) == []
+    private = await app.say(ANN, f"/route {ann_watch.id}")  # no chat named, in private
+    assert "name the group or channel" in private.text
+
+    # In her own group, with the chat left out: routed.
+    routed = await in_group(app, DESK, ANN, f"/route {ann_watch.id}")
+    assert f"#{ann_watch.id} now goes to" in routed.text
+    mine = await app.say(ANN, "/routes")
+    assert f"#{ann_watch.id} → " in mine.text and "by Ann" in mine.text
+    assert (await app.say(BOB, "/routes")).text == texts.NO_ROUTES
+
+    # An admin routes a shared watch to the channel (by its @username).
+    shared_watch = await app.shared.add("біженець", created_by=ADMIN)
+    to_channel = await app.say(ADMIN, f"/route S{shared_watch.id} @vigil_alerts")
+    assert "now goes to Alerts channel" in to_channel.text
+
+    async with workers(app):
+        await publish(app, "Депутат: выслать мигрантов <завтра> & біженець")
+        await app.server.wait_for(lambda m: m.chat_id == DESK and "завтра" in m.text, timeout=30)
+        await app.server.wait_for(
+            lambda m: m.chat_id == CHANNEL and "завтра" in m.text, timeout=30
+        )
+        await app.server.wait_for(lambda m: m.chat_id == ANN and "завтра" in m.text, timeout=30)
+
+    # Bob cannot remove Ann's route; Ann can.
+    route = (await app.repos.desks.routes(DESK))[0]
+    assert (await app.say(BOB, f"/unroute {DESK} {route.watch_id}")).text == texts.UNROUTE_NONE
+    assert "no longer goes to" in (await app.say(ANN, f"/unroute {DESK} {route.watch_id}")).text
+    assert (await app.watches.get(ann_watch.id)) is not None  # her own watch stays
+
+
+async def test_a_send_refused_with_403_pauses_the_desk_and_tells_the_owner(app: BotApp) -> None:
+    """Telegram's my_chat_member can be missed (the bot was down): the first send refused with
+    "bot was kicked" pauses the routes just the same."""
+    app.server.add_group(DESK, TITLE, members={ADMIN: "creator"})
+    app.server.add_bot_to(DESK, by=ADMIN)
+    await desk_active(app, DESK)
+    shared = await app.shared.add("zangezur", created_by=ADMIN)
+    assert "now goes to" in (await app.say(ADMIN, f"/route S{shared.id} {DESK}")).text
+    app.server.groups[DESK].bot_status = "kicked"  # no update reaches the bot
+
+    after = len(app.server.sent)
+    async with workers(app):
+        await publish(app, "Zangezur corridor closed")
+        told = await app.server.wait_for(
+            lambda m: m.chat_id == ADMIN and "removed from" in m.text, after=after, timeout=30
+        )
+    assert f"S{shared.id}" in told.text
+    desk = await app.repos.desks.get(DESK)
+    assert desk is not None and not desk.active
+    route = (await app.repos.desks.routes(DESK))[0]
+    watch = await app.watches.get(route.watch_id)
+    assert watch is not None and watch.paused
+    assert any(
+        c.method == "sendMessage" and c.status == 403 and "kicked" in (c.description or "")
+        for c in app.server.calls
+    )
+
+
+async def test_a_group_is_sent_at_most_20_alerts_a_minute(app: BotApp) -> None:
+    """Telegram's group limit: the shared limiter spaces a desk's sends 3 s apart, a private
+    chat's 1 s (the loopback server refuses the 21st in a minute with 429)."""
+    limiter = RateLimiter(app.repos.rates, RateLimits(chat_per_s=1.0, global_per_s=1000))
+    assert (await limiter.try_acquire(DESK))[0]
+    granted, wait = await limiter.try_acquire(DESK)
+    assert not granted and 2.5 < wait <= 3.05
+    assert (await limiter.try_acquire(ANN))[0]
+    granted, wait = await limiter.try_acquire(ANN)
+    assert not granted and 0.5 < wait <= 1.05
