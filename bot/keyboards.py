@@ -38,6 +38,7 @@ from bot.callback_data import (
     WatchCB,
     channel_token,
 )
+from bot.campaign_views import surge_toggle_button
 from bot.triage.priority import PRIORITIES, Priority
 
 
@@ -159,7 +160,10 @@ def watches_keyboard(
             f"🗑 #{watch_id}",
             WatchCB(action=WatchAction.DELETE, watch_id=watch_id, page=page).pack(),
         )
-        rows.append([toggle, delete] if watch_id in shared else [toggle, priority, delete])
+        surges = surge_toggle_button(watch_id, page)  # the watch's surge alerts on/off
+        rows.append(
+            [toggle, surges, delete] if watch_id in shared else [toggle, priority, surges, delete]
+        )
     nav: list[InlineKeyboardButton] = []
     if page > 0:
         nav.append(_btn(texts.BTN_PREV, WatchCB(action=WatchAction.PAGE, page=page - 1).pack()))

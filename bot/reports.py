@@ -7,7 +7,7 @@ ARCHIVE_TTL_DAYS: the alert is still listed, with an empty text), the language a
 (the delivery ledger's `meta`, else the watch as it is now), the channel's @username (the
 archived post, else the channel registry) and the analyst's 👍/👎 (FeedbackRepository).
 
-`alerts_csv`, `build_export`, `summarise` and `stats_chart` are pure; `read_alerts` is the only
+`alerts_csv`, `build_export`, `summarise` and `stats_spec` are pure; `read_alerts` is the only
 part that reads storage.
 """
 
@@ -58,7 +58,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?")
 _DAYS = re.compile(r"(\d{1,4})d?", re.IGNORECASE | re.ASCII)
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_CHART_COLOURS = {"urgent": "#d62728", "high": "#ff7f0e", "normal": "#2ca02c", "low": "#9e9e9e"}
 
 
 class ReportRangeError(ValueError):
@@ -223,54 +222,28 @@ def daily_counts(
     return dates, counts
 
 
-def stats_chart(
+def stats_spec(
     rows: Iterable[AlertRow],
     tz: tzinfo,
     *,
     now: datetime | None = None,
     days: int = STATS_DAYS,
-) -> bytes:
-    """A PNG: alerts per local day over the last `days` days, stacked by priority.
-
-    CPU-bound (about a tenth of a second): call it in a thread from a coroutine."""
-    # Imported here: matplotlib takes a while to load and only /stats needs it. The Figure
-    # API with the Agg canvas touches no global pyplot state, so threads are safe.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
+    trends: Sequence[tuple[str, Sequence[int]]] = (),
+) -> dict[str, Any]:
+    """The /stats chart's spec (`bot.charts`): alerts per local day over the last `days` days,
+    stacked by priority, and with `trends` ((label, posts per day) per watch) a second panel of
+    each watch's matching posts per day."""
     now = now or datetime.now(UTC)
     dates, counts = daily_counts(rows, tz, now, days)
-    figure = Figure(figsize=(9, 4.5), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.subplots()
-    positions = list(range(days))
-    bottom = [0] * days
-    for priority in reversed(PRIORITIES):  # low at the bottom, urgent on top
-        values = counts[priority]
-        axes.bar(
-            positions,
-            values,
-            bottom=bottom,
-            color=_CHART_COLOURS[priority],
-            label=priority,
-            width=0.8,
-        )
-        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    axes.set_xticks(positions, [d.strftime("%d %b") for d in dates], rotation=45, ha="right")
-    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.set_ylim(0, max(1, *bottom) * 1.1)
-    axes.set_ylabel("alerts")
-    axes.set_title(f"Alerts per day, last {days} days ({tz})")
-    handles, labels = axes.get_legend_handles_labels()
-    axes.legend(
-        handles[::-1], labels[::-1], loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False
-    )
-    axes.spines[["top", "right"]].set_visible(False)
-    figure.tight_layout()
-    out = io.BytesIO()
-    figure.savefig(out, format="png")
-    return out.getvalue()
+    spec: dict[str, Any] = {
+        "kind": "stats",
+        "dates": [d.strftime("%d %b") for d in dates],
+        "counts": counts,
+        "title": f"Alerts per day, last {days} days ({tz})",
+    }
+    if trends:
+        spec["trends"] = [{"label": label, "daily": list(daily)} for label, daily in trends]
+    return spec
 
 
 # --- Redis: the analyst's alerts --------------------------------------------------------

@@ -765,6 +765,131 @@ def surge_notice(
         )
     return "\n".join(lines)
 
+
+# --- campaigns: surge examples and settings, a story's spread, who amplifies whom ----------
+BTN_SURGE_EXAMPLES = "🔎 Examples"
+BTN_SPREAD = "🕸 Spread"
+BTN_SURGES_ON = "📈 Surge alerts: turn on"
+BTN_SURGES_OFF = "📈 Surge alerts: turn off"
+BTN_AMPLIFICATION = "🔁 Who amplifies whom"
+BTN_ADD_CANDIDATE = "➕ "  # + the channel's name (a plain button label, cut to 40)
+SURGE_GONE = "This surge is too old to show; its record has expired."
+SURGE_NO_POSTS = "The posts of this surge have left the archive."
+SPREAD_NONE = "No copies of this story are recorded (or they have expired)."
+CHART_MISSING = "(the chart could not be drawn)"
+
+
+def surge_button(watch_id: int) -> str:
+    return f"📈 #{watch_id}"
+
+
+def surge_setting(watch_id: int, query: str, off: bool) -> str:
+    state = "<b>off</b>" if off else "<b>on</b>"
+    return (
+        f"📈 Surge alerts for watch #{watch_id} <code>{escape(query[:200])}</code>: {state}.\n"
+        "A surge alert tells you when this watch's posts run well above their usual level "
+        "across several channels (at most one every few hours)."
+    )
+
+
+def surges_turned(watch_id: int, on: bool) -> str:
+    return f"Surge alerts for #{watch_id}: {'on' if on else 'off'}."
+
+
+def surge_examples(label: str, alert: SurgeAlert, lines: list[str], page: int, pages: int) -> str:
+    """The posts of one surge, one page (the lines are built by `surge_example_line`)."""
+    head = (
+        f"🔎 <b>Surge</b> · watch {escape(label)}: {alert.posts} posts in "
+        f"{alert.channels} channels (page {page + 1}/{max(pages, 1)})"
+    )
+    return "\n\n".join([head, *lines])
+
+
+def surge_example_line(when: str, channel: str, link: str, text: str) -> str:
+    snippet = " ".join(text.split())
+    snippet = snippet if len(snippet) <= 300 else snippet[:299] + ELLIPSIS
+    return (
+        f'{escape(when)} · <a href="{escape(link)}">{escape(channel[:60])}</a>\n'
+        f"{escape(snippet) or NO_TEXT}"
+    )
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def spread_view(
+    first: str,
+    first_when: str,
+    channels: int,
+    span_s: float,
+    steps: list[tuple[str, float, str]],
+    reached: list[tuple[int, float]],
+    unmonitored: list[tuple[str, int]],
+) -> str:
+    """A story's spread: who was first, who amplified and how fast. `steps` are (channel,
+    seconds after the first, how: 'forward of X' / 'copy'); `unmonitored` (name, forwards)."""
+    lines = [
+        f"🕸 <b>Spread</b>: {count_suffix(channels, 'channel')} in {_minutes(span_s)}",
+        f"First: {escape(first[:80])} at {escape(first_when)}",
+    ]
+    if reached:
+        lines.append(
+            "Reached " + ", ".join(f"{n} channels after {_minutes(t)}" for n, t in reached)
+        )
+    if steps:
+        lines.append("<b>Amplified by</b>")
+        for i, (channel, delay, how) in enumerate(steps, 1):
+            lines.append(f"{i}. {escape(channel[:80])} +{_minutes(delay)} · {escape(how[:100])}")
+    if unmonitored:
+        lines.append("<b>Forwarded from unmonitored channels</b>")
+        lines += [f"• {escape(name[:80])} ({n})" for name, n in unmonitored]
+    return "\n".join(lines)
+
+
+def amplification_view(
+    days: int,
+    pairs: list[tuple[str, str, int]],
+    influential: list[tuple[str, float]],
+    candidates: list[tuple[str, int, int]],
+) -> str:
+    """Who amplifies whom: (source, forwarded by, forwards) pairs, the most influential
+    channels, and unmonitored candidates (name, forwards, forwarded by)."""
+    lines = [f"🔁 <b>Who amplifies whom</b> · forwards over the last {days} days"]
+    if not pairs:
+        lines.append("No forwards between channels are recorded yet.")
+        return "\n".join(lines)
+    lines.append("<b>Pairs</b> (source → forwarded by)")
+    lines += [
+        f"{i}. {escape(s[:60])} → {escape(t[:60])}: {n}" for i, (s, t, n) in enumerate(pairs, 1)
+    ]
+    if influential:
+        lines.append("<b>Most amplified</b>: " + ", ".join(escape(c[:60]) for c, _ in influential))
+    if candidates:
+        lines.append("<b>Not monitored, forwarded often</b> (add with the buttons)")
+        lines += [
+            f"• {escape(name[:60])}: {n} forwards by {count_suffix(by, 'channel')}"
+            for name, n, by in candidates
+        ]
+    return "\n".join(lines)
+
+
+def trends_lines(trends: list[tuple[str, list[int]]]) -> str:
+    """/stats: each watch's matching posts over the days, the last 7 against the 7 before."""
+    if not trends:
+        return ""
+    lines = ["<b>Watch trends</b> (matching posts, last 7 days vs the 7 before)"]
+    for label, daily in trends:
+        recent, before = sum(daily[-7:]), sum(daily[-14:-7])
+        arrow = "↗" if recent > before else "↘" if recent < before else "→"
+        lines.append(f"{escape(label[:70])}: {recent} {arrow} (was {before})")
+    return "\n".join(lines)
+
+
 # An alert whose post left the archive before it was delivered (bot/storage/outbox.py): it is
 # still sent, with the post's link, date and channel, and this in place of the text.
 ALERT_POST_GONE = (

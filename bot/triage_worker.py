@@ -43,8 +43,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot import texts
-from bot.alerts import AlertJob, Notice
+from bot import surge_alerts
+from bot.alerts import AlertJob
 from bot.learner import SYNC_S, ModelSync
 from bot.models import Post, PostFormatError
 from bot.storage.campaigns import SurgeTracker
@@ -410,15 +410,17 @@ class TriageWorker:
         for alert in alerts:
             subject = alert.watch_id
             watch_ids = [w for w, s in self._subject.items() if s == subject]
-            owners = sorted({self._owners[w] for w in watch_ids if w in self._owners})
-            if not owners:
+            recipients = [(w, self._owners[w]) for w in watch_ids if w in self._owners]
+            if not recipients:
                 continue
             query = self._loaded.get(watch_ids[0], "") if watch_ids else ""
-            label = f"S{-subject}" if subject < 0 else f"#{subject}"
             names = self._channel_names or (lambda c: str(c))
-            text = texts.surge_notice(alert, label, query, names)
-            notices += [Notice(owner, text, html=True) for owner in owners]
-            self.stats.surges += 1
+            # The text, the chart (drawn out of process) and the Examples button; none for
+            # watches whose analyst turned surge alerts off.
+            repo = self._surge.repo
+            told = await surge_alerts.surge_notices(alert, recipients, query, names, repo)
+            notices += told
+            self.stats.surges += 1 if told else 0
         if notices:
             await self._surge_notices.send(*notices)
         return len(alerts)

@@ -16,6 +16,7 @@ from handlers.access import (
     build_outsiders_router,
 )
 from handlers.admin import build_admin_router
+from handlers.campaigns import build_amplification_router, build_campaigns_router
 from handlers.commands import build_commands_router, build_fallback_router
 from handlers.desks import build_desk_membership_router, build_desks_router
 from handlers.errors import install_error_boundary
@@ -42,10 +43,12 @@ def build_root_router() -> Router:
         build_feedback_router(),
         build_learning_router(),
         build_reports_router(),
+        build_campaigns_router(),
         build_shared_router(),
         build_shared_admin_router(),
         build_desks_router(),
         build_admin_router(),
+        build_amplification_router(),
         build_access_admin_router(),
         build_fallback_router(),
     )

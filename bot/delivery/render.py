@@ -25,6 +25,7 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot import texts
 from bot.alerts import AlertJob, Notice
+from bot.campaign_views import spread_button
 from bot.fit import utf16_len as utf16_len  # re-exported: one count for every reply
 from bot.keyboards import alert_keyboard
 from bot.models import Post
@@ -300,6 +301,8 @@ def render_alert(
         doc.raw(texts.NO_TEXT, "(no text)")
     doc.extend(foot)
     keyboard = alert_keyboard(post.channel_id, post.message_id, job.watch_id, link)
+    if job.also_in:  # a story with copies: how it spread (handlers.campaigns)
+        keyboard.inline_keyboard.append([spread_button(post.channel_id, post.message_id)])
     return doc.html(), keyboard
 
 

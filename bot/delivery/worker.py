@@ -49,7 +49,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
 )
-from aiogram.types import InlineKeyboardMarkup, LinkPreviewOptions
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, LinkPreviewOptions
 from pydantic import ValidationError
 
 from bot import texts
@@ -278,14 +278,25 @@ class DeliveryWorker:
             except ValidationError:
                 log.warning("delivery: a notice's buttons are malformed; sent without them")
 
+        photo = await self.repos.campaigns.chart(notice.photo) if notice.photo else None
+
         async def send() -> None:
-            await self.bot.send_message(
-                notice.recipient_id,
-                html,
-                parse_mode="HTML",
-                link_preview_options=NO_PREVIEW,
-                reply_markup=markup,
-            )
+            if photo is not None:  # a surge alert's chart, the text as its caption
+                await self.bot.send_photo(
+                    notice.recipient_id,
+                    BufferedInputFile(photo, filename="chart.png"),
+                    caption=html,
+                    parse_mode="HTML",
+                    reply_markup=markup,
+                )
+            else:
+                await self.bot.send_message(
+                    notice.recipient_id,
+                    html,
+                    parse_mode="HTML",
+                    link_preview_options=NO_PREVIEW,
+                    reply_markup=markup,
+                )
             async with self._gate:
                 await self.consumer.ack(entry.id)
 

@@ -14,6 +14,10 @@ Keys (`bot.storage.keys`), and what bounds them:
 - `surge_sample(watch, day)`: list of the first matching post of each hour of that day (at
   most 24), expiring after `sample_days` (the baseline side of new words; their text is the
   archive's).
+- `surge_event(watch, end hour)`: an alert and its window's post refs (the Examples button),
+  expiring after `event_ttl_s`; `surge_png(watch, end hour)`: its chart, drawn once for every
+  recipient, expiring after `png_ttl_s`. `SURGE_OFF`: the watches whose analyst turned surge
+  alerts off (one member per such watch).
 - `surge_cooldown(watch)`: the time the watch's cooldown ends (claimed by a script, expiring
   then), one alert per cooldown. `SURGE_EPOCH`: when counting
   began (a watch's history starts no earlier, so a deployment does not see weeks of zeros).
@@ -25,6 +29,8 @@ Keys (`bot.storage.keys`), and what bounds them:
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import time
@@ -163,6 +169,8 @@ class CampaignRepository:
         spread_cap: int = 500,
         edges_days: int = 30,
         edges_cap: int = 20_000,
+        event_ttl_s: int = 7 * DAY_S,
+        png_ttl_s: int = 2 * DAY_S,
     ) -> None:
         self._redis = redis
         self.config = config or SurgeConfig()
@@ -171,6 +179,8 @@ class CampaignRepository:
         self.spread_cap = spread_cap
         self.edges_days = edges_days
         self.edges_cap = edges_cap
+        self.event_ttl_s = event_ttl_s
+        self.png_ttl_s = png_ttl_s
 
     # --- surge counts: written in the batch pipeline -----------------------------------------
 
@@ -416,6 +426,83 @@ class CampaignRepository:
         latest = sorted(posts.values(), key=lambda p: (p.date, p.channel_id), reverse=True)
         return latest[:limit]
 
+    # --- surge alerts: what an alert leaves behind, and who wants them ----------------------
+
+    async def record_surges(
+        self, alerts: Sequence[SurgeAlert], refs: Mapping[int, Sequence[PostKey]]
+    ) -> None:
+        """Keep each alert and its window's post refs for `event_ttl_s` (its Examples button
+        reads them after the window's own lists have expired). One round trip."""
+        if not alerts:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for alert in alerts:
+                body = alert.to_dict()
+                body["refs"] = [_ref(c, m) for c, m in refs.get(alert.watch_id, ())]
+                pipe.set(
+                    keys.surge_event(alert.watch_id, alert.end_hour),
+                    json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+                    ex=self.event_ttl_s,
+                )
+            await pipe.execute()
+
+    async def surge_event(
+        self, watch_id: int, end_hour: int
+    ) -> tuple[SurgeAlert, list[PostKey]] | None:
+        """The surge alert recorded for (watch, end hour) and its posts' refs, or None."""
+        raw = await self._redis.get(keys.surge_event(watch_id, end_hour))
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            refs = [k for r in data.pop("refs", []) if (k := _parse_ref(str(r)))]
+            return SurgeAlert.from_dict(data), refs
+        except (ValueError, KeyError, TypeError):
+            log.warning("campaigns: malformed surge event %s:%s", watch_id, end_hour)
+            return None
+
+    async def surge_posts(self, refs: Sequence[PostKey]) -> list[Post]:
+        """The archived posts of a surge (newest first); those gone from the archive are left
+        out."""
+        posts = await self.archive.get_many(list(refs)) if refs else {}
+        return sorted(posts.values(), key=lambda p: (p.date, p.channel_id), reverse=True)
+
+    async def keep_chart(self, watch_id: int, end_hour: int, png: bytes) -> str:
+        """Store a surge alert's chart once for all its recipients; returns its reference for
+        the notices (`surge:<watch>:<end hour>`)."""
+        await self._redis.set(
+            keys.surge_png(watch_id, end_hour), base64.b64encode(png).decode(), ex=self.png_ttl_s
+        )
+        return f"surge:{watch_id}:{end_hour}"
+
+    async def chart(self, ref: str) -> bytes | None:
+        """The PNG a notice refers to, or None once expired (or for a malformed ref)."""
+        kind, _, rest = ref.partition(":")
+        parsed = _parse_ref(rest)
+        if kind != "surge" or parsed is None:
+            return None
+        raw = await self._redis.get(keys.surge_png(*parsed))
+        if not raw:
+            return None
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (ValueError, binascii.Error):
+            return None
+
+    async def surges_off(self, watch_ids: Sequence[int]) -> set[int]:
+        """Those of `watch_ids` whose analyst turned surge alerts off. One round trip."""
+        if not watch_ids:
+            return set()
+        flags = await self._redis.smismember(keys.SURGE_OFF, list(watch_ids))
+        return {w for w, off in zip(watch_ids, flags, strict=True) if off}
+
+    async def set_surges(self, watch_id: int, on: bool) -> None:
+        """Turn a watch's surge alerts on or off."""
+        if on:
+            await self._redis.srem(keys.SURGE_OFF, watch_id)
+        else:
+            await self._redis.sadd(keys.SURGE_OFF, watch_id)
+
     # --- a story's spread ------------------------------------------------------------------
 
     def spread_commands(
@@ -556,8 +643,8 @@ class SurgeTracker:
 
     A check costs one round trip (each watch's window count), one more for watches over the
     posts floor (channels, cooldown), one for those whose history is not cached (past days do
-    not change, so a watch's history is read once a day), and three when there are surges
-    (cooldown claims, sample refs, the archived posts).
+    not change, so a watch's history is read once a day), and four when there are surges
+    (cooldown claims, sample refs, the archived posts, the alerts' record).
     """
 
     def __init__(
@@ -633,8 +720,8 @@ class SurgeTracker:
         surges = [s for s in surges if s[0] in won]
         if not surges:
             return []
-        words = await self._new_words([s[0] for s in surges], windows, now)
-        return [
+        words, window_refs = await self._new_words([s[0] for s in surges], windows, now)
+        alerts = [
             make_alert(
                 windows[watch],
                 baseline,
@@ -646,10 +733,14 @@ class SurgeTracker:
             )
             for watch, ratio, baseline, days, since in surges
         ]
+        await self.repo.record_surges(alerts, window_refs)  # the Examples button's posts
+        self.round_trips += 1
+        return alerts
 
     async def _new_words(
         self, watch_ids: list[int], windows: Mapping[int, SurgeWindow], now: float
-    ) -> dict[int, tuple[str, ...]]:
+    ) -> tuple[dict[int, tuple[str, ...]], dict[int, list[PostKey]]]:
+        """The words new against the baseline per watch, and its window's post refs."""
         refs = await self.repo.sample_refs(watch_ids, now)
         wanted = sorted({k for window, base in refs.values() for k in (*window, *base)})
         posts = await self.repo.archive.get_many(wanted) if wanted else {}
@@ -669,7 +760,7 @@ class SurgeTracker:
                 len(before),
                 self.config,
             )
-        return out
+        return out, {watch: refs[watch][0] for watch in watch_ids}
 
     def _since_day(self, watch: int, epoch: float | None, now: float) -> int:
         start = epoch if epoch is not None else now

@@ -291,6 +291,23 @@ def surge_cooldown(watch_id: int) -> str:
     return f"{PREFIX}:{{surge}}:cooldown:{watch_id}"
 
 
+def surge_event(watch_id: int, end_hour: int) -> str:
+    """JSON of one surge alert and the refs of its window's posts (the Examples button),
+    expiring a week after it."""
+    return f"{PREFIX}:{{surge}}:event:{watch_id}:{end_hour}"
+
+
+def surge_png(watch_id: int, end_hour: int) -> str:
+    """The surge alert's chart (PNG, base64), drawn once for all its recipients; expires in
+    two days (the notice is sent without it after that)."""
+    return f"{PREFIX}:{{surge}}:png:{watch_id}:{end_hour}"
+
+
+# Set of watch ids whose analyst turned surge alerts off (/watches); a watch leaves it when
+# they turn them on again (one member per watch ever turned off: ids are never reused).
+SURGE_OFF = f"{PREFIX}:{{surge}}:off"
+
+
 def story_spread(channel_id: int, message_id: int) -> str:
     """Sorted set of a story's posts (compact JSON) by time, keyed by its first post."""
     return f"{PREFIX}:{{spread:{channel_id}:{message_id}}}:posts"

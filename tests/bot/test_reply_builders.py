@@ -27,7 +27,7 @@ from aiogram.types import InlineKeyboardMarkup
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import keyboards, texts
+from bot import campaign_views, keyboards, texts
 from bot.alerts import AlertJob, Notice
 from bot.callback_data import AdminView, ArchiveKind, FeedbackAction, ListAction
 from bot.delivery.digest import render_digest
@@ -90,6 +90,7 @@ _ids = st.one_of(
 _counts = st.integers(min_value=0, max_value=10**9)
 _pages = st.integers(min_value=0, max_value=10**6)
 _label = st.one_of(_hostile, _long).filter(lambda s: s.strip() != "")  # a title or a name
+_floats = st.floats(min_value=0, max_value=1e9, allow_nan=False)
 _stream_ids = st.tuples(st.integers(0, 2**48), st.integers(0, 999)).map(lambda t: f"{t[0]}-{t[1]}")
 _html_line = _str.map(escape)  # a line some other builder made (escaped HTML)
 
@@ -158,6 +159,15 @@ _BY_TYPE: dict[str, st.SearchStrategy[Any]] = {
     "ListAction": st.sampled_from(list(ListAction)),
     "AdminView": st.sampled_from(list(AdminView)),
     "InlineKeyboardMarkup | None": st.none(),
+    # Campaign views (bot.texts spread_view, amplification_view, trends_lines).
+    "list[tuple[str, float, str]]": st.lists(st.tuples(_str, _floats, _str), max_size=60),
+    "list[tuple[int, float]]": st.lists(st.tuples(_counts, _floats), max_size=10),
+    "list[tuple[str, str, int]]": st.lists(st.tuples(_str, _str, _counts), max_size=60),
+    "list[tuple[str, float]]": st.lists(st.tuples(_str, _floats), max_size=10),
+    "list[tuple[str, int, int]]": st.lists(st.tuples(_str, _counts, _counts), max_size=20),
+    "list[tuple[str, list[int]]]": st.lists(
+        st.tuples(_str, st.lists(_counts, min_size=14, max_size=14)), max_size=10
+    ),
 }
 
 
@@ -203,7 +213,9 @@ def _builders(module: Any, returns: set[str]) -> list[tuple[str, Callable[..., A
 
 
 TEXT_BUILDERS = _builders(texts, {"str"})
-KEYBOARD_BUILDERS = _builders(keyboards, {"InlineKeyboardMarkup", "InlineKeyboardMarkup | None"})
+KEYBOARD_BUILDERS = _builders(
+    keyboards, {"InlineKeyboardMarkup", "InlineKeyboardMarkup | None"}
+) + _builders(campaign_views, {"InlineKeyboardMarkup", "InlineKeyboardMarkup | None"})
 # Not replies: plain-text lines another view escapes, or a helper reading a keyboard.
 NOT_REPLIES = {"bot.texts.learning_system_lines", "bot.keyboards.url_of", "bot.texts.count_suffix"}
 # Plain text: sent as a notice, which the renderer escapes (`Notice(html=False)`), or escaped

@@ -12,6 +12,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from bot import texts
+from bot.charts_render import draw
 from bot.models import Post
 from bot.reports import (
     CSV_COLUMNS,
@@ -22,7 +23,7 @@ from bot.reports import (
     daily_counts,
     parse_days,
     read_alerts,
-    stats_chart,
+    stats_spec,
     summarise,
 )
 from bot.storage import keys
@@ -159,7 +160,7 @@ def test_stats_chart_is_a_png_of_sane_size() -> None:
         row((now - timedelta(hours=7 * i)).timestamp(), priority=p)
         for i, p in enumerate(["urgent", "high", "normal", "low"] * 10)
     ]
-    png = stats_chart(rows, ZoneInfo("Europe/Kyiv"), now=now)
+    png = draw(stats_spec(rows, ZoneInfo("Europe/Kyiv"), now=now))
     assert png.startswith(PNG_MAGIC)
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert (width, height) == (900, 450)

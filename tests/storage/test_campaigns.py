@@ -118,7 +118,7 @@ async def test_tracker_raises_one_alert_with_new_words(redis: aioredis.Redis) ->
     assert alert.top_channels[0] == (200, 3)
     assert "зангезурский" in alert.new_words and "депутаты" not in alert.new_words
     assert alert.hourly[-1] > 0
-    assert tracker.round_trips == 6  # counts, window, history, claim, refs, archive
+    assert tracker.round_trips == 7  # counts, window, history, claim, refs, archive, record
     examples = await repo.examples(7, NOW, limit=2)
     assert [p.message_id for p in examples] == [5000, 5001]
     # More posts: no second alert while the cooldown lasts.

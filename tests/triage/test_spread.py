@@ -72,34 +72,3 @@ def test_graph_is_built_lazily_with_weights() -> None:
     graph = amplification_graph([ForwardEdge(1, 2, 5), ForwardEdge(2, 3, 1)], limit=1)
     assert "networkx" in sys.modules
     assert list(graph.edges(data="weight")) == [(1, 2, 5)]
-
-
-def test_charts_are_png() -> None:
-    # The drawing lives in bot.campaign_charts; tested here beside the data it draws.
-    from bot.campaign_charts import amplification_chart, spread_chart, surge_chart
-    from bot.triage.surge import SurgeAlert
-
-    alert = SurgeAlert(
-        7,
-        37,
-        14,
-        3,
-        6.2,
-        ((1, 20),),
-        ("коридор",),
-        6.0,
-        490_000,
-        (1,) * 69 + (9, 12, 16),
-        (1.0,) * 72,
-    )
-    spread = analyse_spread([SpreadRecord(i, 1, T0 + 60 * i, username=f"c{i}") for i in range(5)])
-    assert spread is not None
-    edges = [ForwardEdge(1, 2, 5), ForwardEdge(9, 2, 3)]
-    for png in (
-        surge_chart(alert),
-        surge_chart(SurgeAlert(7, 8, 3, 3, 8.0, (), ())),
-        spread_chart(spread, {0: "@first"}),
-        amplification_chart(edges, {9: "Source"}, monitored={1, 2}),
-        amplification_chart([]),
-    ):
-        assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -1,0 +1,304 @@
+"""Campaigns end to end through the loopback Bot API server: a surge alert with its chart and
+Examples, surge alerts on/off per watch, a story's Spread, and who amplifies whom for admins.
+
+Posts go in as an operator puts them in (`vigil ingest` of a JSON Lines file with fresh dates,
+or the posts stream), through the real triage worker with surge counting, the delivery worker
+and the aiogram bot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot import texts
+from bot.campaign_views import AmplifyAction, AmplifyCB, SpreadCB, SurgeAction, SurgeCB
+from bot.ingest import ingest_file
+from bot.models import Forward, Post
+from bot.storage.campaigns import CampaignRepository, SurgeTracker
+from bot.storage.posts import PostQueue
+from bot.storage.repos import Repositories
+from bot.triage.engine import TriageEngine
+from bot.triage.language import make_detector
+from bot.triage.surge import SurgeConfig
+from bot.triage_worker import TriageWorker
+from tests.bot.harness import ADMIN, BotApp, running
+from tests.delivery.util import settled
+from tests.support.botapi import SentMessage
+
+ANN, CAT, DAN = 940, 941, 942
+PNG = b"\x89PNG\r\n\x1a\n"
+STORY = "Беженцев из соседней области срочно эвакуировали, біженці прибули <&> 🇺🇦 \u202eRTL"
+
+
+def campaign(now: datetime, n: int = 12, start: int = 100) -> list[Post]:
+    return [
+        Post(
+            channel_id=600 + i % 4,
+            message_id=start + i,
+            date=now - timedelta(minutes=n - i),
+            text=f"{STORY} {i}",
+            username=f"chan{i % 4}",
+        )
+        for i in range(n)
+    ]
+
+
+def write_jsonl(path: Path, posts: list[Post]) -> Path:
+    path.write_text("\n".join(p.to_json() for p in posts) + "\n", encoding="utf-8")
+    return path
+
+
+@contextlib.asynccontextmanager
+async def triage(app: BotApp) -> AsyncIterator[TriageWorker]:
+    """A triage worker with surge counting (no history needed: a fresh Redis has none)."""
+    repos = Repositories.build(app.redis)
+    tracker = SurgeTracker(
+        CampaignRepository(
+            app.redis, config=SurgeConfig(min_history_days=0), archive=repos.archive
+        )
+    )
+    worker = TriageWorker.over(repos, TriageEngine(make_detector()), consumer="c1", surge=tracker)
+    await worker.load_watches()
+    yield worker
+
+
+def surge_photos(app: BotApp, chat: int) -> list[SentMessage]:
+    return [
+        m
+        for m in app.server.sent
+        if m.chat_id == chat and m.method == "sendPhoto" and "Surge" in m.text
+    ]
+
+
+async def test_a_campaign_raises_one_surge_alert_with_its_chart_and_examples(
+    app: BotApp, tmp_path: Path
+) -> None:
+    for analyst in (ANN, CAT, DAN):
+        await app.make_analyst(analyst)
+    mine = await app.watches.add(ANN, "біженець")
+    cats = await app.watches.add(CAT, "біженець")
+    await app.watches.add(DAN, "погода")
+    campaigns = app.repos.campaigns
+    await campaigns.set_surges(cats.id, False)  # CAT turned surge alerts off for this watch
+    now = datetime.now(UTC)
+    queue = PostQueue(app.redis)
+    # The watch's usual: a few matching posts a day over the last days (history, archived,
+    # not alerted: older than the backfill cutoff), in other words than the campaign's.
+    usual = [
+        Post(
+            channel_id=650 + d,
+            message_id=d,
+            date=now - timedelta(days=d, hours=1),
+            text=f"Біженці отримали допомогу, волонтери роздали ковдри {d}",
+            username=f"usual{d}",
+        )
+        for d in range(2, 8)
+    ]
+    report = await ingest_file(write_jsonl(tmp_path / "usual.jsonl", usual), queue)
+    report = await ingest_file(write_jsonl(tmp_path / "campaign.jsonl", campaign(now)), queue)
+    assert report.enqueued == 12
+    async with triage(app) as worker, running(app.worker(chat_rate=100, global_rate=100)):
+        await worker.drain()
+        alert = await app.server.wait_for(
+            lambda m: m.chat_id == ANN and m.method == "sendPhoto", timeout=60
+        )
+        # More of the campaign within the cooldown: still one alert.
+        more = campaign(now, 8, start=500)
+        await ingest_file(write_jsonl(tmp_path / "more.jsonl", more), queue)
+        await worker.drain()
+        await settled(app.redis, 30)
+    assert worker.stats.surges == 1
+    assert surge_photos(app, ANN) == [alert]
+    assert surge_photos(app, CAT) == [] and surge_photos(app, DAN) == []
+    assert [m for m in app.server.sent if m.chat_id == DAN] == []
+    to_cat = [m for m in app.server.sent if m.chat_id == CAT]
+    assert to_cat and not [m for m in to_cat if "Surge" in m.text]  # the posts, no surge
+    # Why: the watch, counts, channels, ratio, top channels and new words; the chart attached.
+    assert f"watch #{mine.id}" in alert.text and "біженець" in alert.text
+    assert "12 posts in 4 channels in the last 3 h" in alert.text and "× usual" in alert.text
+    assert "Top channels:" in alert.text and "New words:" in alert.text
+    assert alert.file is not None and alert.file.data.startswith(PNG)
+    assert (alert.file.width, alert.file.height) == (700, 260)
+    assert len(alert.text) <= 1024
+    labels = [t for t, _d in alert.buttons()]
+    assert labels == [texts.BTN_SURGE_EXAMPLES, texts.BTN_SURGES_OFF]
+
+    # Examples: the surge's posts, five a page, newest first, linked.
+    answer, _ = await app.press(ANN, alert, texts.BTN_SURGE_EXAMPLES)
+    assert answer is None
+    page = await app.server.wait_for(lambda m: m.chat_id == ANN and "page 1/3" in m.text)
+    assert page.text.count(STORY[:20]) == 5 and f"{STORY[:20]}" in page.text
+    assert "https://t.me/chan3/111" in [e.url for e in page.entities if e.url]
+    assert [t for t, _d in page.buttons()] == [texts.BTN_NEXT]
+    _, turned = await app.press(ANN, page, texts.BTN_NEXT)
+    assert turned is not None and "page 2/3" in turned.text
+
+    # Someone else's surge: refused, whatever the data says.
+    forged = SurgeCB(action=SurgeAction.EXAMPLES, watch=mine.id, hour=0).pack()
+    assert await app.press_data(CAT, alert, forged) == texts.NOT_ALLOWED
+    forged = SurgeCB(action=SurgeAction.ON, watch=cats.id, page=-1).pack()
+    assert await app.press_data(ANN, alert, forged) == texts.BUTTON_EXPIRED
+    assert await campaigns.surges_off([cats.id]) == {cats.id}
+
+    # Off from the alert itself.
+    answer, _ = await app.press(ANN, alert, texts.BTN_SURGES_OFF)
+    assert answer == texts.surges_turned(mine.id, False)
+    assert await campaigns.surges_off([mine.id]) == {mine.id}
+
+
+async def test_surge_alerts_are_switched_per_watch_in_watches(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    first = await app.watches.add(ANN, "біженець")
+    second = await app.watches.add(ANN, "погода дощ*")
+    listing = await app.say(ANN, "/watches")
+    assert texts.surge_button(first.id) in [t for t, _d in listing.buttons()]
+    _, view = await app.press(ANN, listing, texts.surge_button(second.id))
+    assert view is not None and "Surge alerts for watch" in view.text and ": on." in view.text
+    assert "погода дощ*" in view.text
+    answer, view = await app.press(ANN, view, texts.BTN_SURGES_OFF)
+    assert answer == texts.surges_turned(second.id, False)
+    assert view is not None and ": off." in view.text
+    assert await app.repos.campaigns.surges_off([first.id, second.id]) == {second.id}
+    _, view = await app.press(ANN, view, texts.BTN_SURGES_ON)
+    assert view is not None and ": on." in view.text
+    assert await app.repos.campaigns.surges_off([first.id, second.id]) == set()
+    _, back = await app.press(ANN, view, texts.BTN_BACK)
+    assert back is not None and texts.surge_button(first.id) in [t for t, _d in back.buttons()]
+
+
+async def _monitor(app: BotApp, channel_id: int, username: str) -> None:
+    entry = await app.channels.add(f"@{username}", ADMIN)
+    await app.channels.mark_resolved(
+        entry.key, channel_id=channel_id, access_hash=1, username=username, title=""
+    )
+
+
+async def test_the_spread_of_a_forwarded_story_lists_its_channels_in_order(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    await app.watches.add(ANN, "мигрант*")
+    for channel_id, name in ((701, "first_news"), (702, "echo"), (703, "relay"), (704, "copycat")):
+        await _monitor(app, channel_id, name)
+    now = datetime.now(UTC) - timedelta(hours=1)
+    text = "Власти выслали мигрантов из региона этой ночью, сообщают <источники> & очевидцы"
+    first = Post(701, 1, now, text=text, username="first_news")
+    posts = [
+        first,
+        replace(first, channel_id=702, message_id=9, date=now + timedelta(minutes=2),
+                username="echo", forward=Forward(701, 1, "First News")),
+        replace(first, channel_id=703, message_id=4, date=now + timedelta(minutes=7),
+                username="relay", forward=Forward(701, 1, "First News")),
+        replace(first, channel_id=704, message_id=5, date=now + timedelta(minutes=30),
+                username="copycat", text=text + " 🇺🇦"),
+        # A story forwarded from a channel nobody monitors.
+        Post(702, 20, now, text="Мигрантов перевезли " * 3, username="echo",
+             forward=Forward(999, 55, "Unwatched <Source>")),
+        Post(703, 21, now + timedelta(minutes=1), text="Мигрантов перевезли " * 3,
+             username="relay", forward=Forward(999, 55, "Unwatched <Source>")),
+    ]  # fmt: skip
+    queue = PostQueue(app.redis)
+    async with triage(app) as worker, running(app.worker(chat_rate=100, global_rate=100)):
+        for post in posts:
+            await queue.enqueue(post)
+            await worker.drain()
+        alert = await app.server.wait_for(
+            lambda m: m.chat_id == ANN and "also in 3 channels" in m.text, timeout=30, edits=True
+        )
+    assert texts.BTN_SPREAD in [t for t, _d in alert.buttons()]
+    answer, _ = await app.press(ANN, alert, texts.BTN_SPREAD)
+    assert answer is None
+    listing = await app.server.wait_for(lambda m: m.chat_id == ANN and "Amplified by" in m.text)
+    chart = [m for m in app.server.sent if m.chat_id == ANN and m.method == "sendPhoto"]
+    assert chart and chart[-1].file is not None and chart[-1].file.data.startswith(PNG)
+    lines = listing.text.splitlines()
+    assert lines[0].startswith("🕸 Spread: 4 channels in 30 min")
+    assert lines[1].startswith("First: @first_news")
+    order = [line.split(" +")[0] for line in lines if line[:2] in ("1.", "2.", "3.")]
+    assert order == ["1. @echo", "2. @relay", "3. @copycat"]
+    assert "+2 min · forward of @first_news" in listing.text
+    assert "+30 min · copy" in listing.text
+
+    # The forwarded story's origin is not monitored: named as such.
+    forged = SpreadCB(channel_id=999, message_id=55).pack()
+    assert await app.press_data(ANN, alert, forged) is None
+    other = await app.server.wait_for(
+        lambda m: m.chat_id == ANN and "unmonitored" in m.text, timeout=30
+    )
+    assert "Unwatched <Source> (2)" in other.text
+    assert "forward of Unwatched <Source>" in other.text
+    # A story with no copies says so.
+    nothing = SpreadCB(channel_id=5, message_id=5).pack()
+    assert await app.press_data(ANN, alert, nothing) == texts.SPREAD_NONE
+
+
+async def test_who_amplifies_whom_for_admins_only(app: BotApp) -> None:
+    await app.make_analyst(ANN)
+    await _monitor(app, 801, "hub_news")
+    await _monitor(app, 802, "spoke_news")
+    now = datetime.now(UTC)
+    posts = [
+        Post(801, 100 + i, now, text=f"post {i}", forward=Forward(990, i, "Feeder <&>"))
+        for i in range(4)
+    ] + [
+        Post(802, 200 + i, now, text=f"post {i}", forward=Forward(801, 100 + i, "Hub"))
+        for i in range(3)
+    ]
+    campaigns = app.repos.campaigns
+    async with app.redis.pipeline(transaction=False) as pipe:
+        campaigns.forward_commands(pipe, posts)
+        await pipe.execute()
+
+    # An analyst: the command is not theirs and its buttons do nothing.
+    reply = await app.say(ANN, "/amplification")
+    assert "Who amplifies whom" not in reply.text
+    for data in (
+        AmplifyCB(action=AmplifyAction.VIEW).pack(),
+        AmplifyCB(action=AmplifyAction.ADD, channel_id=990).pack(),
+    ):
+        assert await app.press_data(ANN, reply, data) == texts.NOT_ALLOWED
+    assert await app.channels.by_id(990) is None
+    assert not [m for m in app.server.sent if m.chat_id == ANN and m.method == "sendPhoto"]
+
+    view = await app.say(ADMIN, "/amplification")
+    if view.method == "sendPhoto":
+        assert view.file is not None and view.file.data.startswith(PNG)
+        view = await app.server.wait_for(
+            lambda m: m.chat_id == ADMIN and "Pairs" in m.text, timeout=30
+        )
+    assert "Feeder <&> → @hub_news: 4" in view.text
+    assert "@hub_news → @spoke_news: 3" in view.text
+    assert "Feeder <&>: 4 forwards by 1 channel" in view.text
+    candidate = texts.BTN_ADD_CANDIDATE + "Feeder <&>"
+    assert [t for t, _d in view.buttons()] == [candidate]
+    answer, _ = await app.press(ADMIN, view, candidate)
+    assert answer is None
+    added = await app.server.wait_for(lambda m: m.chat_id == ADMIN and "id:990" in m.text)
+    assert added is not None
+    assert any(c.ref == "id:990" for c in await app.channels.list())
+
+
+@pytest.mark.parametrize("days", [14])
+async def test_stats_shows_each_watchs_trend(app: BotApp, days: int) -> None:
+    await app.make_analyst(ANN)
+    watch = await app.watches.add(ANN, "біженець")
+    await app.watches.add(ANN, "тиша")
+    now = datetime.now(UTC)
+    from bot.triage.surge import SurgeCounts
+
+    counts = SurgeCounts()
+    for d in range(days):
+        for i in range(d + 1):  # one more post a day
+            at = (now - timedelta(days=days - 1 - d)).timestamp()
+            counts.add_post(at, 600, d * 100 + i, [watch.id])
+    await app.repos.campaigns.count(counts, now=now.timestamp())
+    reply = await app.say(ANN, "/stats")
+    assert reply.method == "sendPhoto" and reply.file is not None
+    assert (reply.file.width, reply.file.height) == (900, 700)  # alerts and the trends panel
+    assert "Watch trends" in reply.text
+    assert f"#{watch.id} біженець: 77 ↗ (was 28)" in reply.text
+    assert "тиша" not in reply.text  # no matching posts: no trend line
