@@ -2,11 +2,13 @@
 
 Two GCRA limiters (a "theoretical arrival time" per key): one per chat (default 1 message/s; a
 group or channel, a negative chat id, 20 a minute as Telegram allows) and one global (default
-25/s). One Lua script (`bot/storage/ratelimit.py`) checks both and, only if
-both allow, takes a slot in each, so no process can use the per-chat slot another one reserved.
-The clock is Redis's own (`TIME`), so processes on different machines agree. A refusal says how
-long to wait. Both keys share the `{rate}` hash tag, so the script stays in one Redis Cluster
-slot.
+25/s). One Lua script (`bot/storage/ratelimit.py`) does both atomically: if the chat is not
+ready it refuses, saying how long to wait; otherwise it never refuses for the global limit but
+hands out the next global slot, which may lie ahead (the sender sleeps until then, so senders
+queue in order instead of polling), and takes the chat's slot from that moment, so no process
+can use a slot another one reserved. A 429 (`penalise`) closes the chat for Telegram's
+retry_after. The clock is Redis's own (`TIME`), so processes on different machines agree. Both
+keys share the `{rate}` hash tag, so the script stays in one Redis Cluster slot.
 """
 
 from __future__ import annotations
