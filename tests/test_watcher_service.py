@@ -2,8 +2,9 @@
 Telegram (the real Telethon client, over TCP): `vigil run` without a session says to log in;
 `vigil login` asks for the phone, the code and the 2FA password and writes a 0600 session file;
 `vigil channel add` lists a channel; `vigil run` (every role) resolves and joins it, a live post
-reaches the analyst as an alert, its edit and deletion follow the alert up; posts made and
-edited while the service is down arrive after the restart, once each; a second watcher on the
+reaches the analyst as an alert, its edit and deletion follow the alert up; posts made, edited
+and deleted while the service is down arrive after the restart, once each (a deletion Telegram
+never announced is found by asking again for the alerted posts); a second watcher on the
 same session is refused."""
 
 from __future__ import annotations
@@ -156,6 +157,10 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
 
         later = await telegram.post(channel, "Губернатор: мигрантов выслать к лету")
         await bot_api.wait_for(lambda m: m.chat_id == ANALYST and "к лету" in m.text, timeout=30)
+        doomed = await telegram.post(channel, "Мэр: мигрантов <выселят> из общежитий")
+        await bot_api.wait_for(
+            lambda m: m.chat_id == ANALYST and "общежитий" in m.text, timeout=30
+        )
 
         # The same session cannot be run twice.
         second = await _run(env, cwd, "run", "--role", "watcher")
@@ -171,6 +176,7 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
     missed = await telegram.post(channel, "Пока вы спали: мигранты на границе", push=False)
     await telegram.post(channel, "Прогноз погоды", push=False)
     await telegram.edit(channel, later.id, "Губернатор: мигрантов выслать к осени", push=False)
+    await telegram.delete(channel, doomed.id, push=False)  # never announced to anyone
 
     service = start_service("watcher,triage,bot", env, cwd, log)
     try:
@@ -185,6 +191,12 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
         # The follow-up shows what changed: the old word struck, the new one bold.
         assert "лету" in " ".join(edit.spans("strikethrough"))
         assert "осени" in " ".join(edit.spans("bold"))
+        # The post deleted while down is followed up, with its kept text, after the restart.
+        gone = await bot_api.wait_for(
+            lambda m: m.chat_id == ANALYST and "deleted" in m.text and "общежитий" in m.text,
+            timeout=60,
+        )
+        assert "<выселят>" in gone.text and "Watch #1" in gone.text
         await asyncio.sleep(2.0)  # Telethon's own catch-up may see it too: still one alert
     finally:
         assert await asyncio.to_thread(stop_service, service) == 0, log.read_text()
@@ -192,6 +204,10 @@ async def test_operator_logs_in_adds_a_channel_and_runs_the_watcher(
     assert len(_alerts(bot_api, "Пока вы спали")) == 1
     assert len(_alerts(bot_api, "выслать всех мигрантов <сейчас>")) == 1
     assert _alerts(bot_api, "Прогноз погоды") == []
+    # Only the post that is gone is reported deleted; the ones still there are not.
+    deleted = [m.text for m in bot_api.messages_to(ANALYST) if "deleted" in m.text.split("\n")[0]]
+    assert len(deleted) == 2  # the live deletion and the one while down
+    assert not any("лету" in t or "осени" in t or "Пока вы спали" in t for t in deleted)
     text = log.read_text()
     assert "Traceback" not in text
     assert TEST_API_HASH not in text and TOKEN.split(":")[1] not in text
