@@ -11,9 +11,11 @@ speed that the worker keeps after its Redis work.
 
 The worker is timed in its steady state: one pass over the window first (it warms the word
 cache, and its posts are archived), then the same window again under new message ids, so every
-post is new to Redis and alerts again. `round_trips_per_post` counts the worker's own Redis
-calls on the timed pass (stream reads, watch-change polls, batch lookups, writes, alert
-appends, acks) divided by the posts.
+post is new to Redis and alerts again. The surge check, which the running worker makes once
+every `SURGE_CHECK_S` whatever the rate (its cost grows with the watches touched, not the
+posts), is timed apart after the pass (`surge_check_s`). `round_trips_per_post` counts the
+worker's own Redis calls on the timed pass (stream reads, watch-change polls, batch lookups,
+writes with the alert appends, acks) divided by the posts.
 
 Prints one JSON line per watch count (`posts_per_s` is the figure at that count; the bar is
 taken at 10,000). Run: `.venv/bin/python bench/worker.py`.
@@ -46,6 +48,7 @@ from bot.models import Post  # noqa: E402
 from bot.storage import keys  # noqa: E402
 from bot.storage.connection import EmbeddedRedis  # noqa: E402
 from bot.storage.repos import Repositories  # noqa: E402
+from bot.triage_worker import SURGE_CHECK_S  # noqa: E402
 
 
 class CountingConsumer:
@@ -107,18 +110,24 @@ async def bench(
             await repos.posts.enqueue_many(batch_posts)
             before = int(await redis.xlen(keys.ALERTS_STREAM))
             start = time.perf_counter()
-            done = await worker.drain(batch=batch)
+            done = await worker.drain(batch=batch, surges=False)
             elapsed = time.perf_counter() - start
             assert done == len(posts), (done, len(posts))
             return elapsed, int(await redis.xlen(keys.ALERTS_STREAM)) - before
 
         await one_pass(0)  # warm: word cache, archive
+        await worker.check_surges()
         trips_before = worker.round_trips + counter.calls
         syncs_before = worker.stats.batches
         elapsed, alerts = await one_pass(10_000_000)
         # drain() polls the watch-change feed once per batch: one call each.
         trips = worker.round_trips + counter.calls - trips_before
         trips += worker.stats.batches - syncs_before
+        # The surge check `run` makes once every SURGE_CHECK_S (60 s), whatever the rate: it
+        # costs per watch the batches touched, not per post, so it is timed apart.
+        checked = time.perf_counter()
+        await worker.check_surges()
+        surge_check_s = time.perf_counter() - checked
         run_engine(engine, posts)
         engine_elapsed, matched = run_engine(engine, posts)
         posts_per_s = len(posts) / elapsed
@@ -132,6 +141,8 @@ async def bench(
             "engine_posts_per_s": round(engine_per_s, 1),
             "ratio_to_engine": round(posts_per_s / engine_per_s, 3),
             "round_trips_per_post": round(trips / len(posts), 3),
+            "surge_check_s": round(surge_check_s, 3),
+            "surge_check_every_s": SURGE_CHECK_S,
             "alerts": alerts,
             "matches": matched,
         }

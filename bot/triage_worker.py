@@ -4,9 +4,10 @@ Consumes the posts stream in group `triage`. For each batch it runs the pure `Tr
 every post and does its Redis work in a constant number of round trips, whatever the batch
 holds (`bot.storage.triage_store`): one lookup (archived versions of edited and deleted posts,
 who was alerted on them, story fingerprints), one for story origins when the batch has copies,
-one write (archive, fingerprint claims, copy links), and one ledger-checked append of every
-alert. The entries are acknowledged only after all of that is in Redis, so a batch redelivered
-after a crash adds no alert.
+and one write (archive, fingerprint claims, copy links, then the ledger-checked append of every
+alert, which references its archived post rather than copying it). The entries are
+acknowledged only after all of that is in Redis, so a batch redelivered after a crash adds no
+alert.
 
 Edits: a post edited into matching alerts as an edit; an analyst already alerted on the post
 gets the edit as a follow-up. Deletions: analysts alerted on the post are told, with the
@@ -271,8 +272,10 @@ class TriageWorker:
             if entries:
                 await self.process(entries)
 
-    async def drain(self, *, batch: int = 100) -> int:
-        """Process everything currently on the stream, then return (demo, tests, backtests)."""
+    async def drain(self, *, batch: int = 100, surges: bool = True) -> int:
+        """Process everything currently on the stream, then return (demo, tests, backtests).
+        With `surges`, the surge check `run` makes every `SURGE_CHECK_S` is made once at the
+        end (bench/worker.py times it apart: it costs per watch touched, not per post)."""
         await self._stream.ensure_group()
         if self._models is not None:
             await self._models.refresh(force=True)
@@ -281,7 +284,7 @@ class TriageWorker:
             await self.sync_watches()
             await self.process(entries)
             done += len(entries)
-        if self._surge is not None:
+        if surges and self._surge is not None:
             await self.check_surges()
         return done
 
@@ -307,7 +310,8 @@ class TriageWorker:
         for item in planned:
             self._plan(item, found.archived, batch)
         origins = await self._store.origins(sorted(batch.origins - batch.first_here))
-        await self._store.record(
+        emissions = [self._emission(e, batch, origins.alerted, origins.copies) for e in batch.jobs]
+        sent = await self._store.record(
             batch.archive,
             batch.claims,
             batch.copies,
@@ -316,11 +320,10 @@ class TriageWorker:
             surge=self._surge,
             counts=batch.surge,
             spread=batch.spread,
+            emissions=[e for e in emissions if e is not None],
         )
         if self._models is not None:
             self._models.count_suggested(batch.suggested)
-        emissions = [self._emission(e, batch, origins.alerted, origins.copies) for e in batch.jobs]
-        sent = await self._store.outbox.emit_many([e for e in emissions if e is not None])
         self.stats.alerts += sum(sent)
         await self._stream.ack(*(e.id for e, _p in posts))
 

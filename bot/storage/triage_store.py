@@ -5,10 +5,10 @@
 2. `origins`: for the batch's story origins, who was alerted on them and their copies so far
    (one pipeline, only when the batch has copies of a story).
 3. `record`: archive the posts, claim fingerprints, add copy links, count what the learned
-   models moved and the suggestions made (one pipeline).
-4. `outbox.emit_many`: the alerts, ledger-checked (one script call per 200 alerts).
+   models moved and the suggestions made, and append the alerts, ledger-checked, after the
+   archive writes they reference (one script call per 200 alerts): one pipeline.
 The worker decides everything in between in memory, so two copies of a story in one batch are
-one story, and the stream entries are acknowledged only after step 4.
+one story, and the stream entries are acknowledged only after step 3.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from bot.storage import keys
 from bot.storage.archive import ArchiveRepository, PostKey, _parse
 from bot.storage.campaigns import SurgeTracker
 from bot.storage.learning import LearningRepository
-from bot.storage.outbox import AlertOutbox
+from bot.storage.outbox import AlertOutbox, Emission
 from bot.storage.stories import StoryRepository
 from bot.triage.spread import CopyKind
 from bot.triage.surge import SurgeCounts
@@ -111,7 +111,10 @@ class TriageStore:
         surge: SurgeTracker | None = None,
         counts: SurgeCounts | None = None,
         spread: Sequence[tuple[PostKey, Post, CopyKind]] = (),
-    ) -> None:
+        emissions: Sequence[Emission] = (),
+    ) -> list[bool]:
+        """Write the batch and append its alerts (after the archive writes they reference), in
+        one round trip. Returns, per emission, whether it was appended (its ledger allowed)."""
         self.round_trips += 1
         archive = list(archive)
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -130,4 +133,6 @@ class TriageStore:
                 self.learning.counter_commands(
                     pipe, moved or {}, suggested or {}, now if now is not None else time.time()
                 )
-            await pipe.execute()
+            calls = self.outbox.emit_commands(pipe, emissions) if emissions else 0
+            replies: list[Any] = await pipe.execute()
+        return self.outbox.emitted(replies[len(replies) - calls :]) if calls else []
