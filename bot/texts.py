@@ -899,6 +899,7 @@ ALERT_POST_GONE = (
 
 
 # --- desks (groups and channels) -------------------------------------------------------------
+DESK_WATCH = "Desk watch"
 DESK_NOT_MEMBER = (
     "I am not in that chat. Add me to the group or channel first (in a channel, as an "
     "administrator who can post), then route the watch."

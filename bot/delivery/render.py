@@ -9,6 +9,9 @@ grapheme's trailing combining marks.
 The follow-up of an edited post, given the text before the edit, shows what changed instead of
 the whole post: removed words struck through, added words in bold, a few words of context
 around each change, and one line when only whitespace or formatting changed.
+
+An alert for a desk (a group or channel the watch was routed to: a negative chat id) names its
+query as the desk's watch, not by the desk's own watch number.
 """
 
 from __future__ import annotations
@@ -278,6 +281,11 @@ def render_alert(
         foot.text(f" · also in {texts.count_suffix(len(job.also_in), 'channel')}")
     if job.origin == "suggested":
         pass  # no watch matched: the reason line says why it was sent
+    elif job.watch_id and job.analyst_id < 0:
+        # A desk (a group or channel): its watch number means nothing to the team; the query
+        # says why it came (the route's source is in /routes).
+        foot.text(f"\n🔎 {texts.DESK_WATCH}: ")
+        foot.tag("code", clean_text(job.watch_query)[:600])
     elif job.watch_id:
         foot.text(f"\n🔎 Watch #{job.watch_id}: ")
         foot.tag("code", clean_text(job.watch_query)[:600])

@@ -142,6 +142,7 @@ async def test_a_group_desk_gets_its_shared_watch_and_answers_only_its_members(
             lambda m: m.chat_id == DESK and "Zangezur" in m.text, timeout=30
         )
         assert "<resumed> & stalled" in alert.text and "Zangezur" in alert.spans("bold")
+        assert "🔎 Desk watch: zangezur" in alert.text and "Watch #" not in alert.text
         # Ann did not subscribe herself: the desk's alert is the team's, not a copy for her.
         assert [m for m in app.server.messages_to(ANN) if "Zangezur" in m.text] == []
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -243,3 +244,15 @@ def test_a_suggestion_says_so_and_names_no_watch() -> None:
     assert "like posts your team marked relevant" in text
     assert "Депортация <&>" in text
     assert keyboard.inline_keyboard[0][0].text == "👍 Relevant"  # the same buttons train it
+
+
+def test_a_desk_alert_names_its_query_not_the_desks_watch_number() -> None:
+    """A group or channel (negative chat id) reads the query; its own watch number means
+    nothing to the team. The text still fits and keeps the 👍 / 👎 buttons."""
+    job = replace(_job("Призыв выслать мигрантов " + "я" * 10_000), analyst_id=-1001234567890)
+    html, keyboard = render_alert(job, KYIV)
+    text = _parsed(html)
+    assert "🔎 Desk watch: мигрант* & <x>" in text and "Watch #3" not in text
+    assert any("👍" in b.text for row in keyboard.inline_keyboard for b in row)
+    private, _ = render_alert(_job("Призыв выслать мигрантов"), KYIV)
+    assert "Watch #3: " in _parsed(private)
