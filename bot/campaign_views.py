@@ -25,6 +25,7 @@ __all__ = [
     "amplification_keyboard",
     "examples_keyboard",
     "spread_button",
+    "spread_rows",
     "surge_alert_keyboard",
     "surge_setting_keyboard",
     "surge_toggle_button",
@@ -142,6 +143,21 @@ def surge_setting_keyboard(watch_id: int, off: bool, page: int) -> InlineKeyboar
 
 def spread_button(channel_id: int, message_id: int) -> InlineKeyboardButton:
     return _btn(texts.BTN_SPREAD, SpreadCB(channel_id=channel_id, message_id=message_id).pack())
+
+
+def spread_rows(markup: InlineKeyboardMarkup | None) -> list[list[InlineKeyboardButton]]:
+    """The Spread rows of an alert's keyboard, to keep when its other buttons are rebuilt
+    (👍 / 👎 tick themselves by rebuilding the alert keyboard)."""
+    rows = []
+    for row in markup.inline_keyboard if markup is not None else ():
+        for button in row:
+            try:
+                SpreadCB.unpack(button.callback_data or "")
+            except (TypeError, ValueError):
+                continue
+            rows.append(row)
+            break
+    return rows
 
 
 def amplification_keyboard(candidates: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup | None:

@@ -38,7 +38,7 @@ from bot.callback_data import (
     WatchCB,
     channel_token,
 )
-from bot.campaign_views import surge_toggle_button
+from bot.campaign_views import amplification_entry, surge_toggle_button
 from bot.triage.priority import PRIORITIES, Priority
 
 
@@ -205,6 +205,7 @@ def admin_menu_buttons() -> list[InlineKeyboardButton]:
         _btn(texts.BTN_SHARED, _view(AdminView.SHARED)),
         _btn(texts.BTN_SYSTEM, _view(AdminView.SYSTEM)),
         _btn(texts.BTN_AUDIT, AuditCB().pack()),
+        amplification_entry(),  # handlers.campaigns: who amplifies whom
     ]
 
 

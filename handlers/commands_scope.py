@@ -43,6 +43,7 @@ ADMIN_COMMANDS = (
     *ANALYST_COMMANDS,
     ("admin", "Admin menu"),
     ("addchannel", "Monitor a channel: /addchannel REF"),
+    ("amplification", "Who amplifies whom: forward pairs and sources to add"),
 )
 
 

@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot import texts
 from bot.callback_data import FeedbackAction, FeedbackCB
+from bot.campaign_views import spread_rows
 from bot.keyboards import alert_keyboard, url_of
 from bot.storage.feedback import FeedbackRepository, Verdict
 from bot.storage.mutes import MuteRepository, channel_target
@@ -58,6 +59,7 @@ async def on_feedback(
         markup = alert_keyboard(
             cb.channel_id, cb.message_id, cb.watch_id, link, chosen=chosen, muted=muted
         )
+        markup.inline_keyboard += spread_rows(message.reply_markup)  # a story's Spread stays
         await edit_or_ignore(message, reply_markup=markup)
     await query.answer(note)
 

@@ -231,6 +231,11 @@ async def test_the_spread_of_a_forwarded_story_lists_its_channels_in_order(app: 
     )
     assert "Unwatched <Source> (2)" in other.text
     assert "forward of Unwatched <Source>" in other.text
+    # 👍 rebuilds the alert's buttons: the Spread button stays.
+    _, ticked = await app.press(ANN, alert, texts.BTN_RELEVANT)
+    assert ticked is not None
+    assert next(t for t, _d in ticked.buttons()) == texts.CHOSEN + texts.BTN_RELEVANT
+    assert texts.BTN_SPREAD in [t for t, _d in ticked.buttons()]
     # A story with no copies says so.
     nothing = SpreadCB(channel_id=5, message_id=5).pack()
     assert await app.press_data(ANN, alert, nothing) == texts.SPREAD_NONE
@@ -264,6 +269,11 @@ async def test_who_amplifies_whom_for_admins_only(app: BotApp) -> None:
     assert await app.channels.by_id(990) is None
     assert not [m for m in app.server.sent if m.chat_id == ANN and m.method == "sendPhoto"]
 
+    # Admins: from the admin menu's button, or the command.
+    menu = await app.say(ADMIN, "/admin")
+    answer, _ = await app.press(ADMIN, menu, texts.BTN_AMPLIFICATION)
+    assert answer is None
+    await app.server.wait_for(lambda m: m.chat_id == ADMIN and "Pairs" in m.text, timeout=30)
     view = await app.say(ADMIN, "/amplification")
     if view.method == "sendPhoto":
         assert view.file is not None and view.file.data.startswith(PNG)
