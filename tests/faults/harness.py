@@ -144,6 +144,7 @@ class Load:
     analysts: list[int] = field(default_factory=lambda: list(range(1001, 1013)))
     expected: set[tuple[int, int]] = field(default_factory=set)
     posted: int = 0
+    enqueued_at: dict[int, float] = field(default_factory=dict)  # post n -> time.monotonic()
 
     async def setup(self, client: aioredis.Redis) -> None:
         for user_id in [self.admin, *self.analysts]:
@@ -171,6 +172,7 @@ class Load:
             )
         )
         self.posted = n
+        self.enqueued_at[n] = time.monotonic()
         self.expected.add((self.analysts[i], n))
 
     async def feed(self, queue: PostQueue, count: int, rate: float) -> None:
@@ -198,6 +200,18 @@ class Load:
         """From the fault cleared to the next alert delivered (None: nothing came after)."""
         after = self.sends_after(cleared_at)
         return round(after[0] - cleared_at, 2) if after else None
+
+    def end_to_end_after(self, cleared_at: float) -> float | None:
+        """From the fault cleared to the first alert delivered for a post enqueued after it:
+        the whole path (ingest, triage, delivery) works again. None: none yet."""
+        arrivals = [
+            m.received_at
+            for m in self.api.sent
+            if m.method == "sendMessage"
+            and (found := MARK.search(m.text or ""))
+            and self.enqueued_at.get(int(found.group(1)), 0.0) > cleared_at
+        ]
+        return round(min(arrivals) - cleared_at, 2) if arrivals else None
 
     async def settle(self, within: float) -> None:
         """Until every expected alert arrived (or `within` s passed), then 2 s for late
