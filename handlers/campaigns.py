@@ -139,6 +139,11 @@ async def on_surge_setting(
     else:
         off = action is SurgeAction.OFF
         await campaigns.set_surges(watch.id, not off)
+
+        async def exists(ids: list[int]) -> set[int]:
+            return {w.id for w in await watches.get_many(ids)}
+
+        await campaigns.prune_surges_off(exists)  # deleted watches leave the off set
         await audit.record(
             person.id, "watch.surges_off" if off else "watch.surges_on", f"watch {watch.id}"
         )

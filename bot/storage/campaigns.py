@@ -35,7 +35,7 @@ import json
 import logging
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -502,6 +502,15 @@ class CampaignRepository:
             await self._redis.srem(keys.SURGE_OFF, watch_id)
         else:
             await self._redis.sadd(keys.SURGE_OFF, watch_id)
+
+    async def prune_surges_off(self, exists: Callable[[list[int]], Awaitable[set[int]]]) -> int:
+        """Drop the watches that no longer exist from the off set (`exists` says which of some
+        ids still do), so it holds at most one member per live watch. Returns how many went."""
+        members = sorted({int(m) for m in await self._redis.smembers(keys.SURGE_OFF)})
+        gone = sorted(set(members) - await exists(members)) if members else []
+        if gone:
+            await self._redis.srem(keys.SURGE_OFF, *gone)
+        return len(gone)
 
     # --- a story's spread ------------------------------------------------------------------
 

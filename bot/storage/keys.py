@@ -304,7 +304,7 @@ def surge_png(watch_id: int, end_hour: int) -> str:
 
 
 # Set of watch ids whose analyst turned surge alerts off (/watches); a watch leaves it when
-# they turn them on again (one member per watch ever turned off: ids are never reused).
+# they turn them on again; deleted watches are pruned whenever anyone switches one.
 SURGE_OFF = f"{PREFIX}:{{surge}}:off"
 
 

@@ -165,7 +165,12 @@ async def test_surge_alerts_are_switched_per_watch_in_watches(app: BotApp) -> No
     assert answer == texts.surges_turned(second.id, False)
     assert view is not None and ": off." in view.text
     assert await app.repos.campaigns.surges_off([first.id, second.id]) == {second.id}
+    # A deleted watch's setting goes with the next switch.
+    gone = await app.watches.add(ANN, "тимчасово")
+    await app.repos.campaigns.set_surges(gone.id, False)
+    assert await app.watches.remove(gone.id, ANN)
     _, view = await app.press(ANN, view, texts.BTN_SURGES_ON)
+    assert await app.repos.campaigns.surges_off([gone.id]) == set()
     assert view is not None and ": on." in view.text
     assert await app.repos.campaigns.surges_off([first.id, second.id]) == set()
     _, back = await app.press(ANN, view, texts.BTN_BACK)
