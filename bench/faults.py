@@ -139,8 +139,12 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         }
         for name, inject in faults.items():
             cleared = await inject()
+
+            def through(at: float = cleared) -> bool:
+                return load.end_to_end_after(at) is not None
+
             with contextlib.suppress(WaitTimeoutError):
-                await api.wait_until(lambda at=cleared: load.end_to_end_after(at) is not None, 30)
+                await api.wait_until(through, 30)
             recovery[name] = load.end_to_end_after(cleared)
             survived[name] = recovery[name] is not None and services[0].poll() is None
             await asyncio.sleep(args.gap)
