@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import sys
+import weakref
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
@@ -41,17 +42,47 @@ CHART_TIMEOUT_S = 30.0  # a child imports matplotlib (about a second) and draws 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 MAX_SPEC_BYTES = 1_000_000  # a spec is numbers and labels: anything bigger is a bug
 MAX_PNG_BYTES = 10_000_000  # Telegram takes photos up to 10 MB
+MAX_CHILDREN = 2  # charts drawn at once per process; the others wait their turn
+_LIMITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class ChartError(RuntimeError):
     """The chart could not be drawn (the child failed, timed out or wrote no PNG)."""
 
 
+def _children() -> asyncio.Semaphore:
+    """The running loop's bound on concurrent chart children (one per loop: a semaphore
+    belongs to the loop it first waits in)."""
+    loop = asyncio.get_running_loop()
+    limit = _LIMITS.get(loop)
+    if limit is None:
+        limit = _LIMITS[loop] = asyncio.Semaphore(MAX_CHILDREN)
+    return limit
+
+
 async def render(spec: Mapping[str, Any], *, timeout_s: float = CHART_TIMEOUT_S) -> bytes:
-    """The PNG of `spec`, drawn by a child process; ChartError if it cannot be had."""
+    """The PNG of `spec`, drawn by a child process; ChartError if it cannot be had. At most
+    `MAX_CHILDREN` children draw at once (each peaks near 90 MB); `timeout_s` counts the wait
+    for a turn too."""
     payload = json.dumps(spec, ensure_ascii=False, separators=(",", ":")).encode()
     if len(payload) > MAX_SPEC_BYTES:
         raise ChartError(f"chart spec too large ({len(payload)} bytes)")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    limit = _children()
+    try:
+        await asyncio.wait_for(limit.acquire(), timeout_s)
+    except TimeoutError:
+        raise ChartError(f"no chart renderer free within {timeout_s:g} s") from None
+    try:
+        return await _draw(payload, max(0.001, deadline - loop.time()), timeout_s)
+    finally:
+        limit.release()
+
+
+async def _draw(payload: bytes, timeout_s: float, budget_s: float) -> bytes:
     env = dict(os.environ, MPLBACKEND="Agg")
     try:
         child = await asyncio.create_subprocess_exec(
@@ -71,7 +102,7 @@ async def render(spec: Mapping[str, Any], *, timeout_s: float = CHART_TIMEOUT_S)
         with contextlib.suppress(ProcessLookupError):
             child.kill()
         await child.wait()
-        raise ChartError(f"the chart renderer took more than {timeout_s:g} s") from None
+        raise ChartError(f"the chart renderer took more than {budget_s:g} s") from None
     except asyncio.CancelledError:
         with contextlib.suppress(ProcessLookupError):
             child.kill()

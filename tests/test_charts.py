@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -96,6 +99,23 @@ async def test_render_draws_in_a_child_and_reports_its_failures() -> None:
         await render(surge_spec(alert()), timeout_s=0.01)  # killed, not left running
     with pytest.raises(ChartError, match="too large"):
         await render({"kind": "surge", "hourly": [1] * 600_000})
+
+
+async def test_charts_asked_at_once_take_turns_and_all_arrive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started: list[float] = []
+    real = asyncio.create_subprocess_exec
+
+    async def spy(*args: Any, **kwargs: Any) -> Any:  # watches the children start
+        started.append(time.monotonic())
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", spy)
+    pngs = await asyncio.gather(*(render(surge_spec(alert())) for _ in range(4)))
+    assert all(p.startswith(PNG) for p in pngs)
+    # Two start at once; the other two only once one of those has finished.
+    assert len(started) == 4 and started[2] - started[0] > 0.2
 
 
 def test_the_service_never_imports_matplotlib_even_after_drawing_every_chart() -> None:
