@@ -170,22 +170,28 @@ class DeskRepository:
 
     # --- routes ------------------------------------------------------------------------------
     async def routes(self, chat_id: int) -> list[Route]:
+        """The desk's routes. One whose watch is gone (its shared watch was removed) is
+        dropped here, so none dangles."""
         raw: Any = await self._redis.hgetall(keys.desk_routes(chat_id))
-        return sorted(
+        found = sorted(
             (Route.from_json(chat_id, int(w), v) for w, v in raw.items()),
             key=lambda r: r.watch_id,
         )
+        alive = {w.id for w in await self._watches.get_many([r.watch_id for r in found])}
+        gone = [r for r in found if r.watch_id not in alive]
+        if gone:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for route in gone:
+                    pipe.hdel(keys.desk_routes(chat_id), str(route.watch_id))
+                    pipe.srem(keys.desk_owned(route.owner), f"{chat_id}:{route.watch_id}")
+                await pipe.execute()
+        return [r for r in found if r.watch_id in alive]
 
     async def routes_of(self, owner: int) -> list[Route]:
         """Routes `owner` made, over every desk."""
         members: Any = await self._redis.smembers(keys.desk_owned(owner))
-        out: list[Route] = []
-        for member in sorted(members):
-            chat, _, watch = str(member).partition(":")
-            raw: Any = await self._redis.hget(keys.desk_routes(int(chat)), watch)
-            if raw:
-                out.append(Route.from_json(int(chat), int(watch), raw))
-        return out
+        chats = sorted({int(str(m).partition(":")[0]) for m in members})
+        return [r for c in chats for r in await self.routes(c) if r.owner == owner]
 
     async def route_shared(self, shared_id: int, chat_id: int, owner: int) -> Route:
         """Route shared watch `shared_id` to the desk. Raises RouteError."""

@@ -292,3 +292,16 @@ async def test_a_group_is_sent_at_most_20_alerts_a_minute(app: BotApp) -> None:
     assert (await limiter.try_acquire(ANN))[0]
     granted, wait = await limiter.try_acquire(ANN)
     assert not granted and 0.5 < wait <= 1.05
+
+
+async def test_a_removed_shared_watch_takes_its_route_with_it(app: BotApp) -> None:
+    app.server.add_group(DESK, TITLE, members={ADMIN: "creator"})
+    app.server.add_bot_to(DESK, by=ADMIN)
+    await desk_active(app, DESK)
+    shared = await app.shared.add("zangezur", created_by=ADMIN)
+    assert "now goes to" in (await app.say(ADMIN, f"/route S{shared.id} {DESK}")).text
+    assert len(await app.repos.desks.routes_of(ADMIN)) == 1
+    assert await app.shared.remove(shared.id) is not None
+    assert await app.repos.desks.routes(DESK) == []
+    assert await app.repos.desks.routes_of(ADMIN) == []
+    assert (await app.say(ADMIN, "/routes")).text == texts.NO_ROUTES
