@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 from bot.config import Role, Settings
 from bot.instance import claim_instance
 from bot.status import HEARTBEAT_S
-from bot.storage.connection import open_redis
+from bot.storage.connection import fault_kind, open_redis, outage_in
 from bot.storage.failures import StorageError
 from bot.storage.health import HealthRepository
 from bot.storage.repos import Repositories, Retention
@@ -191,7 +191,9 @@ async def _until_stopped(
         stop.set()
         raise
     except BaseException as exc:
-        if isinstance(exc, Exception):
+        if (outage := outage_in(exc)) is not None:  # a sentence: the traceback says nothing
+            log.error("role %s: %s for longer than it waits; stopping", name, fault_kind(outage))
+        elif isinstance(exc, Exception):
             log.exception("role %s failed; stopping", name)
         stop.set()
         raise

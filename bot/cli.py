@@ -309,6 +309,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"vigil: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:
+        from bot.storage.connection import describe, fault_kind, outage_in
+
+        if (outage := outage_in(exc)) is not None:
+            print(
+                f"vigil: {fault_kind(outage)} ({describe(settings)}) for longer than "
+                f"REDIS_RIDE_OUT_S={settings.redis_ride_out_s:g}s: {str(outage)[:200]}",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
         refusal = _embedded_refusal(exc)
         if refusal is None:
             raise

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     tg_server_key: Path | None = Field(default=None, alias="TG_SERVER_KEY")
     redis_url: SecretStr | None = Field(default=None, alias="REDIS_URL")
     data_dir: Path = Field(default=Path("./data"), alias="VIGIL_DATA_DIR")
+    # How long each Redis command waits out a restart, a full memory or a failing disk before
+    # its role fails (and the process stops, for its supervisor to restart it).
+    redis_ride_out_s: float = Field(default=60.0, ge=0, le=3600, alias="REDIS_RIDE_OUT_S")
     language_detector: Literal["py3langid", "langdetect"] = Field(
         default="py3langid", alias="LANGUAGE_DETECTOR"
     )

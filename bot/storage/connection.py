@@ -11,11 +11,11 @@ off by itself at load, is logged as a warning.
 
 Every command rides out a passing fault (`RideOut`): a restart of Redis (connection refused or
 reset, still loading its data), a full memory (`maxmemory` with noeviction: OOM) or a disk that
-refuses the AOF (MISCONF). The command is retried with backoff for up to `RIDE_OUT_S`, then the
-error reaches the caller, so a refused write is retried or raised, never dropped. The outage is
-logged once when it starts and once when it ends, and counted (`outages()`), so a stream
-consumer knows to re-read its own pending entries: an XREADGROUP whose reply was lost with the
-connection has delivered entries the consumer never saw.
+refuses the AOF (MISCONF). The command is retried with backoff for up to `REDIS_RIDE_OUT_S`,
+then the error reaches the caller, so a refused write is retried or raised, never dropped. The
+outage is logged once when it starts and once when it ends, and counted (`outages()`), so a
+stream consumer knows to re-read its own pending entries: an XREADGROUP whose reply was lost
+with the connection has delivered entries the consumer never saw.
 """
 
 from __future__ import annotations
@@ -63,11 +63,13 @@ SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux
 MAX_CONNECTIONS = 64
 POOL_WAIT_S = 20.0
 # How long one command waits out a Redis restart, a full memory or a failing disk before the
-# error reaches its caller; a restart takes a second or two. One-off commands (`vigil status`)
-# wait `BRIEF_RIDE_OUT_S`: they report an outage rather than hang in it.
-RIDE_OUT_S = 30.0
+# error reaches its caller (a restart takes a second or two); the service takes it from
+# REDIS_RIDE_OUT_S. One-off commands (`vigil status`) wait `BRIEF_RIDE_OUT_S`: they report an
+# outage rather than hang in it.
+RIDE_OUT_S = 60.0
 BRIEF_RIDE_OUT_S = 2.0
 CONNECT_TIMEOUT_S = 5.0
+STALE_AFTER_S = 2.0  # failures this soon after an outage ended are its dead pooled connections
 # Server replies that mean "not now" rather than "wrong": out of memory (also inside a script),
 # the disk refused the AOF, still loading, a replica being promoted.
 _TRANSIENT_REPLIES = ("OOM ", "MISCONF", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN")
@@ -116,15 +118,23 @@ def fault_kind(error: BaseException) -> str:
 
 @dataclass
 class _Outage:
-    """The process's view of Redis faults: one warning when one starts, one line when it ends."""
+    """The process's view of Redis faults: one warning when one starts, one line when it ends.
+    Pooled connections that died in the outage fail once each when next used; those failures,
+    just after the end, are counted (a consumer re-reads its pending) but not logged again."""
 
     count: int = 0
     since: float | None = None
+    ended: float = float("-inf")
+    quiet: bool = False
 
     def failed(self, error: BaseException, budget_s: float) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
-            self.count += 1
+        if self.since is not None:
+            return
+        now = time.monotonic()
+        self.since = now
+        self.count += 1
+        self.quiet = now - self.ended < STALE_AFTER_S and isinstance(error, RedisConnectionError)
+        if not self.quiet:
             log.warning(
                 "redis: %s; retrying for up to %.0fs (%s: %s)",
                 fault_kind(error),
@@ -135,13 +145,27 @@ class _Outage:
 
     def recovered(self) -> None:
         if self.since is not None:
-            log.warning(
-                "redis: commands go through again after %.1fs", time.monotonic() - self.since
-            )
+            if not self.quiet:
+                log.warning(
+                    "redis: commands go through again after %.1fs", time.monotonic() - self.since
+                )
             self.since = None
+            self.ended = time.monotonic()
 
 
 _outage = _Outage()
+
+
+def outage_in(exc: BaseException) -> BaseException | None:
+    """The transient Redis error in `exc` (or in an exception group), if any: a role that
+    failed with it failed because an outage lasted longer than its ride-out."""
+    if isinstance(exc, RedisError) and transient(exc):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            if (found := outage_in(inner)) is not None:
+                return found
+    return None
 
 
 def outages() -> int:
@@ -411,10 +435,13 @@ def describe(settings: Settings) -> str:
 
 @contextlib.asynccontextmanager
 async def open_redis(
-    settings: Settings, *, ride_out_s: float = RIDE_OUT_S
+    settings: Settings, *, ride_out_s: float | None = None
 ) -> AsyncIterator[aioredis.Redis]:
     """The Redis client for this process; the embedded server lives as long as the context.
-    `ride_out_s`: how long each command waits out a transient fault (see `RideOut`)."""
+    `ride_out_s`: how long each command waits out a transient fault (see `RideOut`); by
+    default `REDIS_RIDE_OUT_S`."""
+    if ride_out_s is None:
+        ride_out_s = settings.redis_ride_out_s
     server: EmbeddedRedis | None = None
     if settings.redis_url is not None:
         pool = aioredis.BlockingConnectionPool.from_url(

@@ -103,3 +103,38 @@ async def test_service_rides_out_redis_restarts(tmp_path: Path) -> None:
     assert "Traceback" not in log, log[-3000:]
     assert "retrying for up to" in log and "commands go through again" in log
     assert TOKEN.split(":")[1] not in log
+
+
+async def test_an_outage_longer_than_the_ride_out_stops_in_a_sentence(tmp_path: Path) -> None:
+    """Redis gone for good: after REDIS_RIDE_OUT_S the service stops (for its supervisor to
+    start it again), saying why in one line, with no traceback."""
+    server = RedisProcess(tmp_path / "redis")
+    server.start()
+    api = BotApiServer(TOKEN, limits=Limits())
+    await api.start()
+    env = vigil_env(
+        tmp_path / "data",
+        BOT_TOKEN=TOKEN,
+        BOT_API_URL=api.base_url,
+        ADMIN_IDS="9000",
+        REDIS_URL=server.url,
+        REDIS_RIDE_OUT_S="2",
+    )
+    log_path = tmp_path / "service.log"
+    service = start_service("triage,bot", env, tmp_path, log_path)
+    try:
+        await api.wait_until(lambda: api.stats["getUpdates"] > 0, timeout=60)
+        await asyncio.sleep(1.0)
+        server.stop(signal.SIGKILL)
+        gone = time.monotonic()
+        code = await asyncio.to_thread(service.wait, 60)
+        took = time.monotonic() - gone
+    finally:
+        if service.poll() is None:
+            service.kill()
+        await api.stop()
+    log = log_path.read_text()
+    assert code == 1, log[-3000:]
+    assert took < 30, took
+    assert "Redis unreachable" in log and "for longer than REDIS_RIDE_OUT_S=2s" in log
+    assert "Traceback" not in log, log[-3000:]
