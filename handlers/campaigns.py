@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, LinkPreviewOptions, Message
 
 from bot import texts
 from bot.campaign_views import (
@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 AMPLIFICATION_DAYS = 30
 AMPLIFICATION_PAIRS = 15
 SPREAD_LISTED = 40
+NO_PREVIEW = LinkPreviewOptions(is_disabled=True)  # the lists link posts: no preview cards
 
 
 async def _may_see_surge(person: Person, subject: int, watches: WatchRepository) -> bool:
@@ -113,10 +114,10 @@ async def on_surge_examples(
         isinstance(query.message, Message) and query.message.photo is None
     )
     if from_examples and isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=keyboard, disable_web_page_preview=True)
+        await query.message.edit_text(text, reply_markup=keyboard, link_preview_options=NO_PREVIEW)
     else:  # pressed under the alert (a photo): the examples are a message of their own
         await bot.send_message(
-            person.id, text, reply_markup=keyboard, disable_web_page_preview=True
+            person.id, text, reply_markup=keyboard, link_preview_options=NO_PREVIEW
         )
     await query.answer()
 
@@ -222,7 +223,7 @@ async def on_spread(
             BufferedInputFile(png, filename="spread.png"),
             caption=fit_html(head_line, MAX_CAPTION),
         )
-    await bot.send_message(person.id, text, disable_web_page_preview=True)
+    await bot.send_message(person.id, text, link_preview_options=NO_PREVIEW)
 
 
 # --- who amplifies whom (admins) ----------------------------------------------------------
@@ -258,7 +259,7 @@ async def _amplification(
                 BufferedInputFile(png, filename="amplification.png"),
                 caption=fit_html(text.split("\n", 1)[0], MAX_CAPTION),
             )
-    await bot.send_message(chat_id, text, reply_markup=keyboard, disable_web_page_preview=True)
+    await bot.send_message(chat_id, text, reply_markup=keyboard, link_preview_options=NO_PREVIEW)
 
 
 async def cmd_amplification(
