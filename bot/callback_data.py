@@ -233,3 +233,11 @@ class LearningCB(CallbackData, prefix="ln"):
     """/learning buttons: reset (with a confirmation)."""
 
     action: LearningAction
+
+
+class DeskRouteCB(CallbackData, prefix="dr"):
+    """An admin routing shared watch `shared_id` from its card: `chat_id` 0 lists the desks
+    to choose from, a desk's (negative) id routes it there."""
+
+    shared_id: int
+    chat_id: int = 0

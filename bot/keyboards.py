@@ -21,6 +21,7 @@ from bot.callback_data import (
     ChannelCB,
     ChannelWeightCB,
     DeadRetryCB,
+    DeskRouteCB,
     FeedbackAction,
     FeedbackCB,
     ListAction,
@@ -402,6 +403,7 @@ def admin_shared_card_keyboard(shared_id: int, priority: str, page: int) -> Inli
         inline_keyboard=[
             priorities[:2],
             priorities[2:],
+            [_btn(texts.BTN_ROUTE_SHARED, DeskRouteCB(shared_id=shared_id).pack())],
             [_btn(texts.BTN_REMOVE, remove.pack())],
             _back(AdminView.SHARED, page),
         ]
@@ -444,3 +446,16 @@ def shared_keyboard(
     if nav:
         rows.append(nav)
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
+def desk_choice_keyboard(
+    shared_id: int, desks: Sequence[tuple[int, str]]
+) -> InlineKeyboardMarkup:
+    """One button per desk (chat id, label) to route shared watch `shared_id` to, and Back to
+    its card."""
+    back = SharedAdminCB(action=SharedAdminAction.OPEN, shared_id=shared_id)
+    rows = [
+        [_btn(f"📤 {label}"[:60], DeskRouteCB(shared_id=shared_id, chat_id=chat_id).pack())]
+        for chat_id, label in desks
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=[*rows, [_btn(texts.BTN_BACK, back.pack())]])

@@ -900,6 +900,17 @@ ALERT_POST_GONE = (
 
 # --- desks (groups and channels) -------------------------------------------------------------
 DESK_WATCH = "Desk watch"
+BTN_ROUTE_SHARED = "📤 Route to a desk"
+NO_DESKS = (
+    "I am in no group or channel yet. Add me to one (in a channel, as an administrator), "
+    "then come back here."
+)
+
+
+def desk_choice(shared_id: int) -> str:
+    return f"Route S{shared_id} to which group or channel? (Only chats I am in are listed.)"
+
+
 DESK_NOT_MEMBER = (
     "I am not in that chat. Add me to the group or channel first (in a channel, as an "
     "administrator who can post), then route the watch."

@@ -2,8 +2,10 @@
 
 `/route S3 CHAT` (admins: a shared watch, to a group or channel the bot is in), `/route 12
 CHAT` (an analyst's own watch, to a group both they and the bot are in), `/routes`,
-`/unroute CHAT WATCH`. Sent in the group itself, CHAT may be left out. Membership is checked
-with Telegram (getChatMember) when the route is made, not trusted from the command.
+`/unroute CHAT WATCH`. Sent in the group itself, CHAT may be left out. An admin's shared
+watch card (/admin → Shared watches) has a 📤 button listing the desks to route it to.
+Membership is checked with Telegram (getChatMember) when the route is made, not trusted from
+the command.
 
 The bot added to a group or channel (a my_chat_member update) records the desk and resumes its
 paused routes; removed (left, kicked), its routes are paused and their owners told
@@ -20,13 +22,16 @@ from aiogram import Bot, F, Router
 from aiogram.enums import ChatMemberStatus, ChatType
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject
-from aiogram.types import ChatMemberUpdated, Message
+from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
-from bot import texts
+from bot import keyboards, texts
+from bot.callback_data import DeskRouteCB
 from bot.storage.audit import AuditLog
 from bot.storage.desks import KINDS, DeskRepository, RouteError
 from bot.storage.users import Person, UserRepository
 from bot.storage.watches import WatchLimitError, WatchRepository
+from handlers.errors import edit_or_ignore
+from handlers.roles import ADMIN, RoleFilter
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,7 @@ GONE = frozenset({ChatMemberStatus.LEFT, ChatMemberStatus.KICKED})
 WATCH_RE = re.compile(r"^(?:(?P<shared>[Ss])|#)?(?P<id>\d{1,9})$")
 CHAT_RE = re.compile(r"^(-\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31})$")
 MAX_LISTED = 50  # routes shown by /routes (the reply is fitted to Telegram's limit anyway)
+MAX_DESK_BUTTONS = 30  # desks offered by the shared watch card's 📤 button
 
 
 def _is_member(status: str, is_member: bool | None) -> bool:
@@ -178,6 +184,47 @@ async def cmd_unroute(
     await message.answer(texts.unrouted(route.source, desk.label if desk else "", chat_id))
 
 
+async def on_route_pick(
+    query: CallbackQuery, callback_data: DeskRouteCB, desks: DeskRepository
+) -> None:
+    """The shared watch card's 📤 button: the desks the bot is in, to choose one."""
+    active = [d for d in await desks.all() if d.active][:MAX_DESK_BUTTONS]
+    if not active:
+        await query.answer(texts.NO_DESKS, show_alert=True)
+        return
+    if isinstance(query.message, Message):
+        await edit_or_ignore(
+            query.message,
+            text=texts.desk_choice(callback_data.shared_id),
+            reply_markup=keyboards.desk_choice_keyboard(
+                callback_data.shared_id, [(d.chat_id, d.label) for d in active]
+            ),
+        )
+    await query.answer()
+
+
+async def on_route_chosen(
+    query: CallbackQuery,
+    callback_data: DeskRouteCB,
+    desks: DeskRepository,
+    audit: AuditLog,
+) -> None:
+    cb = callback_data
+    desk = await desks.get(cb.chat_id)
+    try:
+        route = await desks.route_shared(cb.shared_id, cb.chat_id, query.from_user.id)
+    except RouteError as exc:
+        await query.answer(texts.route_refused(str(exc))[:200], show_alert=True)
+        return
+    label = desk.label if desk else str(cb.chat_id)
+    await audit.record(
+        query.from_user.id, "desk.route", str(cb.chat_id), f"{route.source} → {label}"
+    )
+    if isinstance(query.message, Message):
+        await query.message.answer(texts.routed(route.source, label, cb.chat_id))
+    await query.answer(f"{route.source} → {label}"[:200])
+
+
 async def on_desk_membership(event: ChatMemberUpdated, desks: DeskRepository) -> None:
     """The bot's own membership of a group or channel changed (anyone may have done it)."""
     status = event.new_chat_member.status
@@ -206,4 +253,9 @@ def build_desks_router() -> Router:
     router.message.register(cmd_route, Command("route"))
     router.message.register(cmd_routes, Command("routes"))
     router.message.register(cmd_unroute, Command("unroute"))
+    admins = Router(name="desks-admin")  # the shared watch card's 📤 button
+    admins.callback_query.filter(RoleFilter(ADMIN))
+    admins.callback_query.register(on_route_pick, DeskRouteCB.filter(F.chat_id == 0))
+    admins.callback_query.register(on_route_chosen, DeskRouteCB.filter(F.chat_id < 0))
+    router.include_router(admins)
     return router

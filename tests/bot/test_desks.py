@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from bot import texts
-from bot.callback_data import FeedbackAction, FeedbackCB
+from bot.callback_data import DeskRouteCB, FeedbackAction, FeedbackCB
 from bot.delivery.ratelimit import RateLimiter, RateLimits
 from bot.models import Post
 from bot.storage.posts import PostQueue
@@ -305,3 +305,33 @@ async def test_a_removed_shared_watch_takes_its_route_with_it(app: BotApp) -> No
     assert await app.repos.desks.routes(DESK) == []
     assert await app.repos.desks.routes_of(ADMIN) == []
     assert (await app.say(ADMIN, "/routes")).text == texts.NO_ROUTES
+
+
+async def test_the_shared_watch_card_routes_to_a_desk_with_a_button(app: BotApp) -> None:
+    await app.make_analyst(ANN, "Ann")
+    shared = await app.shared.add("zangezur", name="Corridor", created_by=ADMIN)
+    menu = await app.say(ADMIN, "/admin")
+    _a, listing = await app.press(ADMIN, menu, "Shared watches")
+    assert listing is not None
+    _a, card = await app.press(ADMIN, listing, f"S{shared.id}")
+    assert card is not None
+    answer, _same = await app.press(ADMIN, card, texts.BTN_ROUTE_SHARED)
+    assert answer == texts.NO_DESKS  # in no group yet
+
+    app.server.add_group(DESK, TITLE, members={ADMIN: "creator"})
+    app.server.add_bot_to(DESK, by=ADMIN)
+    await desk_active(app, DESK)
+    _a, choice = await app.press(ADMIN, card, texts.BTN_ROUTE_SHARED)
+    assert choice is not None and choice.text == texts.desk_choice(shared.id)
+    after = len(app.server.sent)
+    answer, _ = await app.press(ADMIN, choice, "📤 Desk")
+    assert answer is not None and answer.startswith(f"S{shared.id} → ")
+    told = await app.server.wait_for(lambda m: m.chat_id == ADMIN, after=after)
+    assert f"S{shared.id} now goes to" in told.text
+    assert [r.source for r in await app.repos.desks.routes(DESK)] == [f"S{shared.id}"]
+
+    # An analyst forging the button gets nothing routed.
+    mine = await app.say(ANN, "/help")
+    data = DeskRouteCB(shared_id=shared.id, chat_id=DESK).pack()
+    assert await app.press_data(ANN, mine, data) == texts.NOT_ALLOWED
+    assert len(await app.repos.desks.routes(DESK)) == 1
