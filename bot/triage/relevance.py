@@ -629,14 +629,12 @@ class RelevanceClassifier:
     """
 
     __slots__ = (
-        "_indices",
         "_labels",
         "_shift",
         "_slot_keys",
         "_slot_weights",
         "_vocab",
         "_vocab_units",
-        "_weights",
         "bias",
         "counts",
         "hold_below",
@@ -652,11 +650,10 @@ class RelevanceClassifier:
         labels: npt.NDArray[np.bool_],
         hold_below: float = -math.inf,
     ) -> None:
+        # The slot table is the model's only copy of its weights (the sorted sparse form is
+        # derived when training or saving needs it: `_sparse`); a scoring bank moves it into
+        # its arena (`_Bank`), so the installed models' tables are held once.
         self._slot_keys, self._slot_weights, self._shift = _slot_table(indices, weights)
-        kept = self._slot_keys != _EMPTY
-        order = np.argsort(self._slot_keys[kept], kind="stable")
-        self._indices = np.ascontiguousarray(self._slot_keys[kept][order], dtype=np.uint32)
-        self._weights = np.ascontiguousarray(self._slot_weights[kept][order], dtype=np.float32)
         self.bias = float(bias)
         self.counts = counts  # (relevant, noise) verdicts it was trained on
         self._vocab = {v.unit: v for v in vocab}
@@ -747,7 +744,7 @@ class RelevanceClassifier:
             uniq, w = uniq[keep], w[keep]
         model = cls(uniq.astype(np.uint32), w.astype(np.float32), b, counts, (), labels)
         vocab = model._build_vocab(examples)
-        return cls(model._indices, model._weights, b, counts, vocab, labels, hold_below)
+        return cls(*model._sparse(), b, counts, vocab, labels, hold_below)
 
     def _build_vocab(self, examples: Sequence[Example]) -> list[VocabWord]:
         """The strongest words each way, with the training posts that contained each."""
@@ -774,6 +771,14 @@ class RelevanceClassifier:
             VocabWord(u, forms[u].most_common(1)[0][0], scores[u], tuple(posts[u]))
             for u in dict.fromkeys(chosen)
         ]
+
+    def _sparse(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.float32]]:
+        """The kept features, sorted, and their weights (what the slot table holds)."""
+        kept = self._slot_keys != _EMPTY
+        order = np.argsort(self._slot_keys[kept], kind="stable")
+        indices = np.ascontiguousarray(self._slot_keys[kept][order], dtype=np.uint32)
+        weights = np.ascontiguousarray(self._slot_weights[kept][order], dtype=np.float32)
+        return indices, weights
 
     # -- scoring ----------------------------------------------------------------------------
 
@@ -859,6 +864,7 @@ class RelevanceClassifier:
     def to_bytes(self) -> bytes:
         """A compact, versioned form (for Redis): header, then a zlib-compressed body."""
         vocab = list(self._vocab.values())
+        indices, weights = self._sparse()
         words = "\0".join(v.word for v in vocab).encode("utf-8", "surrogatepass")
         post_lists = [np.array(v.posts, dtype=np.uint16) for v in vocab]
         offsets = np.cumsum([0, *(len(p) for p in post_lists)]).astype(np.uint32)
@@ -869,14 +875,14 @@ class RelevanceClassifier:
                     self.counts[0],
                     self.counts[1],
                     self.bias,
-                    len(self._indices),
+                    len(indices),
                     len(vocab),
                     len(self._labels),
                     self.hold_below,
                 ),
                 # Sorted indices stored as deltas compress to about half.
-                np.diff(self._indices, prepend=np.uint32(0)).astype(np.uint32).tobytes(),
-                self._weights.astype(np.float16).tobytes(),
+                np.diff(indices, prepend=np.uint32(0)).astype(np.uint32).tobytes(),
+                weights.astype(np.float16).tobytes(),
                 np.array([v.unit for v in vocab], dtype=np.uint32).tobytes(),
                 np.array([v.score for v in vocab], dtype=np.float32).tobytes(),
                 offsets.tobytes(),
@@ -958,7 +964,8 @@ class _Bank:
     matched analysts' models at once, instead of a look-up per feature (a post has ~850) per
     model. The sums of a model carry over to the next bank while the model is unchanged; a
     slot given to another word is forgotten by every bank (`_fill`). Memory: 8 bytes per
-    word slot per model (~270 kB per analyst).
+    word slot per model (~270 kB per analyst), and each model's slot table (~130 kB) held once,
+    in the bank's arena (the models read theirs through views of it).
     """
 
     __slots__ = (
@@ -993,6 +1000,17 @@ class _Bank:
         self.weights = (
             np.concatenate([m._slot_weights for m in tables]) if tables else empty_weights
         )
+        # One copy: each model now reads its (unchanged) table through a view of this arena,
+        # and its previous array — the last bank's arena, or its own — is let go.
+        starts = self.offsets.tolist()[: len(tables)]
+        for model, at, size in zip(tables, starts, sizes, strict=True):
+            model._slot_keys = self.keys[at : at + size]
+            model._slot_weights = self.weights[at : at + size]
+        if previous is not None:  # a replaced model keeps its own copy, not the old arena
+            for owner, model in previous.models.items():
+                if self.models.get(owner) is not model and model._slot_keys.base is previous.keys:
+                    model._slot_keys = model._slot_keys.copy()
+                    model._slot_weights = model._slot_weights.copy()
         # The last column holds each word's feature counts (for the post's scales).
         self.sums = np.full((_SLOTS, len(self.models) + 1, 2), np.nan, dtype=np.float32)
         self.sums[:, -1] = _slot_counts
