@@ -45,7 +45,8 @@ class SurgeAction(StrEnum):
 class SurgeCB(CallbackData, prefix="sg"):
     """`watch` is the surge subject for EXAMPLES (a watch id, or minus a shared watch id) and
     the analyst's own watch id for the setting; `hour` the alert's end hour; `page` the page
-    of examples, or of /watches to go back to."""
+    of examples (-1 under the alert: the first page as a message of its own, since the alert
+    stays), or of /watches to go back to (-1: pressed under the alert)."""
 
     action: SurgeAction
     watch: int
@@ -81,7 +82,9 @@ def surge_alert_keyboard(subject: int, end_hour: int, watch_id: int) -> InlineKe
             [
                 _btn(
                     texts.BTN_SURGE_EXAMPLES,
-                    SurgeCB(action=SurgeAction.EXAMPLES, watch=subject, hour=end_hour).pack(),
+                    SurgeCB(
+                        action=SurgeAction.EXAMPLES, watch=subject, hour=end_hour, page=-1
+                    ).pack(),
                 ),
                 _btn(
                     texts.BTN_SURGES_OFF,

@@ -110,12 +110,9 @@ async def on_surge_examples(
     ]
     text = fit_html(texts.surge_examples(surge_label(subject), alert, lines, page, pages))
     keyboard = examples_keyboard(subject, hour, page, pages)
-    from_examples = callback_data.page > 0 or (
-        isinstance(query.message, Message) and query.message.photo is None
-    )
-    if from_examples and isinstance(query.message, Message):
+    if callback_data.page >= 0 and isinstance(query.message, Message):  # ◀ ▶ on a page
         await query.message.edit_text(text, reply_markup=keyboard, link_preview_options=NO_PREVIEW)
-    else:  # pressed under the alert (a photo): the examples are a message of their own
+    else:  # pressed under the alert: the examples are a message of their own
         await bot.send_message(
             person.id, text, reply_markup=keyboard, link_preview_options=NO_PREVIEW
         )

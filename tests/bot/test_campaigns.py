@@ -25,7 +25,7 @@ from bot.storage.posts import PostQueue
 from bot.storage.repos import Repositories
 from bot.triage.engine import TriageEngine
 from bot.triage.language import make_detector
-from bot.triage.surge import SurgeConfig
+from bot.triage.surge import SurgeAlert, SurgeConfig
 from bot.triage_worker import TriageWorker
 from tests.bot.harness import ADMIN, BotApp, running
 from tests.delivery.util import settled
@@ -317,3 +317,26 @@ async def test_stats_shows_each_watchs_trend(app: BotApp, days: int) -> None:
     assert "Watch trends" in reply.text
     assert f"#{watch.id} біженець: 77 ↗ (was 28)" in reply.text
     assert "тиша" not in reply.text  # no matching posts: no trend line
+
+
+async def test_a_shared_watchs_surge_shows_its_examples_to_its_subscribers_only(
+    app: BotApp,
+) -> None:
+    await app.make_analyst(ANN)
+    await app.make_analyst(CAT)
+    shared = await app.shared.add("біженець", name="Refugees <&>", created_by=ADMIN)
+    await app.shared.subscribe(shared.id, ANN)
+    now = datetime.now(UTC)
+    posts = campaign(now, 6)
+    await app.repos.archive.put_many(posts)
+    surge = SurgeAlert(-shared.id, 6, 4, 3, 6.0, ((600, 2),), (), 1.0, 490_001)
+    refs = [(p.channel_id, p.message_id) for p in posts]
+    await app.repos.campaigns.record_surges([surge], {-shared.id: refs})
+    message = await app.say(ANN, "/watches")
+    data = SurgeCB(action=SurgeAction.EXAMPLES, watch=-shared.id, hour=490_001, page=-1).pack()
+    assert await app.press_data(ANN, message, data) is None
+    page = await app.server.wait_for(lambda m: m.chat_id == ANN and "page 1/2" in m.text)
+    assert f"watch S{shared.id}" in page.text
+    assert app.server.current(ANN, message.message_id) == message  # the list stays
+    other = await app.say(CAT, "/watches")
+    assert await app.press_data(CAT, other, data) == texts.NOT_ALLOWED

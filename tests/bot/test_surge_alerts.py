@@ -47,7 +47,7 @@ async def test_recipients_are_the_watches_with_surges_on_and_the_caption_fits(
     visible = parse_html(notice.text).text
     assert len(visible.encode("utf-16-le")) // 2 <= MAX_CAPTION
     assert "SS3" not in notice.text and "watch S3" in notice.text
-    assert notice.markup is not None and '"sg:ex:-3:490000:0"' in notice.markup
+    assert notice.markup is not None and '"sg:ex:-3:490000:-1"' in notice.markup
     assert '"sg:of:11:0:-1"' in notice.markup  # ANN's first watch of the subject
     # Everyone off: no notice at all.
     await campaigns.set_surges(11, False)
