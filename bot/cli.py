@@ -152,23 +152,42 @@ async def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import build_repositories
     from bot.status import collect_status, format_status
-    from bot.storage.connection import BRIEF_RIDE_OUT_S, describe, open_redis
+    from bot.storage.connection import (
+        BRIEF_RIDE_OUT_S,
+        describe,
+        fault_kind,
+        open_redis,
+        write_refusal,
+    )
     from bot.storage.failures import StorageError
 
     try:
         # A brief ride-out: during an outage status says so at once instead of waiting it out.
         async with open_redis(settings, ride_out_s=BRIEF_RIDE_OUT_S) as redis:
             status = await collect_status(build_repositories(settings, redis), settings)
+            refusal = await write_refusal(redis)
     except StorageError as exc:
-        where = describe(settings)
+        where, kind = describe(settings), fault_kind(exc)
+        reachable = kind != "Redis unreachable"  # it answers, but refuses (MISCONF: even PING)
         if args.json:
-            down = {"redis": {"where": where, "reachable": False, "error": str(exc)[:300]}}
+            down = {
+                "redis": {
+                    "where": where,
+                    "reachable": reachable,
+                    "fault": kind,
+                    "error": str(exc)[:300],
+                }
+            }
             print(json.dumps(down, indent=2))
         else:
-            print(f"Redis: {where} — UNREACHABLE: {str(exc)[:300]}")
+            state = f"REFUSES COMMANDS: {kind}" if reachable else "UNREACHABLE"
+            print(f"Redis: {where} — {state}: {str(exc)[:300]}")
             print("The roles wait for it (each command retries for a while), then stop.")
         return EXIT_ERROR
+    status["redis"]["refuses_writes"] = refusal
     print(json.dumps(status, indent=2) if args.json else format_status(status))
+    if refusal is not None and not args.json:
+        print(f"Redis {refusal}")
     return EXIT_OK
 
 

@@ -425,6 +425,23 @@ class EmbeddedRedis:
         return aioredis.Redis.from_pool(pool)  # the client owns (and closes) the pool
 
 
+async def write_refusal(client: aioredis.Redis) -> str | None:
+    """Why a reachable Redis refuses writes now, in a sentence (None: it accepts them): at its
+    `maxmemory` with noeviction, or its last AOF write (or RDB save) failed: a full disk."""
+    info: Any = await client.info()
+    used, limit = int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
+    if limit and used >= limit and info.get("maxmemory_policy") == "noeviction":
+        return (
+            f"REFUSES WRITES: out of memory ({used / 2**20:.1f} MB used of maxmemory "
+            f"{limit / 2**20:.1f} MB, noeviction); raise maxmemory or free memory"
+        )
+    if info.get("aof_enabled") and info.get("aof_last_write_status") == "err":
+        return "REFUSES WRITES: it cannot write its AOF (disk full or failing); free disk space"
+    if info.get("rdb_last_bgsave_status") == "err":
+        return "REFUSES WRITES: its last RDB save failed (disk full or failing); free disk space"
+    return None
+
+
 def describe(settings: Settings) -> str:
     """Where Vigil's Redis is, for humans; never prints the URL's password."""
     if settings.redis_url is None:

@@ -3,7 +3,8 @@ as a child process, posts fed the whole time): first out of memory (`maxmemory` 
 holds, noeviction: every write answered OOM), then a full disk under it (the AOF cannot grow:
 MISCONF; see tests/faults/harness.py for how the disk is filled without root). Each lasts a
 few seconds and is then lifted. Nothing may be dropped: every alert arrives (at most one
-duplicate per fault), the service never stops, and it says in its log what it waited for."""
+duplicate per fault), the service never stops, it says in its log what it waited for, and
+`vigil status` during each says that Redis refuses writes, and why."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from bot.storage.connection import EmbeddedRedis
 from bot.storage.posts import PostQueue
 from tests.faults.harness import Load, aof_size, limit_file_size
 from tests.support.botapi import BotApiServer, Limits
-from tests.support.service import start_service, stop_service, vigil_env
+from tests.support.service import start_service, stop_service, vigil, vigil_env
 
 TOKEN = "123456:FAULT-MEMORY"
 
@@ -51,7 +52,9 @@ async def test_writes_refused_for_memory_or_disk_are_retried(tmp_path: Path) -> 
         await control.config_set("maxmemory-policy", "noeviction")
         await control.config_set("maxmemory", "1mb")
         assert int((await control.info("memory"))["used_memory"]) > 1024 * 1024
-        await asyncio.sleep(3.0)
+        held = asyncio.create_task(asyncio.sleep(3.0))
+        said_full = await asyncio.to_thread(vigil, "status", env=env, cwd=tmp_path, timeout=60)
+        await held
         await control.config_set("maxmemory", "0")
         oom_cleared = time.monotonic()
         await feeding
@@ -60,7 +63,10 @@ async def test_writes_refused_for_memory_or_disk_are_retried(tmp_path: Path) -> 
         feeding = asyncio.create_task(load.feed(queue, 30, rate=15))
         await asyncio.sleep(0.5)
         limit_file_size(redis_pid, aof_size(data_dir) + 512)
-        await asyncio.sleep(3.0)
+        held = asyncio.create_task(asyncio.sleep(3.0))
+        await asyncio.sleep(1.5)  # Redis notices at its next AOF write (within a second)
+        said_disk = await asyncio.to_thread(vigil, "status", env=env, cwd=tmp_path, timeout=60)
+        await held
         limit_file_size(redis_pid, None)
         disk_cleared = time.monotonic()
         await feeding
@@ -82,6 +88,13 @@ async def test_writes_refused_for_memory_or_disk_are_retried(tmp_path: Path) -> 
     assert "Short write while writing to the AOF file" in redis_log  # the disk refused it
     assert "Redis can write again" in redis_log
     assert "Traceback" not in log, log[-3000:]
+    # `vigil status` told the truth while each lasted.
+    assert said_full.returncode == 0, said_full.stderr
+    assert "Redis REFUSES WRITES: out of memory" in said_full.stdout, said_full.stdout
+    # A failing disk makes Redis refuse even PING (MISCONF): status says that, not "down".
+    assert said_disk.returncode == 1, said_disk.stderr
+    assert "REFUSES COMMANDS: Redis cannot write its data to disk" in said_disk.stdout
+    assert "UNREACHABLE" not in said_disk.stdout and "Traceback" not in said_disk.stderr
     for cleared in (oom_cleared, disk_cleared):
         recovery = load.recovery_s(cleared)
         assert recovery is not None and recovery < 10, recovery
