@@ -22,7 +22,7 @@ from tests.support.service import start_service, stop_service, vigil, vigil_env
 
 TOKEN = "123456:FAULT-MEMORY"
 
-pytestmark = pytest.mark.timeout(170)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(170)]
 
 
 async def test_writes_refused_for_memory_or_disk_are_retried(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from tests.support.service import start_service, stop_service, vigil, vigil_env
 
 TOKEN = "123456:FAULT-RESTART"
 
-pytestmark = pytest.mark.timeout(170)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(170)]
 
 
 async def _status(env: dict[str, str], cwd: Path, *args: str) -> tuple[int, str, str]:

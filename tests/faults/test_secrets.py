@@ -34,7 +34,7 @@ TOKEN = "123456:SECRET-token-never-LOGGED-0123456789"
 PHONE = "+44 7700 900789"
 PASSWORD = "two-step secret never logged"
 
-pytestmark = pytest.mark.timeout(170)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(170)]
 
 
 async def _login(telegram: MTProtoServer, env: dict[str, str], cwd: Path) -> str:

@@ -26,7 +26,7 @@ from tests.support.service import start_service, stop_service, vigil_env
 
 TOKEN = "123456:FAULT-TWO"
 
-pytestmark = pytest.mark.timeout(170)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(170)]
 
 
 async def test_two_triage_workers_deliver_each_alert_once(tmp_path: Path) -> None:
