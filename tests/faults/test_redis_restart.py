@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from bot.config import Settings
+from bot.storage import keys
 from bot.storage.connection import open_redis
 from bot.storage.posts import PostQueue
 from tests.faults.harness import Load, RedisProcess
@@ -138,3 +140,66 @@ async def test_an_outage_longer_than_the_ride_out_stops_in_a_sentence(tmp_path: 
     assert took < 30, took
     assert "Redis unreachable" in log and "for longer than REDIS_RIDE_OUT_S=2s" in log
     assert "Traceback" not in log, log[-3000:]
+
+
+async def test_vigil_ingest_rides_out_a_redis_kill(tmp_path: Path) -> None:
+    """`vigil ingest` of a 30,000-post export while Redis is killed (SIGKILL) in the middle of
+    its enqueueing and started again: it finishes by itself, every post is on the stream
+    once, and it says that it waited."""
+    server = RedisProcess(tmp_path / "redis")
+    server.start()
+    count = 30_000
+    export = tmp_path / "result.json"
+    export.write_text(
+        json.dumps(
+            {
+                "name": "Fault news",
+                "type": "public_channel",
+                "id": 4243,
+                "messages": [
+                    {
+                        "id": n,
+                        "type": "message",
+                        "date": "2026-11-20T10:00:00",
+                        "date_unixtime": "1795168800",
+                        "text": f"пост {n}: <b>не тег</b> & 🚨 ‏שלום‏ {'x' * (n % 300)}",
+                    }
+                    for n in range(1, count + 1)
+                ],
+            },
+            ensure_ascii=False,
+        )
+    )
+    env = vigil_env(tmp_path / "data", REDIS_URL=server.url, LOG_LEVEL="WARNING")
+    ingest = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "bot", "ingest", str(export), "--channel", "@fault_news"),
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stream = keys.POSTS_STREAM
+    try:
+        deadline = time.monotonic() + 120
+        while True:  # into the second pass: posts are going onto the stream
+            with server.sync() as control:
+                if int(control.xlen(stream)) > 0:
+                    break
+            assert ingest.returncode is None and time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        server.stop(signal.SIGKILL)
+        await asyncio.sleep(1.5)
+        server.start()
+        raw_out, raw_err = await asyncio.wait_for(ingest.communicate(), 120)
+        out, err = raw_out.decode(), raw_err.decode()
+        with server.sync() as control:
+            on_stream = int(control.xlen(stream))
+    finally:
+        if ingest.returncode is None:
+            ingest.kill()
+            await ingest.wait()
+        server.stop()
+    assert ingest.returncode == 0, err
+    assert f"read {count}, enqueued" in out
+    assert on_stream == count, (on_stream, out)
+    assert "retrying for up to" in err and "Traceback" not in err
