@@ -179,9 +179,11 @@ class RideOut(AsyncRetry):
 
     Each attempt that fails with a `transient` error disconnects (redis-py's `fail` callback),
     waits (exponential backoff, 50 ms doubling to 0.5 s) and tries again, until `budget_s` has
-    passed since the first failure; then the error is raised. Commands Vigil sends are
-    idempotent or guarded (the enqueue and outbox scripts check what they record), so sending
-    one again after a lost reply does no harm.
+    passed since the first failure; then the error is raised. What Vigil writes is idempotent
+    or guarded (the enqueue and outbox scripts check what they record, acks and hash fields
+    are set, not added), so sending a command again after its reply was lost does no harm; the
+    worst case is a counter bumped twice. A pipeline is sent again whole; a transaction that
+    WATCHed keys raises WatchError instead (redis-py's rule), for its caller to retry.
     """
 
     def __init__(self, budget_s: float = RIDE_OUT_S) -> None:
