@@ -306,7 +306,7 @@ class DeliveryWorker:
     async def _screen(self, entry: StreamEntry, job: AlertJob) -> Person | None:
         """The analyst to send to now, or None when the entry is settled without a send
         (dropped, held, muted, a duplicate)."""
-        person = await self._recipient(job.analyst_id)
+        person = await self._recipient(job.analyst_id, job.watch_id)
         if person is None or not person.is_analyst:
             log.info("delivery: %s is not an analyst any more; alert dropped", job.analyst_id)
             self.stats.dropped += 1
@@ -339,10 +339,11 @@ class DeliveryWorker:
             return None
         return person
 
-    async def _recipient(self, chat: int) -> Person | None:
-        """The analyst, or a desk (a group or channel: a negative chat id) the bot is in."""
+    async def _recipient(self, chat: int, watch_id: int = 0) -> Person | None:
+        """The analyst, or a desk (a group or channel: a negative chat id) the bot is in whose
+        route of `watch_id` was made by someone still an analyst."""
         if chat < 0:
-            return await self.repos.desks.recipient(chat)
+            return await self.repos.desks.recipient(chat, watch_id)
         return await self.users.get(chat)
 
     @staticmethod
@@ -357,7 +358,7 @@ class DeliveryWorker:
         async with self._gate:
             found = await self.ledger.first_alert(job)
             post = await self.repos.archive.get(job.post.channel_id, job.post.message_id)
-            person = await self._recipient(job.analyst_id)
+            person = await self._recipient(job.analyst_id, job.watch_id)
         message_id = found.chat_message_id
         usable = message_id is not None and found.meta and post is not None
         if found.done or not usable or person is None or not person.active:

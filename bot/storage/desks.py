@@ -36,7 +36,7 @@ from bot.storage.shared import (
     SharedWatchRepository,
 )
 from bot.storage.streams import DEFAULT_MAXLEN
-from bot.storage.users import Person
+from bot.storage.users import Person, UserRepository
 from bot.storage.watches import Watch, WatchRepository
 
 DeskKind = Literal["group", "supergroup", "channel"]
@@ -84,10 +84,16 @@ class Route:
 
 class DeskRepository:
     def __init__(
-        self, redis: aioredis.Redis, watches: WatchRepository, *, maxlen: int = DEFAULT_MAXLEN
+        self,
+        redis: aioredis.Redis,
+        watches: WatchRepository,
+        users: UserRepository | None = None,
+        *,
+        maxlen: int = DEFAULT_MAXLEN,
     ) -> None:
         self._redis = redis
         self._watches = watches
+        self._users = users or UserRepository(redis)
         self._shared = SharedWatchRepository(redis, watches)
         self._notices = NoticeBox(redis, maxlen=maxlen)
 
@@ -160,12 +166,20 @@ class DeskRepository:
             )
         return routes
 
-    async def recipient(self, chat_id: int) -> Person | None:
+    async def recipient(self, chat_id: int, watch_id: int = 0) -> Person | None:
         """The desk as delivery sees a recipient: None unless the bot is still in the chat
-        (no quiet hours, no threshold: the team reads it; the chat's zone is UTC)."""
+        and, for an alert of the desk's watch `watch_id`, the person who routed it is still an
+        analyst (a revoked analyst's routes stop). No quiet hours, no threshold: the team reads
+        it; the chat's zone is UTC."""
         desk = await self.get(chat_id)
         if desk is None or not desk.active:
             return None
+        if watch_id:
+            raw: Any = await self._redis.hget(keys.desk_routes(chat_id), str(watch_id))
+            if raw:
+                owner = await self._users.get(Route.from_json(chat_id, watch_id, raw).owner)
+                if owner is None or not owner.is_analyst:
+                    return None
         return Person(id=chat_id, role="analyst", name=desk.label, threshold="low")
 
     # --- routes ------------------------------------------------------------------------------

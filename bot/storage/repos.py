@@ -141,7 +141,9 @@ class Repositories:
             join_pace=JoinPace(redis),
             checkpoints=Checkpoints(redis),
             alerted=AlertedPosts(redis),
-            desks=DeskRepository(redis, watches, maxlen=keep.maxlen),
+            desks=DeskRepository(
+                redis, watches, UserRepository(redis, admins), maxlen=keep.maxlen
+            ),
             searches=SearchRequests(redis),
         )
 

@@ -335,3 +335,23 @@ async def test_the_shared_watch_card_routes_to_a_desk_with_a_button(app: BotApp)
     data = DeskRouteCB(shared_id=shared.id, chat_id=DESK).pack()
     assert await app.press_data(ANN, mine, data) == texts.NOT_ALLOWED
     assert len(await app.repos.desks.routes(DESK)) == 1
+
+
+async def test_a_revoked_analysts_route_stops(app: BotApp) -> None:
+    await app.make_analyst(ANN, "Ann")
+    app.server.add_group(DESK, TITLE, members={ANN: "member", ADMIN: "creator"})
+    app.server.add_bot_to(DESK, by=ANN)
+    await desk_active(app, DESK)
+    watch = await app.watches.add(ANN, "zangezur")
+    shared = await app.shared.add("corridor", created_by=ADMIN)
+    assert "now goes to" in (await in_group(app, DESK, ANN, f"/route {watch.id}")).text
+    assert "now goes to" in (await in_group(app, DESK, ADMIN, f"/route S{shared.id}")).text
+    async with workers(app):
+        await publish(app, "Zangezur: first")
+        await app.server.wait_for(lambda m: m.chat_id == DESK and "first" in m.text, timeout=30)
+        assert await app.users.revoke(ANN)
+        await publish(app, "Zangezur: second")
+        await publish(app, "The corridor: third")  # the admin's route goes on
+        await app.server.wait_for(lambda m: m.chat_id == DESK and "third" in m.text, timeout=30)
+        await asyncio.sleep(1.0)
+    assert [m for m in app.server.messages_to(DESK) if "second" in m.text] == []
