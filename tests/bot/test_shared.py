@@ -119,7 +119,7 @@ async def test_admin_adds_one_analyst_subscribes_and_gets_its_alerts(app: BotApp
 
     mine = await app.say(ANN, "/watches")
     assert f"#1 {CANONICAL} 🔗 shared S1 {NAME}" in mine.text
-    assert [b for b, _ in mine.buttons()] == ["⏸ #1", "🗑 #1"]  # no priority: admins set it
+    assert [b for b, _ in mine.buttons()] == ["⏸ #1", "📈 #1", "🗑 #1"]  # no priority: admins
 
     # A post is triaged; the alert names the watch like any other.
     async with triage_running(app), running(app.worker(chat_rate=100, global_rate=100)):
