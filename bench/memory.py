@@ -10,10 +10,15 @@ posts, so the service's learner trains 100 relevance models at start and triage 
 them (`models` counts them in Redis at the end); then real posts of those channels are
 ingested and triaged while the bot delivers, one post a channel is published live on the
 loopback Telegram (the watcher's update handlers), and the reconciler walks the 500 channels.
-The child's peak RSS (VmHWM) and final RSS are read from /proc.
+The child's peak RSS (VmHWM) and final RSS are read from /proc. `startup_s` runs from the
+spawn to every measured role ready: the bot's commands registered, the triage role's search
+worker present (its language model loaded), the watcher's account connected. `test_reply_s`
+is the /test reply's wait (asked of the triage role through the request stream; without a
+triage role, the bot's "no triage worker" line).
 
-Prints one JSON line. Run from the repository root: `.venv/bin/python bench/memory.py`
-(`--roles triage,bot` measures without the watcher).
+Prints one JSON line per run. Run from the repository root: `.venv/bin/python bench/memory.py`
+(`--roles triage,bot` measures without the watcher; `--each` runs every role alone, then all
+of them together, one line each).
 """
 
 from __future__ import annotations
@@ -40,8 +45,10 @@ from bot.config import Settings  # noqa: E402
 from bot.storage import keys  # noqa: E402
 from bot.storage.channels import ChannelRepository  # noqa: E402
 from bot.storage.connection import EmbeddedRedis  # noqa: E402
+from bot.storage.health import AccountState, HealthRepository  # noqa: E402
 from bot.storage.posts import PostQueue  # noqa: E402
 from bot.storage.repos import Repositories  # noqa: E402
+from bot.storage.requests import SearchRequests  # noqa: E402
 from bot.storage.streams import stream_stats  # noqa: E402
 from bot.storage.users import UserRepository  # noqa: E402
 from bot.storage.watches import WatchRepository  # noqa: E402
@@ -88,6 +95,21 @@ def spawn_service(env: dict[str, str], cwd: Path, roles: str) -> subprocess.Pope
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
+
+
+async def roles_ready(
+    roles: str, api: BotApiServer, health: HealthRepository, searches: SearchRequests
+) -> bool:
+    """Is every role of `roles` serving yet (see the module docstring)?"""
+    if "bot" in roles and api.commands_for("default") == []:
+        return False
+    if "triage" in roles and await searches.workers() == 0:
+        return False
+    if "watcher" in roles:
+        states = await health.account_states()
+        if not any(AccountState.from_json(k, v).connected for k, v in states.items()):
+            return False
+    return True
 
 
 async def give_verdicts(
@@ -168,6 +190,16 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
     }
     child = spawn_service(env, data_dir.parent, args.roles)
     started = time.monotonic()
+    health, searches = HealthRepository(redis), SearchRequests(redis)
+
+    async def until_ready() -> float:
+        while not await roles_ready(args.roles, api, health, searches):
+            if child.poll() is not None:
+                raise RuntimeError(f"service exited; log: {data_dir.parent / 'service.log'}")
+            await asyncio.sleep(0.05)
+        return time.monotonic() - started
+
+    ready = asyncio.create_task(until_ready())
     now = datetime.now(UTC)  # live posts: older ones would be archived as a backfill
     posts = [replace(p, date=now) for p in make_posts(sentences, rng)[: args.posts]]
     queue = PostQueue(redis)
@@ -178,9 +210,14 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         for channel in world:
             lang = rng.choice(sorted(sentences))
             await telegram.post(channel, rng.choice(sentences[lang]))
-    if "bot" in args.roles:  # /test loads the language model and dictionaries in the bot too
-        await api.wait_until(lambda: api.commands_for("default") != [], timeout=120)
+    startup_s = await asyncio.wait_for(ready, 300)
+    test_reply_s = None
+    if "bot" in args.roles:  # asked of the triage role: the bot loads no model for it
+        asked = time.monotonic()
+        after = len(api.sent)
         await api.send_text(analysts[0], "/test мигрант")
+        await api.wait_for(lambda m: m.chat_id == analysts[0], 240, after=after)
+        test_reply_s = round(time.monotonic() - asked, 2)
     deadline = time.monotonic() + args.timeout
     peak_sample = 0.0
     models = 0
@@ -228,6 +265,8 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
         "telegram_calls": len(telegram.calls),
         "bar_mb": 300,
         "redis_used_mb": round(redis_mb, 1),
+        "startup_s": round(startup_s, 2),
+        "test_reply_s": test_reply_s,
         "seconds": round(time.monotonic() - started, 1),
     }
 
@@ -247,4 +286,13 @@ if __name__ == "__main__":
     parser.add_argument("--settle", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=7)
-    print(json.dumps(asyncio.run(main(parser.parse_args()))))
+    parser.add_argument(
+        "--each", action="store_true", help="every role alone, then all together (a line each)"
+    )
+    options = parser.parse_args()
+    runs = ["watcher", "triage", "bot", options.roles] if options.each else [options.roles]
+    for roles in runs:
+        print(
+            json.dumps(asyncio.run(main(argparse.Namespace(**{**vars(options), "roles": roles})))),
+            flush=True,
+        )
