@@ -204,6 +204,23 @@ class SharedPriorityCB(CallbackData, prefix="asp"):
     page: int = 0
 
 
+# Buttons only admins may press: each handler of these sits under an admin role filter
+# (tests/bot/test_admin.py checks the routers).
+ADMIN_CALLBACKS: tuple[type[CallbackData], ...] = (
+    AccessCB,
+    AdminViewCB,
+    AdminPromptCB,
+    ChannelCB,
+    ChannelWeightCB,
+    PersonCB,
+    PendingCB,
+    DeadRetryCB,
+    AuditCB,
+    SharedAdminCB,
+    SharedPriorityCB,
+)
+
+
 class SharedAction(StrEnum):
     PAGE = "p"
     SUBSCRIBE = "s"

@@ -3,8 +3,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+from aiogram import Router
+from aiogram.filters.callback_data import CallbackData, CallbackQueryFilter
+
 from bot import keyboards, texts
 from bot.callback_data import (
+    ADMIN_CALLBACKS,
     AdminPrompt,
     AdminPromptCB,
     AdminView,
@@ -23,8 +27,12 @@ from bot.callback_data import (
     SharedPriorityCB,
     channel_token,
 )
+from bot.campaign_views import AmplifyCB
 from bot.storage import keys
 from bot.triage.priority import Priority
+from handlers import build_root_router
+from handlers.roles import ADMIN as ADMIN_ROLE
+from handlers.roles import RoleFilter
 from tests.bot.harness import ADMIN, BotApp, running
 from tests.support.botapi import MAX_TEXT
 from tests.support.html_check import utf16_len
@@ -373,3 +381,44 @@ def test_the_admin_menu_is_its_list_of_buttons_two_to_a_row() -> None:
     ]
     datas = [b.callback_data for b in buttons]
     assert len(set(datas)) == len(datas)
+
+
+def _callback_handlers(
+    router: Router, guarded: bool = False
+) -> list[tuple[str, type[CallbackData] | None, bool]]:
+    """(handler, the CallbackData it filters on, whether an admin role filter guards it)."""
+    observer = router.observers["callback_query"]
+    guarded = guarded or any(
+        isinstance(f.callback, RoleFilter) and f.callback.roles == ADMIN_ROLE
+        for f in observer._handler.filters or []
+    )
+    found = []
+    for handler in observer.handlers:
+        factories = [
+            f.callback.callback_data
+            for f in handler.filters or []
+            if isinstance(f.callback, CallbackQueryFilter)
+        ]
+        found.append((handler.callback.__qualname__, factories[0] if factories else None, guarded))
+    for sub in router.sub_routers:
+        found += _callback_handlers(sub, guarded)
+    return found
+
+
+def _factories(cls: type[CallbackData]) -> list[type[CallbackData]]:
+    out = []
+    for sub in cls.__subclasses__():
+        out += [sub, *_factories(sub)]
+    return out
+
+
+def test_every_admin_button_handler_sits_under_the_admin_role_filter() -> None:
+    handlers = _callback_handlers(build_root_router())
+    admin_only = set(ADMIN_CALLBACKS) | {AmplifyCB}
+    on_admin = [(name, guarded) for name, factory, guarded in handlers if factory in admin_only]
+    assert len(on_admin) >= 25
+    assert [name for name, guarded in on_admin if not guarded] == []
+    # Every factory the bot knows has its own prefix (a shared one would route one button's
+    # data to another's handler).
+    prefixes = [factory.__prefix__ for factory in _factories(CallbackData)]
+    assert len(prefixes) == len(set(prefixes)), sorted(prefixes)
