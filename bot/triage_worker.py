@@ -40,7 +40,7 @@ import gc
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -57,9 +57,9 @@ from bot.storage.streams import StreamConsumer, StreamEntry
 from bot.storage.triage_store import TriageStore
 from bot.storage.watches import WatchRepository
 from bot.triage.dedup import required_overlap, story_fingerprints
-from bot.triage.engine import TriageEngine, TriageResult, WatchSpec
+from bot.triage.engine import ScoredMatch, TriageEngine, TriageResult, WatchSpec
 from bot.triage.normalise import normalise
-from bot.triage.priority import Priority
+from bot.triage.priority import Priority, rank
 from bot.triage.query import QueryError
 from bot.triage.relevance import SUGGESTED_REASON, features_of_post
 from bot.triage.spread import CopyKind
@@ -148,6 +148,9 @@ class TriageWorker:
         self._owners: dict[int, int] = {}  # watch id -> owner
         self._load_weights = channel_weights
         self.stats = TriageStats()
+        # The last batch's write, prepared (`_unsent`) or on its way (`_writing`); see `_process`.
+        self._unsent: Coroutine[Any, Any, None] | None = None
+        self._writing: asyncio.Task[None] | None = None
 
     @classmethod
     def over(
@@ -245,32 +248,45 @@ class TriageWorker:
         # them again (measured ~120 µs per post at 10,000 watches).
         gc.collect()
         gc.freeze()
-        last_weights = 0.0
-        last_trim = 0.0
-        last_sync = 0.0
-        last_surge = time.monotonic()
-        while not stop.is_set():
-            if self._surge is not None and time.monotonic() - last_surge > SURGE_CHECK_S:
-                await self.check_surges()
-                last_surge = time.monotonic()
-            if self._models is not None and time.monotonic() - last_sync > SYNC_S:
-                await self._models.refresh()
-                last_sync = time.monotonic()
-            if time.monotonic() - last_trim > TRIM_EVERY_S:
-                # Acknowledged posts older than the window leave the stream (memory bounded by
-                # age, not only by STREAM_MAXLEN); any worker may do it, it is idempotent.
-                await self._stream.trim_acknowledged(self._stream_max_age_s)
-                await self._store.archive.trim()
-                last_trim = time.monotonic()
-            if self._load_weights and time.monotonic() - last_weights > WEIGHTS_REFRESH_S:
-                await self._load_weights()
-                last_weights = time.monotonic()
-            entries = await self._stream.read(count=batch, block_ms=block_ms)
-            # Sync after the read, not before: a watch added before a post was enqueued is
-            # then always applied before that post is matched, however the two raced.
-            await self.sync_watches()
-            if entries:
-                await self.process(entries)
+        last = {"weights": 0.0, "trim": 0.0, "sync": 0.0, "surge": time.monotonic()}
+        try:
+            while not stop.is_set():
+                await self._housekeeping(last)
+                # With a batch's write still to send, only look for more without waiting: the
+                # write goes out beside the next batch's matching, or at once if none came.
+                pending = self._unsent is not None
+                entries = await self._stream.read(
+                    count=batch, block_ms=None if pending else block_ms
+                )
+                # Sync after the read, not before: a watch added before a post was enqueued is
+                # then always applied before that post is matched, however the two raced.
+                await self.sync_watches()
+                if entries:
+                    await self._process(entries)
+                else:
+                    await self.flush()
+        finally:
+            await self.flush()
+
+    async def _housekeeping(self, last: dict[str, float]) -> None:
+        """The periodic work of `run` (surge checks, model reloads, trims, channel weights)."""
+        now = time.monotonic()
+        if self._surge is not None and now - last["surge"] > SURGE_CHECK_S:
+            await self.flush()  # the check reads the counts the batches wrote
+            await self.check_surges()
+            last["surge"] = time.monotonic()
+        if self._models is not None and now - last["sync"] > SYNC_S:
+            await self._models.refresh()
+            last["sync"] = time.monotonic()
+        if now - last["trim"] > TRIM_EVERY_S:
+            # Acknowledged posts older than the window leave the stream (memory bounded by
+            # age, not only by STREAM_MAXLEN); any worker may do it, it is idempotent.
+            await self._stream.trim_acknowledged(self._stream_max_age_s)
+            await self._store.archive.trim()
+            last["trim"] = time.monotonic()
+        if self._load_weights and now - last["weights"] > WEIGHTS_REFRESH_S:
+            await self._load_weights()
+            last["weights"] = time.monotonic()
 
     async def drain(self, *, batch: int = 100, surges: bool = True) -> int:
         """Process everything currently on the stream, then return (demo, tests, backtests).
@@ -280,15 +296,39 @@ class TriageWorker:
         if self._models is not None:
             await self._models.refresh(force=True)
         done = 0
-        while entries := await self._stream.read(count=batch, block_ms=None):
-            await self.sync_watches()
-            await self.process(entries)
-            done += len(entries)
+        try:
+            while entries := await self._stream.read(count=batch, block_ms=None):
+                await self.sync_watches()
+                await self._process(entries)
+                done += len(entries)
+        finally:
+            await self.flush()
         if surges and self._surge is not None:
             await self.check_surges()
         return done
 
     async def process(self, entries: list[StreamEntry]) -> None:
+        """Triage one batch; when it returns, its alerts are appended and its entries acked."""
+        await self._process(entries)
+        await self.flush()
+
+    async def flush(self) -> None:
+        """Send the last batch's write if it is still waiting, and wait until it is in Redis
+        and its entries are acknowledged (its errors are raised here)."""
+        self._start_write()
+        task, self._writing = self._writing, None
+        if task is not None:
+            await task
+
+    def _start_write(self) -> None:
+        if self._unsent is not None:
+            self._writing = asyncio.create_task(self._unsent)
+            self._unsent = None
+
+    async def _process(self, entries: list[StreamEntry]) -> None:
+        """Triage one batch and leave its write unsent: the next batch sends it just before
+        its own matching (pure CPU), so Redis runs the write while this process matches, and
+        waits for it before its own lookup. Nothing is acknowledged before it is written."""
         if not self._ready:  # never match against a partial index
             await self.load_watches()
         posts: list[tuple[StreamEntry, Post]] = []
@@ -301,7 +341,10 @@ class TriageWorker:
         if not posts:
             return
         self.stats.batches += 1
+        self._start_write()
+        await asyncio.sleep(0)  # let the write go out before matching holds the loop
         planned = [self._triage(post) for _e, post in posts]
+        await self.flush()  # this batch's lookups must see the last batch's writes
         followed = sorted({_key(p.post) for p in planned if p.post.event != "new"})
         fingerprints = sorted({f for p in planned for f in p.fingerprints})
         found = await self._store.lookup(followed, fingerprints)
@@ -311,6 +354,11 @@ class TriageWorker:
             self._plan(item, found.archived, batch)
         origins = await self._store.origins(sorted(batch.origins - batch.first_here))
         emissions = [self._emission(e, batch, origins.alerted, origins.copies) for e in batch.jobs]
+        self._unsent = self._write(batch, [e for e in emissions if e is not None], posts)
+
+    async def _write(
+        self, batch: _Batch, emissions: list[Emission], posts: list[tuple[StreamEntry, Post]]
+    ) -> None:
         sent = await self._store.record(
             batch.archive,
             batch.claims,
@@ -320,7 +368,7 @@ class TriageWorker:
             surge=self._surge,
             counts=batch.surge,
             spread=batch.spread,
-            emissions=[e for e in emissions if e is not None],
+            emissions=emissions,
         )
         if self._models is not None:
             self._models.count_suggested(batch.suggested)
@@ -606,12 +654,24 @@ def _forward_origin(post: Post) -> PostKey | None:
 
 def _best(result: TriageResult, queries: dict[int, str]) -> Best:
     """One alert per analyst: the highest priority among their matching watches, all spans."""
-    grouped: dict[int, list[Any]] = defaultdict(list)
+    grouped: dict[int, list[ScoredMatch]] = {}
     for match in result.matches:
-        grouped[match.owner_id].append(match)
+        grouped.setdefault(match.owner_id, []).append(match)
     best: Best = {}
     for owner, matches in grouped.items():
-        matches.sort(key=lambda m: (-Priority(m.priority).rank, m.watch_id))
+        if len(matches) == 1:  # most analysts: one watch matched (spans sorted, disjoint)
+            top = matches[0]
+            best[owner] = _Best(
+                (top.watch_id,),
+                top.priority,
+                top.reasons,
+                top.spans,
+                queries.get(top.watch_id, ""),
+                held=top.held,
+                moved=top.learned,
+            )
+            continue
+        matches.sort(key=lambda m: (-rank(m.priority), m.watch_id))
         top = matches[0]
         spans = _merge([s for m in matches for s in m.spans])
         best[owner] = _Best(

@@ -356,3 +356,56 @@ async def test_a_surge_of_matching_posts_tells_the_watchs_analysts_once(
     notices = [f for _i, f in await redis.xrange(keys.ALERTS_STREAM) if is_notice(f)]
     assert len([f for f in notices if "Surge" in f.get("notice", "")]) == 1
     assert worker.stats.surges == 1
+
+
+async def test_running_worker_writes_and_acks_each_batch_without_waiting_for_the_next(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    """A batch's write goes out beside the next batch's matching; with no next batch it goes
+    at once: the alert and the ack come long before the blocking read (1.5 s) would return."""
+    worker = await make_worker(redis)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop, block_ms=1500))
+    try:
+        await asyncio.sleep(0.3)
+        started = asyncio.get_running_loop().time()
+        await PostQueue(redis).enqueue(post(1, "Надо выслать мигрантов"))
+        while True:
+            pending = await redis.xpending(keys.POSTS_STREAM, keys.TRIAGE_GROUP)
+            if await redis.xlen(keys.ALERTS_STREAM) and not int(pending["pending"]):
+                break
+            assert asyncio.get_running_loop().time() - started < 1.0, "write or ack held back"
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+    assert [(j.analyst_id, j.post.text) for j in await alerts(redis)] == [
+        (ALICE, "Надо выслать мигрантов")
+    ]
+
+
+async def test_copies_in_consecutive_batches_alert_once_while_writes_overlap(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    """Batch N+1 is matched while batch N's write is in flight, but it looks up stories and
+    ledgers only after that write is in Redis: a copy in the next batch is folded, and a
+    redelivered batch adds nothing."""
+    story = "Срочно: власти решили выслать всех мигрантов из приграничных районов до пятницы"
+    queue = PostQueue(redis)
+    await queue.enqueue(post(1, story, channel=501))
+    await queue.enqueue(post(2, story, channel=502))
+    await queue.enqueue(post(3, story, channel=503))
+    worker = await make_worker(redis)
+    assert await worker.drain(batch=1) == 3
+    jobs = await alerts(redis)
+    assert [(j.analyst_id, j.kind, j.post.channel_id) for j in jobs] == [
+        (ALICE, "new", 501),
+        (ALICE, "also", 501),
+        (ALICE, "also", 501),
+    ]
+    assert worker.stats.batches == 3 and worker._unsent is None and worker._writing is None
+    again = StreamConsumer(redis, keys.POSTS_STREAM, keys.TRIAGE_GROUP, "w9", keys.POSTS_DEAD)
+    entries = [StreamEntry(i, f) for i, f in await redis.xrange(keys.POSTS_STREAM)]
+    worker._stream = again
+    await worker.process(entries)  # the same batch, delivered again
+    assert len(await alerts(redis)) == 3

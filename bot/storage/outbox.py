@@ -35,12 +35,12 @@ from bot.storage.streams import DEFAULT_MAXLEN, StreamConsumer, StreamEntry
 
 log = logging.getLogger(__name__)
 
-# KEYS[1] the alerts stream, KEYS[2..] the ledger hash of each job's post.
+# KEYS[1] the alerts stream, KEYS[2..] the ledger hashes (`keys.alerts_made`), one per post.
 # ARGV[1] maxlen, ARGV[2] ttl, ARGV[3] number of posts P, ARGV[4 .. 3+2P] each post's ref and
-# stub, then ARGV[4+2P] every job as one JSON list of [analyst, version, mode, post index
-# (1-based), the job's other fields as an object] (one argument, not five per job: encoding
-# tens of thousands of arguments and parsing a reply per job cost the worker more than the
-# script itself).
+# stub, then ARGV[4+2P] every job as one JSON list of [analyst, version, mode, post index,
+# ledger index (both 1-based), the job's other fields as an object] (one argument, not six per
+# job: encoding tens of thousands of arguments and parsing a reply per job cost the worker more
+# than the script itself).
 # mode 'first': only if the analyst was never alerted on this post (new posts, copies);
 # mode 'newer': only if the recorded version is older (edits, deletions).
 # Returns one character per job: '1' appended, '0' not.
@@ -48,20 +48,21 @@ _EMIT_MANY = """
 local out = {}
 local posts = tonumber(ARGV[3])
 local jobs = cjson.decode(ARGV[4 + 2 * posts])
-for k = 2, #KEYS do
-  local job = jobs[k - 1]
+for k = 1, #jobs do
+  local job = jobs[k]
   local analyst, version, mode = job[1], job[2], job[3]
-  local cur = redis.call('HGET', KEYS[k], analyst)
+  local ledger = KEYS[1 + job[5]]
+  local cur = redis.call('HGET', ledger, analyst)
   local ok = '1'
   if mode == 'first' and cur then ok = '0' end
   if cur and tonumber(cur) >= tonumber(version) then ok = '0' end
   if ok == '1' then
     local p = 2 + 2 * job[4]
-    redis.call('HSET', KEYS[k], analyst, version)
-    redis.call('EXPIRE', KEYS[k], ARGV[2])
+    redis.call('HSET', ledger, analyst, version)
+    redis.call('EXPIRE', ledger, ARGV[2])
     redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
       'type', 'alert', 'analyst', analyst, 'ref', ARGV[p], 'stub', ARGV[p + 1],
-      'job', cjson.encode(job[5]))
+      'job', cjson.encode(job[6]))
   end
   out[#out + 1] = ok
 end
@@ -117,8 +118,8 @@ class AlertOutbox:
         for start in range(0, len(emissions), MAX_JOBS_PER_CALL):
             chunk = emissions[start : start + MAX_JOBS_PER_CALL]
             posts: dict[tuple[str, str], int] = {}
+            ledgers: dict[tuple[int, int], int] = {}
             jobs: list[Any] = []
-            names = [keys.ALERTS_STREAM]
             for e in chunk:
                 post = e.job.post
                 ref = refs.get(id(post))
@@ -128,16 +129,11 @@ class AlertOutbox:
                         post_stub(post),
                     )
                 index = posts.setdefault(ref, len(posts) + 1)
-                jobs.append(
-                    (
-                        str(e.job.analyst_id),
-                        str(e.ledger_post[2]),
-                        e.mode.value,
-                        index,
-                        e.job.rest(),
-                    )
-                )
-                names.append(keys.alerts_made(e.ledger_post[0], e.ledger_post[1]))
+                ledger = ledgers.setdefault(e.ledger_post[:2], len(ledgers) + 1)
+                version = str(e.ledger_post[2])
+                rest = e.job.rest()
+                jobs.append((str(e.job.analyst_id), version, e.mode.value, index, ledger, rest))
+            names = [keys.ALERTS_STREAM, *(keys.alerts_made(c, m) for c, m in ledgers)]
             payload = json.dumps(jobs, ensure_ascii=False, separators=(",", ":"))
             flat = [x for pair in posts for x in pair]
             # EVAL, not the registered script: those cannot be queued on an asyncio pipeline;
