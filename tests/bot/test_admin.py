@@ -482,3 +482,28 @@ async def test_admin_views_fit_telegram_with_hostile_and_huge_content(app: BotAp
     assert menu.text == texts.ADMIN_MENU.replace("<b>", "").replace("</b>", "")
     assert len(set(seen)) > 8  # the views really were different pages
     assert app.server.unanswered_callbacks() == []
+
+
+async def test_deny_from_the_pending_list_tells_them_once_and_a_second_tap_is_stale(
+    app: BotApp,
+) -> None:
+    async with running(app.worker(chat_rate=100, global_rate=100)):
+        app.server.add_user(810, "Asker <&>")
+        await app.users.request_access(810, "Asker <&>", None)
+        menu = await app.say(ADMIN, "/admin")
+        _a, people = await app.press(ADMIN, menu, "Analysts")
+        assert people is not None
+        _a, pending = await app.press(ADMIN, people, "Pending requests (1)")
+        assert pending is not None
+        deny = next(d for t, d in pending.buttons() if t == texts.BTN_DENY)
+        answer, after = await app.press(ADMIN, pending, texts.BTN_DENY)
+        assert answer == "Done" and after is not None and after.text == texts.NO_PENDING
+        assert await app.users.role_of(810) == "denied"
+        told = await app.server.wait_for(lambda m: m.chat_id == 810)
+        assert told.text == texts.ACCESS_DENIED
+        # The same button again (a slow client, a second admin): nothing more happens.
+        assert await app.press_data(ADMIN, after, deny) == texts.ADMIN_STALE
+        await asyncio.sleep(0.3)
+        assert len(app.server.messages_to(810)) == 1
+    assert [e.action for e in await app.audit.recent()] == ["access.denied"]
+    assert app.server.unanswered_callbacks() == []
