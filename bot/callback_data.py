@@ -204,6 +204,14 @@ class SharedPriorityCB(CallbackData, prefix="asp"):
     page: int = 0
 
 
+class DeskRouteCB(CallbackData, prefix="dr"):
+    """An admin routing shared watch `shared_id` from its card: `chat_id` 0 lists the desks
+    to choose from, a desk's (negative) id routes it there."""
+
+    shared_id: int
+    chat_id: int = 0
+
+
 # Buttons only admins may press: each handler of these sits under an admin role filter
 # (tests/bot/test_admin.py checks the routers).
 ADMIN_CALLBACKS: tuple[type[CallbackData], ...] = (
@@ -218,6 +226,7 @@ ADMIN_CALLBACKS: tuple[type[CallbackData], ...] = (
     AuditCB,
     SharedAdminCB,
     SharedPriorityCB,
+    DeskRouteCB,
 )
 
 
@@ -250,11 +259,3 @@ class LearningCB(CallbackData, prefix="ln"):
     """/learning buttons: reset (with a confirmation)."""
 
     action: LearningAction
-
-
-class DeskRouteCB(CallbackData, prefix="dr"):
-    """An admin routing shared watch `shared_id` from its card: `chat_id` 0 lists the desks
-    to choose from, a desk's (negative) id routes it there."""
-
-    shared_id: int
-    chat_id: int = 0
