@@ -448,9 +448,7 @@ def shared_keyboard(
     return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
 
 
-def desk_choice_keyboard(
-    shared_id: int, desks: Sequence[tuple[int, str]]
-) -> InlineKeyboardMarkup:
+def desk_choice_keyboard(shared_id: int, desks: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
     """One button per desk (chat id, label) to route shared watch `shared_id` to, and Back to
     its card."""
     back = SharedAdminCB(action=SharedAdminAction.OPEN, shared_id=shared_id)
