@@ -4,15 +4,18 @@ Telegram is unreachable from our machines, so tests start this aiohttp server on
 the real aiogram stack talks to it over HTTP (`TelegramAPIServer.from_base(server.base_url)`).
 It answers every method Vigil calls with Telegram's envelopes and error wording: HTML parse mode
 checked against the documented tags, length limits in UTF-16 code units, inline keyboard
-checks, unknown chats, blocked users, per-chat and global flood limits (429 + retry_after).
+checks, unknown chats, blocked users, groups and channels (negative ids; 403 once the bot is
+removed), per-chat, per-group (20 a minute) and global flood limits (429 + retry_after).
 
-The test plays the users: `add_user`, `send_text`, `press`, `block`; and inspects what the bot
-did: `sent`, `messages_to`, `current`, `wait_for`, `callback_answers`, `documents`, `photos`,
-`commands`.
+The test plays the users: `add_user`, `send_text`, `press`, `block`, and, for groups and
+channels, `add_group`, `add_bot_to`, `remove_bot_from`, `send_group_text`, `press(...,
+chat_id=)`; and inspects what the bot did: `sent`, `messages_to`, `current`, `wait_for`,
+`callback_answers`, `documents`, `photos`, `commands`.
 
 Modules: `server` (HTTP, routing, envelopes), `world` (users, chats, messages; the test's
-side), `calls` (the method table, parameters), `messages`, `callbacks`, `chats`, `profile`,
-`updates` (the methods, by what they act on), `checks` (content limits, HTML, keyboards),
+side), `calls` (the method table, parameters), `messages`, `callbacks`, `chats`, `groups`
+(groups, supergroups, channels: membership, getChatMember), `profile`, `updates` (the methods,
+by what they act on), `checks` (content limits, HTML, keyboards),
 `flood` (429 flood limits, 403 blocked users), `errors`.
 """
 
