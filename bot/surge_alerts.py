@@ -15,12 +15,16 @@ from collections.abc import Callable, Sequence
 from bot import texts
 from bot.alerts import Notice
 from bot.campaign_views import surge_alert_keyboard
-from bot.charts import CHART_TIMEOUT_S, render_or_none, surge_spec
+from bot.charts import render_or_none, surge_spec
 from bot.fit import MAX_CAPTION, fit_html
 from bot.storage.campaigns import CampaignRepository
 from bot.triage.surge import SurgeAlert
 
-__all__ = ["surge_label", "surge_notices"]
+__all__ = ["SURGE_CHART_TIMEOUT_S", "surge_label", "surge_notices"]
+
+# The triage worker waits for the chart before it queues the notices (about a second): a
+# renderer stuck longer costs the alert its picture, not the worker its posts.
+SURGE_CHART_TIMEOUT_S = 10.0
 
 
 def surge_label(subject: int) -> str:
@@ -36,7 +40,7 @@ async def surge_notices(
     campaigns: CampaignRepository,
     *,
     chart: bool = True,
-    chart_timeout_s: float = CHART_TIMEOUT_S,
+    chart_timeout_s: float = SURGE_CHART_TIMEOUT_S,
 ) -> list[Notice]:
     """The notices of one surge for `recipients` ((watch id, analyst) pairs of the watches
     with the alert's subject); none for watches with surge alerts off."""
