@@ -527,12 +527,16 @@ async def _system(
 ) -> None:
     lines = []
     dead_total = 0
-    for stats in await health.streams():
+    for i, stats in enumerate(await health.streams()):  # in the dead-letter streams' order
         dead_total += stats.dead_letters
-        name = stats.stream.split(":")[1].strip("{}")
         lines.append(
             texts.stream_line(
-                name, stats.length, stats.pending, stats.lag, stats.consumers, stats.dead_letters
+                stream_name(i),
+                stats.length,
+                stats.pending,
+                stats.lag,
+                stats.consumers,
+                stats.dead_letters,
             )
         )
     everything = await channels.list()

@@ -162,6 +162,7 @@ class HealthRepository:
         )
 
     async def streams(self) -> list[StreamStats]:
+        """Every stream's numbers, in `keys.STREAMS` order (that of `deadletters.stream_name`)."""
         return [await stream_stats(self._redis, *s) for s in keys.STREAMS]
 
     async def totals(self) -> Mapping[str, int]:
