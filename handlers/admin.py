@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import Bot, F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -51,6 +50,7 @@ from bot.storage.notices import NoticeBox
 from bot.storage.users import UserRepository
 from handlers.access import tell_user
 from handlers.commands_scope import set_commands_for
+from handlers.errors import edit_or_ignore
 from handlers.roles import ADMIN, RoleFilter
 
 log = logging.getLogger(__name__)
@@ -81,11 +81,7 @@ def _pages(total: int, size: int, page: int) -> tuple[int, int]:
 
 async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
     if isinstance(query.message, Message):
-        try:
-            await query.message.edit_text(fit_html(text), reply_markup=fit_markup(markup))
-        except TelegramBadRequest as exc:  # "message is not modified" on a double tap
-            if "not modified" not in exc.message:
-                raise
+        await edit_or_ignore(query.message, fit_html(text), fit_markup(markup))
 
 
 async def cmd_admin(message: Message) -> None:
