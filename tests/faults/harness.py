@@ -40,6 +40,9 @@ from bot.storage.posts import PostQueue
 from bot.storage.users import UserRepository
 from bot.storage.watches import WatchRepository
 from tests.support.botapi import BotApiServer, WaitTimeoutError
+from tests.support.mtproto import MTProtoServer
+from tests.support.mtproto.fixtures import eventually
+from tests.support.service import start_interactive
 
 MARK = re.compile(r"faultpost(\d+)\b")
 
@@ -228,3 +231,21 @@ class Load:
     @property
     def duplicates(self) -> int:
         return sum(n - 1 for key, n in self.delivered().items() if n > 1 and key in self.expected)
+
+
+async def login_watcher(
+    telegram: MTProtoServer, env: dict[str, str], cwd: Path, phone: str, password: str
+) -> str:
+    """`vigil login` answered as a person would (phone, code, 2FA password); its output."""
+    login = await start_interactive("login", env=env, cwd=cwd)
+    assert login.stdin is not None
+    login.stdin.write(f"{phone}\n".encode())
+    await login.stdin.drain()
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    await eventually(
+        lambda: any(sent.phone == digits for sent in telegram.codes), 30, "a code asked for"
+    )
+    login.stdin.write(f"{telegram.login_code(phone)}\n{password}\n".encode())
+    out, err = await asyncio.wait_for(login.communicate(), 60)
+    assert login.returncode == 0, out.decode() + err.decode()
+    return out.decode() + err.decode()

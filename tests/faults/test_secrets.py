@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from telethon.sessions import SQLiteSession, StringSession
 
+from tests.faults.harness import login_watcher
 from tests.support.botapi import BotApiServer
 from tests.support.mtproto import MTProtoServer
 from tests.support.mtproto.fixtures import TEST_API_HASH, TEST_API_ID, eventually
 from tests.support.service import (
     approve_analyst,
-    start_interactive,
     start_service,
     stop_service,
     vigil,
@@ -35,22 +35,6 @@ PHONE = "+44 7700 900789"
 PASSWORD = "two-step secret never logged"
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(170)]
-
-
-async def _login(telegram: MTProtoServer, env: dict[str, str], cwd: Path) -> str:
-    """`vigil login` answered as a person would; returns everything it wrote."""
-    login = await start_interactive("login", env=env, cwd=cwd)
-    assert login.stdin is not None
-    login.stdin.write(f"{PHONE}\n".encode())
-    await login.stdin.drain()
-    digits = "".join(ch for ch in PHONE if ch.isdigit())
-    await eventually(
-        lambda: any(sent.phone == digits for sent in telegram.codes), 30, "a code asked for"
-    )
-    login.stdin.write(f"{telegram.login_code(PHONE)}\n{PASSWORD}\n".encode())
-    out, err = await asyncio.wait_for(login.communicate(), 60)
-    assert login.returncode == 0, out.decode() + err.decode()
-    return out.decode() + err.decode()
 
 
 async def test_no_secret_in_any_log_line_at_debug(
@@ -75,7 +59,7 @@ async def test_no_secret_in_any_log_line_at_debug(
     )
     cwd = data_dir.parent
     log_path = cwd / "service.log"
-    outputs = [await _login(telegram, env, cwd)]
+    outputs = [await login_watcher(telegram, env, cwd, PHONE, PASSWORD)]
 
     def run(*args: str) -> str:
         done = vigil(*args, env=env, cwd=cwd, timeout=60)
