@@ -30,8 +30,8 @@ from handlers.watches import build_watches_router
 
 def build_root_router() -> Router:
     root = Router(name="root")
-    root.include_router(build_outsiders_router())
     root.include_router(build_desk_membership_router())
+    root.include_router(build_outsiders_router())
     root.include_router(build_membership_router())
 
     analyst = Router(name="analyst")

@@ -238,12 +238,30 @@ async def on_desk_membership(event: ChatMemberUpdated, desks: DeskRepository) ->
         log.info("desks: removed from chat %s (%d routes paused)", chat.id, len(paused))
 
 
+async def on_desk_migrated(message: Message, desks: DeskRepository) -> None:
+    """A basic group became a supergroup: Telegram says so in both (old and new id); the
+    routes move to the new id (later sends to the old one are refused)."""
+    if message.migrate_to_chat_id:
+        old, new = message.chat.id, message.migrate_to_chat_id
+    else:
+        old, new = message.migrate_from_chat_id or 0, message.chat.id
+    moved = await desks.migrate(old, new, message.chat.title or "")
+    if moved:
+        log.info("desks: chat %s became %s (%d routes moved)", old, new, len(moved))
+
+
 def build_desk_membership_router() -> Router:
-    """my_chat_member of groups and channels, before the private-chat membership router (an
+    """my_chat_member of groups and channels, and a group's upgrade to a supergroup, whoever
+    caused them: first, before the outsiders' and the private-chat membership routers (an
     analyst removing the bot from a group has not blocked it)."""
     router = Router(name="desk-membership")
     router.my_chat_member.filter(F.chat.type != ChatType.PRIVATE)
     router.my_chat_member.register(on_desk_membership)
+    router.message.register(
+        on_desk_migrated,
+        F.chat.type != ChatType.PRIVATE,
+        F.migrate_to_chat_id | F.migrate_from_chat_id,
+    )
     return router
 
 

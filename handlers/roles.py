@@ -6,8 +6,9 @@ callback data); parent routers carry the filter, so no handler can forget it.
 In a group or channel (a desk, see handlers/desks.py) the bot answers only commands addressed
 to it, from approved analysts: other messages never reach a handler (strangers' commands too:
 the request-access flow is for private chats), and an admin counts as an analyst there, so the
-admin menu never opens in front of the team. `person` keeps the real role, for the few handlers
-that check it themselves (/route of a shared watch).
+admin menu never opens in front of the team. A group's upgrade to a supergroup (a service
+message) does reach the desks router, whoever caused it. `person` keeps the real role, for
+the few handlers that check it themselves (/route of a shared watch).
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ class RoleMiddleware(BaseMiddleware):
             data["person"] = person
             data["role"] = person.role if person is not None else "stranger"
         chat = _chat_of(event)
-        if chat is not None and chat.type != ChatType.PRIVATE:
+        migration = isinstance(event, Message) and bool(
+            event.migrate_to_chat_id or event.migrate_from_chat_id
+        )
+        if chat is not None and chat.type != ChatType.PRIVATE and not migration:
             if isinstance(event, Message) and (
                 data["role"] not in ANALYST or not await _for_this_bot(event, data.get("bot"))
             ):

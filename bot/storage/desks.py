@@ -10,7 +10,8 @@ with it), routing an analyst's own watch #12 gives the chat a watch with #12's q
 priority. Triage fans alerts out to the chat like to any watch's owner, and delivery sends
 them to the chat; nothing else needed a new path. A paused desk's routes are paused watches (the
 change feed takes them out of every triage index at once) and their owners are told through the
-notices; the bot added back resumes them.
+notices; the bot added back resumes them. A basic group upgraded to a supergroup (a new chat
+id) takes its routes along (`migrate`).
 
 Keys (`keys.desk`, `keys.desk_routes`, `keys.desk_owned`, `keys.DESKS_ALL`): one record and
 one routes hash per desk (the desk's own hash tag), one set of routes per owner. Routes are
@@ -165,6 +166,43 @@ class DeskRepository:
                 )
             )
         return routes
+
+    async def migrate(self, old_id: int, new_id: int, title: str = "") -> list[Route]:
+        """A basic group was upgraded to a supergroup (a new chat id): its routes move there,
+        each a watch of the new chat (a shared watch's subscription moves with it). Seen from
+        either of the two service messages; the second finds nothing left to move."""
+        desk = await self.get(old_id)
+        if desk is None or new_id >= 0:
+            return []
+        # Both service messages may be handled at once: one claim, one move.
+        if not await self._redis.hsetnx(keys.desk(old_id), "migrated_to", str(new_id)):
+            return []
+        await self.seen(new_id, title or desk.title, "supergroup", desk.added_by)
+        moved: list[Route] = []
+        for route in await self.routes(old_id):
+            watch: Watch | None = None
+            if route.source.startswith("S"):
+                shared_id = int(route.source[1:])
+                await self._shared.unsubscribe(shared_id, old_id)
+                try:
+                    watch = await self._shared.subscribe(shared_id, new_id)
+                except (AlreadySubscribedError, SharedWatchGoneError):
+                    watch = None
+            else:
+                old = await self._watches.get(route.watch_id)
+                if old is not None:
+                    watch = await self._watches.add(new_id, old.query, old.priority)
+                await self._watches.remove(route.watch_id, old_id)
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hdel(keys.desk_routes(old_id), str(route.watch_id))
+                pipe.srem(keys.desk_owned(route.owner), f"{old_id}:{route.watch_id}")
+                await pipe.execute()
+            if watch is not None:
+                moved.append(await self._record(new_id, watch, route.source, route.owner))
+        await self._redis.hset(
+            keys.desk(old_id), mapping={"state": "migrated", "updated_at": f"{time.time():.3f}"}
+        )
+        return moved
 
     async def recipient(self, chat_id: int, watch_id: int = 0) -> Person | None:
         """The desk as delivery sees a recipient: None unless the bot is still in the chat

@@ -355,3 +355,42 @@ async def test_a_revoked_analysts_route_stops(app: BotApp) -> None:
         await app.server.wait_for(lambda m: m.chat_id == DESK and "third" in m.text, timeout=30)
         await asyncio.sleep(1.0)
     assert [m for m in app.server.messages_to(DESK) if "second" in m.text] == []
+
+
+async def test_a_group_upgraded_to_a_supergroup_keeps_its_routes(app: BotApp) -> None:
+    """Telegram turns a basic group into a supergroup with a new id (making it public, or
+    past 200 members): the routes move with it, and alerts go to the new id."""
+    old, new = -4001, -1004001
+    await app.make_analyst(ANN, "Ann")
+    app.server.add_group(old, "Small desk", kind="group", members={ANN: "creator"})
+    app.server.add_bot_to(old, by=ANN)
+    await desk_active(app, old)
+    watch = await app.watches.add(ANN, "zangezur")
+    shared = await app.shared.add("corridor", created_by=ADMIN)
+    assert "now goes to" in (await in_group(app, old, ANN, f"/route {watch.id}")).text
+    assert "now goes to" in (await app.say(ADMIN, f"/route S{shared.id} {old}")).text
+
+    app.server.migrate_group(old, new, by=ANN)
+    await desk_active(app, new)
+    for _ in range(250):
+        if len(await app.repos.desks.routes(new)) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert sorted(r.source for r in await app.repos.desks.routes(new)) == sorted(
+        [f"#{watch.id}", f"S{shared.id}"]
+    )
+    assert await app.repos.desks.routes(old) == []
+    async with workers(app):
+        await publish(app, "Zangezur corridor: after the upgrade")
+        await app.server.wait_for(
+            lambda m: m.chat_id == new and "after the upgrade" in m.text, timeout=30
+        )
+        await asyncio.sleep(0.5)
+    assert [m for m in app.server.messages_to(old) if "upgrade" in m.text] == []
+    # The old id refuses sends as Telegram does (400 with migrate_to_chat_id).
+    with contextlib.suppress(Exception):
+        await app.bot.send_message(old, "hello?")
+    refused = [
+        c for c in app.server.calls if c.params.get("chat_id") == str(old) and c.status == 400
+    ]
+    assert refused and "upgraded to a supergroup" in (refused[-1].description or "")

@@ -2,7 +2,8 @@
 the bot's own membership (added, removed: a my_chat_member update, with the chat and whoever
 did it), getChatMember, sends refused with 403 once the bot is out ("bot was kicked from the
 supergroup chat"), a channel where only an administrator bot may post, public @usernames for
-chat_id, and Telegram's limit of 20 messages a minute to one group.
+chat_id, Telegram's limit of 20 messages a minute to one group, and a basic group upgraded to a
+supergroup (two service messages; sends to the old id refused with migrate_to_chat_id).
 
 Chat ids are negative, as the Bot API gives them: a basic group -N, a supergroup or channel
 -100N. The test plays the people: `World.add_group`, `add_bot_to`, `remove_bot_from`,
@@ -33,6 +34,7 @@ class Group:
     username: str | None = None
     members: dict[int, str] = field(default_factory=dict)  # user id -> status
     bot_status: str = "left"  # left | member | administrator | kicked
+    migrated_to: int | None = None  # a basic group upgraded to this supergroup
 
     def chat_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.kind, "title": self.title}
@@ -47,6 +49,12 @@ class Group:
     def refuse_write(self) -> None:
         """Why Telegram refuses a bot's send to this chat, if it does."""
         kind = "channel" if self.kind == "channel" else f"{self.kind}"
+        if self.migrated_to is not None:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                migrate_to_chat_id=self.migrated_to,
+            )
         if self.bot_status == "kicked":
             raise ApiError(403, f"Forbidden: bot was kicked from the {kind} chat")
         if not self.bot_in:

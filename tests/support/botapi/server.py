@@ -110,6 +110,8 @@ class BotApiServer(World):
             body = {"ok": False, "error_code": error.status, "description": error.description}
             if error.retry_after is not None:
                 body["parameters"] = {"retry_after": error.retry_after}
+            if error.migrate_to_chat_id is not None:
+                body["parameters"] = {"migrate_to_chat_id": error.migrate_to_chat_id}
         except Exception as error:  # a bug in this server: answer 500, keep it for the test
             logger.exception("loopback Bot API server failed on %s", method)
             self.internal_errors.append(f"{method}: {error!r}")

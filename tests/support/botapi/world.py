@@ -370,6 +370,37 @@ class World:
         group.bot_status = "kicked" if kicked else "left"
         self.queue.push(bot_membership_update(self, group, self.users[by], old, group.bot_status))
 
+    def migrate_group(self, chat_id: int, new_id: int, by: int) -> Group:
+        """A basic group is upgraded to a supergroup (a new id, same members and bot): the bot
+        gets a service message in each (migrate_to_chat_id in the old one, migrate_from_chat_id
+        in the new one); sends to the old id are refused with 400 and migrate_to_chat_id."""
+        old = self.groups[chat_id]
+        if old.kind != "group":
+            raise ValueError("only a basic group is upgraded")
+        new = self.add_group(new_id, old.title, kind="supergroup", members=old.members)
+        new.bot_status = old.bot_status
+        old.migrated_to = new_id
+        if new.bot_in:
+            for group, field_name, value in (
+                (old, "migrate_to_chat_id", new_id),
+                (new, "migrate_from_chat_id", chat_id),
+            ):
+                chat = self.chats[group.id]
+                message_id = chat.new_message_id()
+                chat.messages[message_id] = None
+                self.queue.push(
+                    {
+                        "message": {
+                            "message_id": message_id,
+                            "from": self.users[by].to_json(),
+                            "chat": group.chat_json(),
+                            "date": int(time.time()),
+                            field_name: value,
+                        }
+                    }
+                )
+        return new
+
     async def send_group_text(self, chat_id: int, user_id: int, text: str) -> dict[str, Any]:
         """A member writes in a group; the bot gets every message while it is in the group
         (as with privacy mode off, or the bot an admin: the bot must ignore what is not
