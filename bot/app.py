@@ -210,10 +210,12 @@ async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    from watchers.client import NotLoggedInError, TelegramUnreachableError
-    from watchers.lock import SessionLockedError
+    refusals: tuple[type[Exception], ...] = ()
+    if "watcher" in roles:  # Telethon (+52 MB resident) only in a process that runs the watcher
+        from watchers.client import NotLoggedInError, TelegramUnreachableError
+        from watchers.lock import SessionLockedError
 
-    refusals = (NotLoggedInError, SessionLockedError, TelegramUnreachableError)
+        refusals = (NotLoggedInError, SessionLockedError, TelegramUnreachableError)
 
     try:
         with claim_instance(settings.data_dir) as instance:

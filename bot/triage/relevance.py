@@ -582,6 +582,11 @@ def _fit(
     return w, b
 
 
+# A bank's per-word sums (`_Bank.sums`). The weights they add up are float16 already (the
+# saved model's form: `to_bytes`), so half precision costs little: measured with
+# bench/relevance.py, see the README. It halves the largest per-analyst item.
+SUMS_DTYPE: type[np.floating[Any]] = np.float16
+
 _GOLDEN_INT = 2_654_435_761  # Knuth's multiplicative hash: spreads hashes over the slots
 _GOLDEN = np.uint32(_GOLDEN_INT)
 _EMPTY = np.uint32(0xFFFFFFFF)  # no feature hash (24 bits) is this
@@ -963,9 +968,10 @@ class _Bank:
     slot once computed, so scoring a post is a sum over its distinct words, for all its
     matched analysts' models at once, instead of a look-up per feature (a post has ~850) per
     model. The sums of a model carry over to the next bank while the model is unchanged; a
-    slot given to another word is forgotten by every bank (`_fill`). Memory: 8 bytes per
-    word slot per model (~270 kB per analyst), and each model's slot table (~130 kB) held once,
-    in the bank's arena (the models read theirs through views of it).
+    slot given to another word is forgotten by every bank (`_fill`). Memory: 4 bytes per
+    word slot per model (two half-precision sums, `SUMS_DTYPE`: ~135 kB per analyst), and each
+    model's slot table (~130 kB) held once, in the bank's arena (the models read theirs
+    through views of it).
     """
 
     __slots__ = (
@@ -1012,7 +1018,7 @@ class _Bank:
                     model._slot_keys = model._slot_keys.copy()
                     model._slot_weights = model._slot_weights.copy()
         # The last column holds each word's feature counts (for the post's scales).
-        self.sums = np.full((_SLOTS, len(self.models) + 1, 2), np.nan, dtype=np.float32)
+        self.sums = np.full((_SLOTS, len(self.models) + 1, 2), np.nan, dtype=SUMS_DTYPE)
         self.sums[:, -1] = _slot_counts
         self.watch: dict[tuple[int, int | None], float] = {}  # (owner, watch) → log-odds
         self.meta: dict[tuple[int, bytes], float] = {}  # (owner, meta features) → log-odds

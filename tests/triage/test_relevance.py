@@ -391,7 +391,9 @@ def test_scores_stay_exact_across_model_swaps_and_word_cache_turnover(
             bank = judge._bank
             got = bank.text_decisions(f, list(models))
             want = [m.text_decision(f) for m in models.values()]
-            assert got == pytest.approx(want, abs=1e-4)
+            # The bank keeps its sums in half precision (relevance.SUMS_DTYPE): within 1e-3
+            # of the log-odds the model computes in full (a probability within 3e-4).
+            assert got == pytest.approx(want, abs=1e-3)
 
     check({ANALYST: a, ANALYST + 1: b})
     judge.update(ANALYST + 1, a)  # one analyst's model changes: the other's sums carry over
