@@ -13,9 +13,9 @@ Every command rides out a passing fault (`RideOut`): a restart of Redis (connect
 reset, still loading its data), a full memory (`maxmemory` with noeviction: OOM) or a disk that
 refuses the AOF (MISCONF). The command is retried with backoff for up to `REDIS_RIDE_OUT_S`,
 then the error reaches the caller, so a refused write is retried or raised, never dropped. The
-outage is logged once when it starts and once when it ends, and counted (`outages()`), so a
-stream consumer knows to re-read its own pending entries: an XREADGROUP whose reply was lost
-with the connection has delivered entries the consumer never saw.
+outage is logged once when it starts and once when it ends, and counted per client
+(`outages(client)`), so a stream consumer knows to re-read its own pending entries: an
+XREADGROUP whose reply was lost with the connection has delivered entries it never saw.
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ def fault_kind(error: BaseException) -> str:
 
 
 @dataclass
-class _Outage:
-    """The process's view of Redis faults: one warning when one starts, one line when it ends.
+class Outage:
+    """One client's view of Redis faults: one warning when one starts, one line when it ends.
     Pooled connections that died in the outage fail once each when next used; those failures,
     just after the end, are counted (a consumer re-reads its pending) but not logged again."""
 
@@ -153,9 +153,6 @@ class _Outage:
             self.ended = time.monotonic()
 
 
-_outage = _Outage()
-
-
 def outage_in(exc: BaseException) -> BaseException | None:
     """The transient Redis error in `exc` (or in an exception group), if any: a role that
     failed with it failed because an outage lasted longer than its ride-out."""
@@ -168,10 +165,11 @@ def outage_in(exc: BaseException) -> BaseException | None:
     return None
 
 
-def outages() -> int:
-    """How many Redis outages this process has ridden out (or is in): a consumer that sees the
-    number change re-reads its own pending entries."""
-    return _outage.count
+def outages(client: aioredis.Redis) -> int:
+    """How many Redis outages `client` has ridden out (or is in): a consumer that sees the
+    number change re-reads its own pending entries. 0 for a client without `RideOut`."""
+    retry = client.get_retry()
+    return retry.outage.count if isinstance(retry, RideOut) else 0
 
 
 class RideOut(AsyncRetry):
@@ -186,9 +184,15 @@ class RideOut(AsyncRetry):
     WATCHed keys raises WatchError instead (redis-py's rule), for its caller to retry.
     """
 
-    def __init__(self, budget_s: float = RIDE_OUT_S) -> None:
+    def __init__(self, budget_s: float = RIDE_OUT_S, outage: Outage | None = None) -> None:
         super().__init__(ExponentialBackoff(cap=0.5, base=0.05), 1_000_000, (RedisError,))
         self.budget_s = budget_s
+        self.outage = outage if outage is not None else Outage()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RideOut:
+        # redis-py gives each connection a deep copy of the pool's policy: the copies share
+        # one Outage, so the client sees one outage, not one per connection.
+        return RideOut(self.budget_s, self.outage)
 
     async def call_with_retry(
         self,
@@ -208,7 +212,7 @@ class RideOut(AsyncRetry):
                 now = time.monotonic()
                 deadline = deadline if deadline is not None else now + self.budget_s
                 failures += 1
-                _outage.failed(error, self.budget_s)
+                self.outage.failed(error, self.budget_s)
                 if with_failure_count:
                     await fail(error, failures)
                 else:
@@ -218,7 +222,7 @@ class RideOut(AsyncRetry):
                 await asyncio.sleep(self._backoff.compute(failures))
             else:
                 if failures:
-                    _outage.recovered()
+                    self.outage.recovered()
                 return result
 
 

@@ -80,16 +80,19 @@ class StreamConsumer:
     _backlog_done: bool = field(default=False, init=False)
     _claim_cursor: str = field(default="0-0", init=False)
     _last_claim: float = field(default=0.0, init=False)
-    _outages: int = field(default_factory=outages, init=False)
+    _outages: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        self._outages = outages(self.redis)
 
     async def ensure_group(self) -> None:
         await ensure_group(self.redis, self.stream, self.group)
 
     async def read(self, count: int = 100, block_ms: int | None = 1000) -> list[StreamEntry]:
         """The next batch: own pending first, then reclaimed, then new entries."""
-        if self._outages != outages():  # a reply may have been lost: look at our own again
-            self._outages = outages()
-            self._backlog_done = False
+        if self._outages != (seen := outages(self.redis)):  # a reply may have been lost
+            self._outages = seen
+            self._backlog_done = False  # so look at our own pending entries again
         if not self._backlog_done:
             own = await self._xreadgroup("0", count, None)
             if own:

@@ -39,14 +39,14 @@ async def test_entries_of_a_lost_read_come_back_after_an_outage(tmp_path: Path) 
         assert len(lost[0][1]) == 3
         assert await consumer.read(block_ms=None) == []  # no outage: nothing new to read
 
-        before = outages()
+        before = outages(client)
         server.stop(signal.SIGKILL)
         later = asyncio.get_running_loop().call_later(1.0, server.start)
         try:
             await append(client, "s", {"n": 3})  # waits for the server, then goes through
         finally:
             later.cancel()
-        assert outages() > before
+        assert outages(client) > before
 
         again = await consumer.read(block_ms=None)
         assert [e.fields["n"] for e in again] == ["0", "1", "2"]
