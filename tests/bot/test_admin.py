@@ -4,6 +4,7 @@ import asyncio
 import time
 
 from aiogram import Router
+from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData, CallbackQueryFilter
 
 from bot import keyboards, texts
@@ -31,6 +32,7 @@ from bot.campaign_views import AmplifyCB
 from bot.storage import keys
 from bot.triage.priority import Priority
 from handlers import build_root_router
+from handlers.commands_scope import ADMIN_COMMANDS, ANALYST_COMMANDS
 from handlers.roles import ADMIN as ADMIN_ROLE
 from handlers.roles import RoleFilter
 from tests.bot.harness import ADMIN, BotApp, running
@@ -507,3 +509,32 @@ async def test_deny_from_the_pending_list_tells_them_once_and_a_second_tap_is_st
         assert len(app.server.messages_to(810)) == 1
     assert [e.action for e in await app.audit.recent()] == ["access.denied"]
     assert app.server.unanswered_callbacks() == []
+
+
+def _command_handlers(router: Router, guarded: bool = False) -> list[tuple[str, bool]]:
+    """(command, whether an admin role filter guards its handler) for every Command filter."""
+    observer = router.observers["message"]
+    guarded = guarded or any(
+        isinstance(f.callback, RoleFilter) and f.callback.roles == ADMIN_ROLE
+        for f in observer._handler.filters or []
+    )
+    found = [
+        (str(command), guarded)
+        for handler in observer.handlers
+        for f in handler.filters or []
+        if isinstance(f.callback, Command)
+        for command in f.callback.commands
+    ]
+    for sub in router.sub_routers:
+        found += _command_handlers(sub, guarded)
+    return found
+
+
+def test_every_admin_command_sits_under_the_admin_role_filter() -> None:
+    admin_only = {c for c, _d in ADMIN_COMMANDS} - {c for c, _d in ANALYST_COMMANDS}
+    assert admin_only >= {"admin", "addchannel"}
+    found = [
+        (c, guarded) for c, guarded in _command_handlers(build_root_router()) if c in admin_only
+    ]
+    assert {c for c, _g in found} == admin_only  # each has a handler...
+    assert [c for c, guarded in found if not guarded] == []  # ...that only admins reach
