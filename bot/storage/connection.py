@@ -5,9 +5,10 @@ persistence (fsync every second), no TCP port, and a unix socket and data dir on
 open (0700; the files in it 0600). Every Vigil process names its connections `vigil-<pid>`; a
 process that finds the server already running on its data dir reuses it, and the last Vigil
 process to leave shuts it down. A file lock around "check, start" and "count, shut down" makes
-sure one data dir never gets two servers. A server that will not start because its AOF is
-damaged is reported with the fix (`redis-check-aof --fix`); a torn last write, which Redis cuts
-off by itself at load, is logged as a warning.
+sure one data dir never gets two servers. A server that dies under Vigil (killed, crashed) is
+started again by the Vigil processes on its dir (`_keep_alive`). A server that will not start
+because its AOF is damaged is reported with the fix (`redis-check-aof --fix`); a torn last
+write, which Redis cuts off by itself at load, is logged as a warning.
 
 Every command rides out a passing fault (`RideOut`): a restart of Redis (connection refused or
 reset, still loading its data), a full memory (`maxmemory` with noeviction: OOM) or a disk that
@@ -69,6 +70,7 @@ POOL_WAIT_S = 20.0
 RIDE_OUT_S = 60.0
 BRIEF_RIDE_OUT_S = 2.0
 CONNECT_TIMEOUT_S = 5.0
+KEEP_ALIVE_S = 0.5  # how often a Vigil process checks that its embedded server still answers
 STALE_AFTER_S = 2.0  # failures this soon after an outage ended are its dead pooled connections
 # Server replies that mean "not now" rather than "wrong": out of memory (also inside a script),
 # the disk refused the AOF, still loading, a replica being promoted.
@@ -278,10 +280,22 @@ class EmbeddedRedis:
         client = self._sync_client(timeout=2)
         try:
             return bool(client.ping())
+        except redis.ResponseError:
+            return True  # it answers, refusing for now (MISCONF refuses even PING)
         except (redis.ConnectionError, redis.TimeoutError, OSError):
             return False
         finally:
             client.close()
+
+    def _server_running(self) -> bool:
+        """A redis-server process of this dir is alive (per its pidfile), answering or not
+        (still loading its data): then another must not be started beside it."""
+        try:
+            pid = int((self.data_dir / "redis.pid").read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return False
+        return b"redis-server" in cmdline and str(self.data_dir).encode() in cmdline
 
     def _sync_client(self, timeout: float) -> redis.Redis:
         # No retries: a refused connection means "no server", and SHUTDOWN closes the socket
@@ -324,6 +338,16 @@ class EmbeddedRedis:
             if self._ping():
                 log.info("embedded redis: reusing the server on %s", self.socket_path)
                 return
+            if self._server_running():  # loading its data: wait for it rather than start one
+                deadline = time.monotonic() + START_TIMEOUT_S
+                while self._server_running() and time.monotonic() < deadline:
+                    if self._ping():
+                        return
+                    time.sleep(0.05)
+                if self._server_running():
+                    raise EmbeddedRedisError(
+                        f"embedded redis-server on {self.data_dir} runs but does not answer"
+                    )
             self.socket_path.unlink(missing_ok=True)  # stale socket of a killed server
             conf = self._write_config()
             log_path = self.data_dir / "redis.log"
@@ -482,13 +506,34 @@ async def open_redis(
         server = EmbeddedRedis(settings.data_dir)
         await asyncio.to_thread(server.start_sync)
         client = server.client(ride_out_s=ride_out_s)
+    keeper = asyncio.create_task(_keep_alive(server)) if server is not None else None
     try:
         await client.ping()
         yield client
     finally:
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
         await client.aclose()
         if server is not None:
             await asyncio.to_thread(server.stop_if_last_sync)
+
+
+async def _keep_alive(server: EmbeddedRedis) -> None:
+    """Start the embedded server again when it dies under Vigil (killed, crashed): it is ours
+    to run, and the commands waiting on it ride the gap out. Any Vigil process on the dir may
+    do it; the dir lock and the pidfile check make sure only one server starts."""
+    while True:
+        await asyncio.sleep(KEEP_ALIVE_S)
+        if await asyncio.to_thread(server._ping):
+            continue
+        log.warning("embedded redis: no answer on %s; starting it again", server.socket_path)
+        try:
+            await asyncio.to_thread(server.start_sync)
+        except EmbeddedRedisError as exc:  # a damaged AOF, say: the message names the fix
+            log.error("embedded redis: %s", exc)
+            await asyncio.sleep(KEEP_ALIVE_S * 4)
 
 
 def raise_if_cancelled() -> None:

@@ -1,12 +1,14 @@
 """The embedded Redis at start and at rest: a torn last write in its AOF is cut off and said;
 a damaged AOF stops `vigil` with a sentence naming the fix (`redis-check-aof --fix`), and the
 fix as written works; the server listens on no TCP port, and its socket, data dir and files
-are this user's only."""
+are this user's only; killed under a running service, it is started again by the service."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -14,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from bot.storage.connection import EmbeddedRedis, EmbeddedRedisError
-from tests.support.service import vigil, vigil_env
+from bot.storage.posts import PostQueue
+from tests.faults.harness import Load
+from tests.support.botapi import BotApiServer, Limits
+from tests.support.service import start_service, stop_service, vigil, vigil_env
 
 
 def _filled(data_dir: Path, keys: int = 50) -> EmbeddedRedis:
@@ -138,3 +143,49 @@ def test_the_embedded_server_is_private(tmp_path: Path) -> None:
             assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path
     finally:
         server.stop_if_last_sync()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(170)
+async def test_the_service_starts_its_embedded_redis_again_after_a_kill(tmp_path: Path) -> None:
+    """`vigil run --role triage,bot` on the embedded Redis it started itself; the redis-server
+    is killed (SIGKILL) while posts arrive and alerts go out. The service starts it again on
+    the same data, and every alert arrives (at most one duplicate: the send in flight)."""
+    data_dir = tmp_path / "data"
+    api = BotApiServer("123456:FAULT-EMBEDDED", limits=Limits())
+    await api.start()
+    env = vigil_env(data_dir, BOT_TOKEN=api.token, BOT_API_URL=api.base_url, ADMIN_IDS="9000")
+    log_path = tmp_path / "service.log"
+    service = start_service("triage,bot", env, tmp_path, log_path)
+    client = None
+    try:
+        server = EmbeddedRedis(data_dir)
+        for _ in range(600):  # the service starts its server
+            if server._ping():
+                break
+            await asyncio.sleep(0.05)
+        client = server.client()
+        load = Load(api)
+        await load.setup(client)
+        queue = PostQueue(client)
+        await load.feed(queue, 5, rate=10)
+        await api.wait_until(lambda: bool(load.delivered()), timeout=60)
+        feeding = asyncio.create_task(load.feed(queue, 30, rate=15))
+        await asyncio.sleep(0.7)
+        first_pid = int((data_dir / "redis.pid").read_text())
+        os.kill(first_pid, signal.SIGKILL)
+        await feeding
+        await load.settle(90)
+        assert service.poll() is None, log_path.read_text()[-3000:]
+        assert int((data_dir / "redis.pid").read_text()) != first_pid
+    finally:
+        if client is not None:
+            await client.aclose()
+        await asyncio.to_thread(stop_service, service)
+        await api.stop()
+    log = log_path.read_text()
+    assert load.lost == 0, (sorted(load.expected - set(load.delivered()))[:10], log[-3000:])
+    assert load.duplicates <= 1, load.duplicates
+    assert "embedded redis: no answer on" in log and "starting it again" in log
+    assert "Traceback" not in log, log[-3000:]
+    assert not EmbeddedRedis(data_dir)._ping()  # the service shut it down when it left
