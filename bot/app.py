@@ -206,6 +206,9 @@ async def _until_stopped(
 
 
 async def run_roles(settings: Settings, roles: tuple[Role, ...]) -> None:
+    from bot.malloc import tune_malloc
+
+    tune_malloc()  # before any worker thread: large arrays go back to the OS (bot/malloc.py)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
