@@ -248,7 +248,6 @@ def _assert_sendable_html(html: str, where: str) -> None:
     parse_html(html)  # raises with the offset on anything Telegram refuses
     sent = fit_text(html, "HTML")
     assert utf16_len(parse_html(sent).text) <= MAX_TEXT, where
-    assert utf16_len(sent) <= MAX_TEXT or utf16_len(parse_html(sent).text) <= MAX_TEXT, where
 
 
 def _assert_sendable_keyboard(markup: InlineKeyboardMarkup | None, where: str) -> None:

@@ -45,6 +45,17 @@ def _settings(telegram: MTProtoServer, data_dir: Path) -> Settings:
     )
 
 
+async def _signed_in_member(telegram: MTProtoServer, settings: Settings) -> WorldChannel:
+    """The watcher's account signed in (session "vigil") and a member of @border_watch."""
+    account = telegram.add_account(PHONE, first_name="Vigil")
+    login = make_client(settings, "vigil", create=True)
+    await sign_in(telegram, login, PHONE)
+    await login.disconnect()
+    world = telegram.add_channel("border_watch", title="Border watch")
+    telegram.join(world, account)
+    return world
+
+
 async def _joined(redis: aioredis.Redis, world: WorldChannel) -> Channel:
     repo = ChannelRepository(redis)
     await repo.add(f"@{world.username}", added_by=1)
@@ -84,12 +95,7 @@ async def test_a_post_deleted_while_down_is_followed_up_and_one_still_there_is_n
     from bot.app import build_triage_worker
 
     settings = _settings(telegram, data_dir)
-    account = telegram.add_account(PHONE, first_name="Vigil")
-    login = make_client(settings, "vigil", create=True)
-    await sign_in(telegram, login, PHONE)
-    await login.disconnect()
-    world = telegram.add_channel("border_watch", title="Border watch")
-    telegram.join(world, account)
+    world = await _signed_in_member(telegram, settings)
     now = datetime.now(UTC)
     hostile = "Выслать мигрантов <b>&amp; 😀 \u202eעברית\u200b " + "х" * 10_000
     gone = await telegram.post(world, hostile, push=False)
@@ -150,12 +156,7 @@ async def test_many_alerted_posts_are_asked_100_a_call_through_a_flood_wait(
     telegram: MTProtoServer, redis: aioredis.Redis, data_dir: Path
 ) -> None:
     settings = _settings(telegram, data_dir)
-    account = telegram.add_account(PHONE, first_name="Vigil")
-    login = make_client(settings, "vigil", create=True)
-    await sign_in(telegram, login, PHONE)
-    await login.disconnect()
-    world = telegram.add_channel("border_watch", title="Border watch")
-    telegram.join(world, account)
+    world = await _signed_in_member(telegram, settings)
     posted = await telegram.post_many(world, [f"мигранты {i}" for i in range(150)])
     channel = await _joined(redis, world)
     repos = Repositories.build(redis)
@@ -196,12 +197,7 @@ async def test_no_alerted_posts_means_no_call_and_zero_days_turns_it_off(
     telegram: MTProtoServer, redis: aioredis.Redis, data_dir: Path
 ) -> None:
     settings = _settings(telegram, data_dir)
-    account = telegram.add_account(PHONE, first_name="Vigil")
-    login = make_client(settings, "vigil", create=True)
-    await sign_in(telegram, login, PHONE)
-    await login.disconnect()
-    world = telegram.add_channel("border_watch", title="Border watch")
-    telegram.join(world, account)
+    world = await _signed_in_member(telegram, settings)
     post = await telegram.post(world, "мигранты", push=False)
     channel = await _joined(redis, world)
     repos = Repositories.build(redis)
