@@ -51,6 +51,7 @@ STREAMS: tuple[tuple[str, str, str], ...] = (
     (POSTS_STREAM, TRIAGE_GROUP, POSTS_DEAD),
     (ALERTS_STREAM, DELIVERY_GROUP, ALERTS_DEAD),
     (FEEDBACK_STREAM, LEARN_GROUP, FEEDBACK_DEAD),
+    (SEARCH_STREAM, SEARCH_GROUP, SEARCH_DEAD),
 )
 
 
@@ -302,6 +303,11 @@ def surge_png(watch_id: int, end_hour: int) -> str:
     two days (the notice is sent without it after that)."""
     return f"{PREFIX}:{{surge}}:png:{watch_id}:{end_hour}"
 
+
+# Sorted set of the surges decided but not yet told, 'watch:end hour' scored by the unix time
+# of the decision: added with the surge's record, removed by the script that appends its
+# notices (so each is told once, by one worker, even after a crash between the two).
+SURGE_UNSENT = f"{PREFIX}:{{surge}}:unsent"
 
 # Set of watch ids whose analyst turned surge alerts off (/watches); a watch leaves it when
 # they turn them on again; deleted watches are pruned whenever anyone switches one.
