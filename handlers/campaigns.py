@@ -2,7 +2,9 @@
 admins, who amplifies whom (`/amplification`).
 
 Analysts: the parent router's role filter. Examples and the setting check server-side that
-the watch is the presser's own (or, for a shared watch's surge, that they follow it).
+the watch is the presser's own (or, for a shared watch's surge, that they follow it); a
+story's Spread, that the delivery ledger has an alert on one of the story's posts to the
+presser (or to the desk the button was pressed in), else admins only.
 Amplification: the admin router below filters both its command and its buttons, so an
 analyst pressing its callback gets only the leftovers' refusal.
 
@@ -35,6 +37,7 @@ from bot.fit import MAX_CAPTION, fit_html
 from bot.storage.audit import AuditLog
 from bot.storage.campaigns import CampaignRepository
 from bot.storage.channels import ChannelRefError, ChannelRepository
+from bot.storage.ledger import DeliveryLedger
 from bot.storage.users import Person
 from bot.storage.watches import WatchRepository
 from bot.surge_alerts import surge_label
@@ -171,6 +174,28 @@ def _copy_how(record: SpreadRecord, names: dict[int, str]) -> str:
     return "copy"
 
 
+async def _may_see_spread(
+    query: CallbackQuery,
+    person: Person,
+    first: tuple[int, int],
+    records: list[SpreadRecord],
+    ledger: DeliveryLedger,
+) -> bool:
+    """An admin, or someone alerted on one of the story's posts: the presser, or the desk
+    (group or channel) whose alert the button was pressed under. Telegram, not the
+    callback data, says which chat the pressed message is in."""
+    if person.role in ADMIN:
+        return True
+    chats = [person.id]
+    if isinstance(query.message, Message) and query.message.chat.id != person.id:
+        chats.append(query.message.chat.id)
+    posts = list(dict.fromkeys([first, *(r.key for r in records)]))
+    for chat_id in chats:
+        if any(meta is not None for meta in await ledger.metas(chat_id, posts)):
+            return True
+    return False
+
+
 async def on_spread(
     query: CallbackQuery,
     callback_data: SpreadCB,
@@ -178,9 +203,14 @@ async def on_spread(
     bot: Bot,
     campaigns: CampaignRepository,
     channels: ChannelRepository,
+    ledger: DeliveryLedger,
 ) -> None:
     first_key = (callback_data.channel_id, callback_data.message_id)
     head, records = await campaigns.spread(first_key)
+    if not await _may_see_spread(query, person, first_key, records, ledger):
+        log.warning("refused spread %s:%s to %s: not alerted on it", *first_key, person.id)
+        await query.answer(texts.NOT_ALLOWED, show_alert=True)
+        return
     names, monitored = await _channel_names(channels)
     spread = analyse_spread(records, monitored, first=head)
     if spread is None or not spread.steps:

@@ -241,9 +241,30 @@ async def test_the_spread_of_a_forwarded_story_lists_its_channels_in_order(app: 
     assert ticked is not None
     assert next(t for t, _d in ticked.buttons()) == texts.CHOSEN + texts.BTN_RELEVANT
     assert texts.BTN_SPREAD in [t for t, _d in ticked.buttons()]
-    # A story with no copies says so.
+    # A story with no copies says so (to an admin: anyone else was not alerted on it).
     nothing = SpreadCB(channel_id=5, message_id=5).pack()
-    assert await app.press_data(ANN, alert, nothing) == texts.SPREAD_NONE
+    admin_menu = await app.say(ADMIN, "/admin")
+    assert await app.press_data(ADMIN, admin_menu, nothing) == texts.SPREAD_NONE
+    assert await app.press_data(ANN, alert, nothing) == texts.NOT_ALLOWED
+
+    # The story's Spread is its recipients' (and admins'): an analyst who was not alerted on
+    # it, pressing its data on a message of their own, gets the refusal and nothing else.
+    data = SpreadCB(channel_id=701, message_id=1).pack()
+    await app.make_analyst(CAT, "Cat")
+    own = await app.say(CAT, "/watches")
+    app.server.add_user(DAN, "Dan")  # a stranger: no role at all
+    theirs = await app.say(DAN, "/start")
+    before = len(app.server.sent)
+    assert await app.press_data(CAT, own, data) == texts.NOT_ALLOWED
+    assert await app.press_data(CAT, own, forged) == texts.NOT_ALLOWED  # the unmonitored one
+    assert await app.press_data(DAN, theirs, data) == texts.NOT_ALLOWED
+    assert [m for m in app.server.sent[before:] if m.chat_id in (CAT, DAN)] == []
+    # An admin sees any story's.
+    assert await app.press_data(ADMIN, admin_menu, data) is None
+    shown = await app.server.wait_for(
+        lambda m: m.chat_id == ADMIN and "Amplified by" in m.text, timeout=30
+    )
+    assert shown.text == listing.text
 
 
 async def test_who_amplifies_whom_for_admins_only(app: BotApp) -> None:
