@@ -2,10 +2,11 @@
 
 A consumer reads, in this order: its own pending entries (delivered before a crash and never
 acknowledged), entries that another consumer left idle longer than `claim_idle_ms` (XAUTOCLAIM:
-that consumer died), then new entries. Work is acknowledged only after it is durable. An entry
-delivered more than `max_deliveries` times is moved to the dead-letter stream, so one poison
-entry cannot block a group forever. Streams are capped with an approximate MAXLEN far above any
-expected backlog.
+that consumer died), then new entries. Own pending entries are read back a few at a time, so a
+crash loop counts a delivery only against the entries it was handling. Work is acknowledged
+only after it is durable. An entry delivered more than `max_deliveries` times is moved to the
+dead-letter stream, so one poison entry cannot block a group forever. Streams are capped with an
+approximate MAXLEN far above any expected backlog.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from bot.storage.connection import outages
 log = logging.getLogger(__name__)
 
 DEFAULT_MAXLEN = 1_000_000
+# Own pending entries read per batch after a restart (see `StreamConsumer.read`).
+RECOVERY_READ = 10
 LAG_COUNT_CAP = 10_001  # status reports 'over 10000' rather than scanning a huge backlog
 
 
@@ -93,17 +96,21 @@ class StreamConsumer:
         if self._outages != (seen := outages(self.redis)):  # a reply may have been lost
             self._outages = seen
             self._backlog_done = False  # so look at our own pending entries again
-        if not self._backlog_done:
-            own = await self._xreadgroup("0", count, None)
-            if own:
-                return await self._screen(own)
-            self._backlog_done = True
+        while not self._backlog_done:
+            # A few at a time: each read of an own pending entry counts as a delivery, so a
+            # restart that reads them all at once would count the whole backlog against
+            # `max_deliveries` although it dies (in a crash loop) while handling only the first.
+            own, seen = await self._xreadgroup("0", min(count, RECOVERY_READ), None)
+            if not seen:
+                self._backlog_done = True
+            elif kept := await self._screen(own):
+                return kept
         now = time.monotonic()
         if now - self._last_claim >= self.claim_idle_ms / 1000 / 2:
             claimed = await self.reclaim(count)
             if claimed:
                 return claimed
-        return await self._xreadgroup(">", count, block_ms)
+        return (await self._xreadgroup(">", count, block_ms))[0]
 
     async def reclaim(self, count: int = 100) -> list[StreamEntry]:
         """Take over entries another consumer left idle (it crashed or hangs)."""
@@ -168,20 +175,24 @@ class StreamConsumer:
             await pipe.execute()
         log.warning("%s/%s: entry %s dead-lettered: %s", self.stream, self.group, entry.id, reason)
 
-    async def _xreadgroup(self, start: str, count: int, block_ms: int | None) -> list[StreamEntry]:
+    async def _xreadgroup(
+        self, start: str, count: int, block_ms: int | None
+    ) -> tuple[list[StreamEntry], int]:
+        """The entries read, and how many the reply held (entries trimmed away while pending
+        are acknowledged and left out)."""
         reply: Any = await self.redis.xreadgroup(
             self.group, self.consumer, {self.stream: start}, count=count, block=block_ms
         )
         entries: list[StreamEntry] = []
+        seen = 0
         for _stream, messages in reply or []:
             for entry_id, fields in messages:
+                seen += 1
                 if fields is None:  # trimmed away while pending: nothing left to process
                     await self.ack(str(entry_id))
                     continue
                 entries.append(StreamEntry(str(entry_id), dict(fields)))
-        if start == ">":
-            return entries
-        return await self._screen(entries)
+        return entries, seen
 
     async def _screen(self, entries: Sequence[StreamEntry]) -> list[StreamEntry]:
         """Attach delivery counts to redelivered entries; dead-letter those over the limit."""

@@ -5,6 +5,7 @@ import asyncio
 import redis.asyncio as aioredis
 
 from bot.storage.streams import (
+    RECOVERY_READ,
     StreamConsumer,
     append,
     ensure_group,
@@ -86,6 +87,30 @@ async def test_poison_entry_goes_to_dead_letters_and_can_be_retried(
     again = await consumer(redis, "b").read(count=10, block_ms=50)
     assert [e.fields["n"] for e in again] == ["poison"]
     assert not await retry_dead_letter(redis, DEAD, dead_id)
+
+
+async def test_a_crash_loop_counts_only_the_entries_it_was_handling(
+    redis: aioredis.Redis,
+) -> None:
+    """A backlog of 50 own pending entries and a worker killed six times while handling the
+    first entries it reads back: the entries it never reached are not dead-lettered."""
+    await ensure_group(redis, STREAM, GROUP)
+    for i in range(50):
+        await append(redis, STREAM, {"n": str(i)})
+    assert len(await consumer(redis, "a").read(count=50, block_ms=50)) == 50  # then killed
+    for _restart in range(6):
+        c = consumer(redis, "a", max_deliveries=5)
+        batch = await c.read(count=50, block_ms=50)
+        assert 0 < len(batch) <= RECOVERY_READ  # it dies handling these
+    c = consumer(redis, "a", max_deliveries=5)
+    survivors = []
+    while batch := await c.read(count=50, block_ms=50):
+        survivors += [e.fields["n"] for e in batch]
+        await c.ack(*(e.id for e in batch))
+    dead = [fields["n"] for _id, fields in await redis.xrange(DEAD)]
+    assert sorted(dead + survivors, key=int) == [str(i) for i in range(50)]  # none lost
+    assert len(dead) == RECOVERY_READ  # only the entries the loop kept dying on
+    assert len(survivors) == 50 - RECOVERY_READ
 
 
 async def test_stream_length_is_bounded(redis: aioredis.Redis) -> None:
