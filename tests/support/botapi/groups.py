@@ -3,11 +3,14 @@ the bot's own membership (added, removed: a my_chat_member update, with the chat
 did it), getChatMember, sends refused with 403 once the bot is out ("bot was kicked from the
 supergroup chat"), a channel where only an administrator bot may post, public @usernames for
 chat_id, Telegram's limit of 20 messages a minute to one group, and a basic group upgraded to a
-supergroup (two service messages; sends to the old id refused with migrate_to_chat_id).
+supergroup (two service messages; sends to the old id refused with migrate_to_chat_id),
+members joining and leaving: a service message ("new_chat_members", "left_chat_member") to a
+bot in the group unless the admins hid them, and a chat_member update only to a bot that is an
+administrator there and named chat_member in allowed_updates (Telegram's default leaves it out).
 
 Chat ids are negative, as the Bot API gives them: a basic group -N, a supergroup or channel
 -100N. The test plays the people: `World.add_group`, `add_bot_to`, `remove_bot_from`,
-`send_group_text`, `press(..., chat_id=)`.
+`add_member`, `remove_member`, `send_group_text`, `press(..., chat_id=)`.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ class Group:
     members: dict[int, str] = field(default_factory=dict)  # user id -> status
     bot_status: str = "left"  # left | member | administrator | kicked
     migrated_to: int | None = None  # a basic group upgraded to this supergroup
+    # The admins hid the "joined" / "left" service messages (a supergroup setting; large
+    # groups): only an administrator bot that asked for chat_member updates learns of them.
+    hide_service: bool = False
 
     def chat_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "type": self.kind, "title": self.title}
@@ -103,6 +109,21 @@ def bot_membership_update(
             "date": int(time.time()),
             "old_chat_member": member_json(old, world.bot_user, channel=channel),
             "new_chat_member": member_json(new, world.bot_user, channel=channel),
+        }
+    }
+
+
+def member_update(
+    world: World, group: Group, user: TestUser, by: TestUser, old: str, new: str
+) -> dict[str, Any]:
+    """The chat_member update for someone else's status in a group changing."""
+    return {
+        "chat_member": {
+            "chat": group.chat_json(),
+            "from": by.to_json(),
+            "date": int(time.time()),
+            "old_chat_member": member_json(old, user.to_json()),
+            "new_chat_member": member_json(new, user.to_json()),
         }
     }
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from tests.support.botapi.calls import Params, boolean, integer, json_value, method
@@ -28,8 +29,10 @@ class UpdateQueue:
         self.poll_generation = 0
         self.new_update = asyncio.Event()
         self.closing = False
+        self.pushed: Counter[str] = Counter()  # updates queued, by type (for the test)
 
     def push(self, payload: dict[str, Any]) -> None:
+        self.pushed.update(payload.keys())
         self.updates.append({"update_id": next(self._ids), **payload})
         self.wake_pollers()
 

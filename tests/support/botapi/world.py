@@ -23,7 +23,7 @@ from typing import Any
 from tests.support.botapi.chats import my_chat_member
 from tests.support.botapi.errors import WaitTimeoutError
 from tests.support.botapi.flood import FloodControl, Limits
-from tests.support.botapi.groups import KINDS, Group, bot_membership_update
+from tests.support.botapi.groups import KINDS, Group, bot_membership_update, member_update
 from tests.support.botapi.updates import UpdateQueue
 from tests.support.html_check import MessageEntity, entity_text, utf16_len
 
@@ -369,6 +369,46 @@ class World:
         old = group.bot_status
         group.bot_status = "kicked" if kicked else "left"
         self.queue.push(bot_membership_update(self, group, self.users[by], old, group.bot_status))
+
+    def add_member(self, chat_id: int, user_id: int, *, by: int | None = None) -> None:
+        """Someone joins the group (or `by` adds them): see `_membership_changed`."""
+        group = self.groups[chat_id]
+        old = group.members.get(user_id, "left")
+        group.members[user_id] = "member"
+        self._membership_changed(group, user_id, by or user_id, old, "member")
+
+    def remove_member(
+        self, chat_id: int, user_id: int, *, by: int | None = None, kicked: bool = False
+    ) -> None:
+        """Someone leaves the group, or an admin `by` removes (`kicked`: bans) them."""
+        group = self.groups[chat_id]
+        old = group.members.get(user_id, "left")
+        new = "kicked" if kicked else "left"
+        group.members.pop(user_id, None)
+        self._membership_changed(group, user_id, by or user_id, old, new)
+
+    def _membership_changed(self, group: Group, user_id: int, by: int, old: str, new: str) -> None:
+        """What the bot learns of a member's change, as Telegram tells it: the service message
+        if it is in the group (not a channel) and they are not hidden; a chat_member update if
+        it is an administrator there and the last getUpdates asked for chat_member."""
+        user, actor = self.users[user_id], self.users[by]
+        if group.bot_in and group.kind != "channel" and not group.hide_service:
+            chat = self.chats[group.id]
+            message_id = chat.new_message_id()
+            chat.messages[message_id] = None
+            message: dict[str, Any] = {
+                "message_id": message_id,
+                "from": actor.to_json(),
+                "chat": group.chat_json(),
+                "date": int(time.time()),
+            }
+            if new in ("left", "kicked"):
+                message["left_chat_member"] = user.to_json()
+            else:
+                message["new_chat_members"] = [user.to_json()]
+            self.queue.push({"message": message})
+        if group.bot_status == "administrator" and "chat_member" in self.queue.allowed:
+            self.queue.push(member_update(self, group, user, actor, old, new))
 
     def migrate_group(self, chat_id: int, new_id: int, by: int) -> Group:
         """A basic group is upgraded to a supergroup (a new id, same members and bot): the bot
