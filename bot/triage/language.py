@@ -33,7 +33,9 @@ py3langid is run through `Py3langidModel`, which reads py3langid's own model fil
 the same answers as ``LanguageIdentifier(norm_probs=True)`` about 4x faster and in less memory:
 the byte n-gram automaton is walked for all positions at once with numpy (see
 `Py3langidModel.features`), and the float16 weight table — which numpy can only multiply in
-slow software emulation — is held as int16 fixed point, exact for this model's weights.
+slow software emulation — is held as int16 fixed point, exact for this model's weights. The
+model keeps 50 MB (its transition table in 2 bytes an entry, not 4) and loads within 5 MB of
+that: the model file's arrays are read a slice at a time, never whole.
 """
 
 from __future__ import annotations
@@ -42,10 +44,12 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Callable
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:  # numpy is loaded with the model, not at import
     import numpy as np
@@ -156,6 +160,9 @@ _PAD_BYTE = 0xFF
 # Slices of the model converted at a time at load (they bound the memory it takes).
 _SLICE_ROWS = 4096
 _BFS_STATES = 512
+# The arrays of py3langid's model file that the model here reads.
+_ARRAYS = ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
+_BLOCK_MAX = 1 << 16  # the states of one byte block, numbered in an entry's 16 bits
 
 
 class Py3langidModel:
@@ -173,14 +180,24 @@ class Py3langidModel:
       (~0.1 s per 1,000 posts). They are held as int16 fixed point (the same 28 MB), exact
       when every weight is a multiple of 2**-scale_bits — checked at load — and converted to
       float32 only for the rows a post uses.
+    * Memory: the transition table takes 2 bytes an entry (19 MB, not 37: see `_Transitions`),
+      and the model file's arrays are read a slice at a time into what they are converted to,
+      never whole: loading peaks 3 MB above what the model keeps (51 MB), where reading them
+      whole peaked 30 MB above 69.
     """
 
     def __init__(self) -> None:
         import numpy as np
 
-        model = _load_py3langid_arrays()
+        with _py3langid_npz() as archive:
+            classes = _whole(archive, "classes")
+            self._prior = _whole(archive, "pc").astype(np.float32)
+            by_state_row = _whole(archive, "nextmove_row")
+            by_state_output = _whole(archive, "out_feat")
+            table = _Transitions(archive, len(by_state_row))
+            self._weights, self._unscale = _fixed_point(archive, "ptc")
         # A label per column of the weights; py3langid has two columns (two scripts) for sr, uz.
-        self.columns: tuple[str, ...] = tuple(str(c) for c in model["classes"])
+        self.columns: tuple[str, ...] = tuple(str(c) for c in classes)
         first_column: dict[str, int] = {}
         aliases = []
         for i, label in enumerate(self.columns):
@@ -189,14 +206,15 @@ class Py3langidModel:
             else:
                 first_column[label] = i
         self._aliases = tuple(aliases)
-        self._nextmove = model["nextmove"]
-        self._rowbase = model["nextmove_row"].astype(np.intp) * _ROW
-        self._outputs = model["out_feat"].astype(np.int32)
-        self._prior = model["pc"].astype(np.float32)
-        self._weights, self._unscale = _fixed_point(model.pop("ptc"))
-        self.depth = _automaton_depth(self._nextmove, self._rowbase)
+        self._table = table
+        self._next = table.next_states
+        # Per state, in the table's numbering: its row's first entry, and its feature (-1: none).
+        self._rowbase = by_state_row[table.old_state].astype(np.intp) * _ROW
+        self._outputs = by_state_output[table.old_state].astype(np.int32)
+        self.depth = _automaton_depth(self._next, self._rowbase)
         self._pad = bytes([_PAD_BYTE]) * (self.depth - 1)
-        if np.any(self._nextmove[self._rowbase + _PAD_BYTE] != 0):
+        # (each block starts with a copy of the root)
+        if np.any(self._next(self._rowbase + _PAD_BYTE) != table.block_start[_PAD_BYTE]):
             raise ValueError("py3langid model: byte 0xFF does not lead back to the root")
 
     @staticmethod
@@ -212,11 +230,13 @@ class Py3langidModel:
 
         n = len(data)
         padded = np.frombuffer(self._pad + data, dtype=np.uint8)
-        nextmove = self._nextmove
+        block = self._table.block_start[padded]
+        step = self._table.step
         rowbase = self._rowbase
-        states = nextmove[padded[:n]]  # the first step may start in any state: the root's row
+        # The first step may start in any state (0xFF leads every one to the root): row 0's.
+        states = step(padded[:n], block[:n])
         for k in range(1, self.depth):
-            states = nextmove[rowbase[states] + padded[k : k + n]]
+            states = step(rowbase[states] + padded[k : k + n], block[k : k + n])
         found: npt.NDArray[np.int32] = self._outputs[states]
         return found
 
@@ -248,46 +268,166 @@ class Py3langidModel:
         return scores
 
 
-def _load_py3langid_arrays() -> dict[str, npt.NDArray[Any]]:
-    """The arrays of py3langid's model file (npz inside LZMA), as py3langid's modelio reads
-    them but without its copies of the automaton into Python arrays and lists (~50 MB)."""
+@contextmanager
+def _py3langid_npz() -> Iterator[zipfile.ZipFile]:
+    """py3langid's model file (npz inside LZMA) unpacked to a temporary file, as a zip archive
+    of .npy members read here a slice at a time (py3langid's own modelio reads every array
+    whole and copies the automaton into Python arrays and lists: ~50 MB more)."""
     import lzma
     import shutil
     import tempfile
 
-    import numpy as np
     from py3langid.langid import MODEL_DIR, MODEL_FILE
 
-    names = ("ptc", "pc", "classes", "nextmove", "nextmove_row", "out_feat")
     with tempfile.TemporaryFile(suffix=".npz") as unpacked:
         with lzma.open(MODEL_DIR / MODEL_FILE) as packed:
             shutil.copyfileobj(packed, unpacked, length=1 << 20)
         unpacked.seek(0)
-        with np.load(unpacked, allow_pickle=False) as data:
-            missing = set(names).difference(data.files)
+        with zipfile.ZipFile(unpacked) as archive:
+            missing = set(_MEMBERS).difference(archive.namelist())
             if missing:
                 raise ValueError(f"py3langid model without {sorted(missing)}")
-            return {name: data[name] for name in names}
+            yield archive
 
 
-def _fixed_point(table: npt.NDArray[Any]) -> tuple[npt.NDArray[np.int16], np.float32]:
-    """`table` as int16 times a power-of-two unit (converted in slices: no float32 copy)."""
+_MEMBERS = tuple(f"{name}.npy" for name in _ARRAYS)
+
+
+def _whole(archive: zipfile.ZipFile, name: str) -> npt.NDArray[Any]:
+    """A small array of the model, whole."""
     import numpy as np
 
-    largest = max(abs(float(table.min())), abs(float(table.max()))) or 1.0
-    scale = 2.0 ** math.floor(math.log2(32767 / largest))
-    fixed = np.empty(table.shape, dtype=np.int16)
+    with archive.open(f"{name}.npy") as stream:
+        array: npt.NDArray[Any] = np.lib.format.read_array(stream, allow_pickle=False)
+    return array
+
+
+def _header(stream: IO[bytes], name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    """(shape, dtype) from the .npy header of the member `name`; a plain C-order array only."""
+    import numpy as np
+
+    fmt = np.lib.format
+    version = fmt.read_magic(stream)
+    if version == (1, 0):
+        shape, fortran_order, dtype = fmt.read_array_header_1_0(stream)
+    elif version == (2, 0):
+        shape, fortran_order, dtype = fmt.read_array_header_2_0(stream)
+    else:
+        raise ValueError(f"py3langid model: {name} in .npy format {version}")
+    if fortran_order or dtype.hasobject or not shape:
+        raise ValueError(f"py3langid model: {name} is not a plain array")
+    return tuple(shape), dtype
+
+
+def _member_header(archive: zipfile.ZipFile, name: str) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    with archive.open(f"{name}.npy") as stream:
+        return _header(stream, name)
+
+
+def _slices(
+    archive: zipfile.ZipFile, name: str, rows: int
+) -> Iterator[tuple[int, npt.NDArray[Any]]]:
+    """(first row, rows) of a big array of the model, `rows` rows at a time: the array is
+    never whole in memory, only what it is converted to."""
+    import numpy as np
+
+    with archive.open(f"{name}.npy") as stream:
+        shape, dtype = _header(stream, name)
+        row_bytes = math.prod(shape[1:]) * dtype.itemsize
+        for start in range(0, shape[0], rows):
+            count = min(rows, shape[0] - start)
+            data = stream.read(count * row_bytes)
+            if len(data) != count * row_bytes:
+                raise ValueError(f"py3langid model: {name} is cut short")
+            yield start, np.frombuffer(data, dtype=dtype).reshape((count, *shape[1:]))
+
+
+class _Transitions:
+    """The automaton's transition table (a target state per entry, 256 entries a row) in
+    2 bytes an entry instead of py3langid's 4: 19 MB instead of 37, at the cost of one
+    addition a step.
+
+    The model has 104,583 states, more than 16 bits number; but a state stands for a string,
+    and a transition on byte b leads to the longest suffix ending in b that is a state, or to
+    the root. So the targets in column b are the states whose string ends in b (at most
+    11,012 for any byte), plus the root. States are renumbered in blocks by that last byte,
+    each block led by a copy of the root (the same row, no feature), and an entry holds its
+    target's place in its column's block: target = `block_start[b]` + entry. The numbering
+    is private: `old_state` maps it back to py3langid's, for the per-state arrays. A model
+    file whose table breaks the property (a state in two columns) is refused at load.
+    """
+
+    def __init__(self, archive: zipfile.ZipFile, states: int) -> None:
+        import numpy as np
+
+        # Each state's last byte: the one column it appears in (the root's is -1).
+        last_byte = np.full(states, -1, dtype=np.int16)
+        for _start, part in _slices(archive, "nextmove", _SLICE_ROWS * _ROW):
+            for byte, column in enumerate(part.reshape(-1, _ROW).T):
+                targets = column[column != 0]
+                before = last_byte[targets]
+                if np.any((before != -1) & (before != byte)):
+                    raise ValueError("py3langid model: a state is reached on two bytes")
+                last_byte[targets] = byte
+        if np.any(last_byte[1:] < 0):
+            raise ValueError("py3langid model: a state no transition leads to")
+        # Blocks in byte order, each a root copy then its states in py3langid's order.
+        sizes = np.bincount(last_byte[1:], minlength=_ROW) + 1
+        if sizes.max() > _BLOCK_MAX:
+            raise ValueError("py3langid model: too many states end in one byte")
+        self.block_start = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int32)
+        by_block = np.argsort(last_byte[1:], kind="stable") + 1
+        self.old_state = np.insert(by_block, self.block_start - np.arange(_ROW), 0)
+        renumbered = np.empty(states, dtype=np.int32)
+        renumbered[self.old_state] = np.arange(len(self.old_state), dtype=np.int32)
+        self._table = np.empty(_member_header(archive, "nextmove")[0], dtype=np.uint16)
+        for start, part in _slices(archive, "nextmove", _SLICE_ROWS * _ROW):
+            rows = part.reshape(-1, _ROW)
+            place = renumbered[rows] - self.block_start  # the root: its copy, place 0
+            place[rows == 0] = 0
+            self._table[start : start + len(part)] = place.ravel()
+
+    def step(self, at: npt.NDArray[Any], block: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+        """The states the entries `at` lead to, `block` the start of each one's byte block."""
+        states: npt.NDArray[np.int32] = self._table[at] + block
+        return states
+
+    def next_states(self, at: npt.NDArray[Any]) -> npt.NDArray[np.int32]:
+        """The state each table entry `at` leads to (in this table's numbering)."""
+        return self.step(at, self.block_start[at & (_ROW - 1)])
+
+
+def _fixed_point(archive: zipfile.ZipFile, name: str) -> tuple[npt.NDArray[np.int16], np.float32]:
+    """The float16 table `name` as int16 times a power-of-two unit, converted a slice at a
+    time (the float16 table is never whole in memory)."""
+    import numpy as np
+
+    shape, dtype = _member_header(archive, name)
+    if len(shape) != 2 or dtype != np.float16:
+        raise ValueError(f"py3langid model: {name} is not a float16 table")
+    # The largest magnitude, from the bits: a float16's magnitude orders as its low 15 bits
+    # (numpy's float16 arithmetic, min and max included, is slow software emulation).
+    magnitude = 0
+    for _start, part in _slices(archive, name, _SLICE_ROWS):
+        magnitude = max(magnitude, int((part.view(np.uint16) & 0x7FFF).max()))
+    if magnitude >= 0x7C00:
+        raise ValueError(f"py3langid model: {name} has an infinite or NaN weight")
+    largest = float(np.array(magnitude, dtype=np.uint16).view(np.float16))
+    scale = 2.0 ** math.floor(math.log2(32767 / (largest or 1.0)))
+    fixed = np.empty(shape, dtype=np.int16)
     exact = True
-    for start in range(0, len(table), _SLICE_ROWS):
-        part = table[start : start + _SLICE_ROWS].astype(np.float32) * np.float32(scale)
-        fixed[start : start + _SLICE_ROWS] = np.rint(part)
-        exact = exact and bool(np.array_equal(fixed[start : start + _SLICE_ROWS], part))
+    for start, part in _slices(archive, name, _SLICE_ROWS):
+        scaled = part.astype(np.float32) * np.float32(scale)
+        fixed[start : start + len(part)] = np.rint(scaled)
+        exact = exact and bool(np.array_equal(fixed[start : start + len(part)], scaled))
     if not exact:  # another model file: still a close approximation (error < 2**-16 of range)
         logger.warning("py3langid weights rounded to int16 (unit %s)", 1.0 / scale)
     return fixed, np.float32(1.0 / scale)
 
 
-def _automaton_depth(nextmove: npt.NDArray[Any], rowbase: npt.NDArray[np.intp]) -> int:
+def _automaton_depth(
+    next_states: Callable[[npt.NDArray[Any]], npt.NDArray[Any]], rowbase: npt.NDArray[np.intp]
+) -> int:
     """The length of the longest string a state stands for: breadth-first from the root."""
     import numpy as np
 
@@ -297,14 +437,13 @@ def _automaton_depth(nextmove: npt.NDArray[Any], rowbase: npt.NDArray[np.intp]) 
     frontier = np.zeros(1, dtype=np.intp)
     every_byte = np.arange(_ROW, dtype=np.intp)
     while frontier.size:
-        found = []
+        reached = np.zeros(len(rowbase), dtype=bool)
         for i in range(0, len(frontier), _BFS_STATES):
             rows = rowbase[frontier[i : i + _BFS_STATES], None] + every_byte
-            targets = np.unique(nextmove[rows.ravel()])
-            targets = targets[~seen[targets]]
-            seen[targets] = True
-            found.append(targets)
-        frontier = np.concatenate(found).astype(np.intp)
+            reached[next_states(rows.ravel())] = True
+        reached &= ~seen
+        seen |= reached
+        frontier = np.flatnonzero(reached)
         depth += 1
     return depth - 1
 
