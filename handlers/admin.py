@@ -43,6 +43,7 @@ from bot.status import health_lines, watcher_health
 from bot.storage.audit import AuditLog
 from bot.storage.channels import Channel, ChannelRefError, ChannelRepository
 from bot.storage.deadletters import DeadLetters, stream_name
+from bot.storage.desks import HELD_REVOKED, DeskRepository
 from bot.storage.errors import HandlerErrors
 from bot.storage.health import HealthRepository
 from bot.storage.learning import LearningRepository
@@ -377,8 +378,12 @@ async def on_revoke(
     users: UserRepository,
     audit: AuditLog,
     notices: NoticeBox,
+    desks: DeskRepository,
 ) -> None:
     await _decide_on_person(query, REVOKE, callback_data.user_id, bot, users, audit, notices)
+    revoked = await users.get(callback_data.user_id)
+    if revoked is not None and not revoked.is_analyst:  # their routes to desks are held
+        await desks.hold(callback_data.user_id, HELD_REVOKED)
 
 
 async def _decide_on_request(

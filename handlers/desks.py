@@ -10,7 +10,9 @@ the command.
 The bot added to a group or channel (a my_chat_member update) records the desk and resumes its
 paused routes; removed (left, kicked), its routes are paused and their owners told
 (`DeskRepository.pause`, through the notices). These updates are handled for anyone, whoever
-added or removed the bot: the desk's state must follow Telegram's.
+added or removed the bot: the desk's state must follow Telegram's. An analyst who leaves a
+group (a chat_member update, or the service message) has their own watches' routes there
+held and is told (`DeskRepository.hold`); joining again resumes them.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
-from bot import keyboards, texts
+from bot import desk_texts, keyboards, texts
 from bot.callback_data import DeskRouteCB
 from bot.storage.audit import AuditLog
-from bot.storage.desks import KINDS, DeskRepository, RouteError
+from bot.storage.desks import HELD_LEFT, KINDS, DeskRepository, RouteError
 from bot.storage.users import Person, UserRepository
 from bot.storage.watches import WatchLimitError, WatchRepository
 from handlers.errors import edit_or_ignore
@@ -145,16 +147,16 @@ async def cmd_routes(
     for route in routes[:MAX_LISTED]:
         desk = await desks.get(route.chat_id)
         owner = await users.get(route.owner)
-        lines.append(
-            texts.route_line(
-                route.chat_id,
-                desk.label if desk else "",
-                route.watch_id,
-                route.source,
-                desk is not None and desk.active,
-                owner.label if owner else str(route.owner),
-            )
+        active = desk is not None and desk.active
+        line = texts.route_line(
+            route.chat_id,
+            desk.label if desk else "",
+            route.watch_id,
+            route.source,
+            active,
+            owner.label if owner else str(route.owner),
         )
+        lines.append(line + (desk_texts.held_state(route.held) if active else ""))
     await message.answer(texts.routes_list(lines))
 
 
@@ -238,6 +240,34 @@ async def on_desk_membership(event: ChatMemberUpdated, desks: DeskRepository) ->
         log.info("desks: removed from chat %s (%d routes paused)", chat.id, len(paused))
 
 
+async def on_member_changed(event: ChatMemberUpdated, desks: DeskRepository) -> None:
+    """Someone else's membership of a group changed (a chat_member update: Telegram sends it
+    to a bot that is an administrator there and asks for it): an analyst who left or was
+    removed has their own watches' routes there held, and told; back in, they resume."""
+    member = event.new_chat_member
+    user = member.user
+    if user.is_bot:
+        return
+    if _is_member(member.status, getattr(member, "is_member", None)):
+        released = await desks.release(user.id, HELD_LEFT, event.chat.id)
+        if released:
+            log.info("desks: %s back in %s (%d routes)", user.id, event.chat.id, len(released))
+    else:
+        held = await desks.hold(user.id, HELD_LEFT, event.chat.id)
+        if held:
+            log.info("desks: %s left %s (%d routes held)", user.id, event.chat.id, len(held))
+
+
+async def on_member_service(message: Message, desks: DeskRepository) -> None:
+    """The same from a group's service messages (a member left, members joined), which a
+    bot that is not an administrator gets too."""
+    if message.left_chat_member is not None and not message.left_chat_member.is_bot:
+        await desks.hold(message.left_chat_member.id, HELD_LEFT, message.chat.id)
+    for user in message.new_chat_members or ():
+        if not user.is_bot:
+            await desks.release(user.id, HELD_LEFT, message.chat.id)
+
+
 async def on_desk_migrated(message: Message, desks: DeskRepository) -> None:
     """A basic group became a supergroup: Telegram says so in both (old and new id); the
     routes move to the new id (later sends to the old one are refused)."""
@@ -257,6 +287,15 @@ def build_desk_membership_router() -> Router:
     router = Router(name="desk-membership")
     router.my_chat_member.filter(F.chat.type != ChatType.PRIVATE)
     router.my_chat_member.register(on_desk_membership)
+    # chat_member is only sent when asked for: registering it here puts it in the polling's
+    # allowed_updates (bot/botapp.py asks for the update types the routers use).
+    router.chat_member.filter(F.chat.type != ChatType.PRIVATE)
+    router.chat_member.register(on_member_changed)
+    router.message.register(
+        on_member_service,
+        F.chat.type != ChatType.PRIVATE,
+        F.left_chat_member | F.new_chat_members,
+    )
     router.message.register(
         on_desk_migrated,
         F.chat.type != ChatType.PRIVATE,

@@ -74,8 +74,13 @@ class RoleMiddleware(BaseMiddleware):
             data["person"] = person
             data["role"] = person.role if person is not None else "stranger"
         chat = _chat_of(event)
+        # Service messages the desks follow whoever sent them: an upgrade to a supergroup,
+        # members leaving or joining.
         migration = isinstance(event, Message) and bool(
-            event.migrate_to_chat_id or event.migrate_from_chat_id
+            event.migrate_to_chat_id
+            or event.migrate_from_chat_id
+            or event.left_chat_member
+            or event.new_chat_members
         )
         if chat is not None and chat.type != ChatType.PRIVATE and not migration:
             if isinstance(event, Message) and (

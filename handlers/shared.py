@@ -15,7 +15,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot import keyboards, texts
+from bot import desk_texts, keyboards, texts
 from bot.alerts import Notice
 from bot.callback_data import (
     AdminPrompt,
@@ -29,6 +29,7 @@ from bot.callback_data import (
     SharedPriorityCB,
 )
 from bot.storage.audit import AuditLog
+from bot.storage.desks import DeskRepository
 from bot.storage.notices import NoticeBox
 from bot.storage.shared import (
     AlreadySubscribedError,
@@ -172,6 +173,7 @@ async def on_shared_remove_confirmed(
     callback_data: SharedAdminCB,
     notices: NoticeBox,
     shared: SharedWatchRepository,
+    desks: DeskRepository,
     audit: AuditLog,
 ) -> None:
     cb = callback_data
@@ -191,12 +193,21 @@ async def on_shared_remove_confirmed(
     )
     # On the alerts stream: durable and rate-limited like alerts, however many there are.
     shown = (found.id, found.name, found.canonical)
-    await notices.send(
-        *(
-            Notice(analyst_id, texts.shared_removed_notice(*shown, watch_id), True)
-            for analyst_id, watch_id in sorted(told.items())
-        )
-    )
+    people = [
+        Notice(analyst_id, texts.shared_removed_notice(*shown, watch_id), True)
+        for analyst_id, watch_id in sorted(told.items())
+        if analyst_id > 0
+    ]
+    # A desk (a negative chat id) subscribed through a route: whoever routed it is told in
+    # private, not the team's chat.
+    for chat_id, watch_id in sorted(told.items()):
+        route = await desks.forget(chat_id, watch_id) if chat_id < 0 else None
+        if route is not None:
+            desk = await desks.get(chat_id)
+            label = desk.label if desk else ""
+            note = desk_texts.desk_shared_removed(found.id, found.name, label, chat_id)
+            people.append(Notice(route.owner, note, True))
+    await notices.send(*people)
     await query.answer(texts.shared_removed(found.id, len(told)))
 
 

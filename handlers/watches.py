@@ -31,6 +31,7 @@ from bot.keyboards import archive_keyboard, priority_keyboard, watches_keyboard
 from bot.models import Post
 from bot.storage.archive import ArchiveRepository
 from bot.storage.audit import AuditLog
+from bot.storage.desks import DeskRepository
 from bot.storage.requests import (
     Admission,
     Hit,
@@ -120,12 +121,19 @@ async def cmd_watches(
 
 
 async def _remove(
-    watches: WatchRepository, audit: AuditLog, person: Person, watch_id: int
+    watches: WatchRepository,
+    desks: DeskRepository,
+    audit: AuditLog,
+    person: Person,
+    watch_id: int,
 ) -> Watch | None:
-    """Delete one of the analyst's watches (for a linked watch: end the subscription)."""
+    """Delete one of the analyst's watches (for a linked watch: end the subscription); its
+    routes to desks go with it."""
     watch = await watches.get(watch_id)
     if watch is None or not await watches.remove(watch_id, person.id):
         return None
+    for route in await desks.drop_copies(watch_id, person.id):
+        await audit.record(person.id, "desk.unroute", str(route.chat_id), route.source)
     if watch.shared is None:
         await audit.record(person.id, "watch.remove", f"watch {watch_id}")
     else:
@@ -145,6 +153,7 @@ async def cmd_unwatch(
     command: CommandObject,
     person: Person,
     watches: WatchRepository,
+    desks: DeskRepository,
     audit: AuditLog,
 ) -> None:
     args = (command.args or "").strip()
@@ -153,7 +162,7 @@ async def cmd_unwatch(
         shown = f"{texts.error_line(f'{args[:40]!r} is not a watch number')}\n" if args else ""
         await message.answer(shown + texts.USAGE_UNWATCH)
         return
-    removed = await _remove(watches, audit, person, watch_id)
+    removed = await _remove(watches, desks, audit, person, watch_id)
     if removed is None:
         await message.answer(texts.watch_not_found(watch_id))
     elif removed.shared is not None:
@@ -168,6 +177,7 @@ async def on_watch_button(
     person: Person,
     watches: WatchRepository,
     shared: SharedWatchRepository,
+    desks: DeskRepository,
     audit: AuditLog,
 ) -> None:
     action, watch_id, page = callback_data.action, callback_data.watch_id, callback_data.page
@@ -198,7 +208,7 @@ async def on_watch_button(
             )
             note = "Paused" if paused else "Resumed"
     elif action is WatchAction.DELETE:
-        removed = await _remove(watches, audit, person, watch_id)
+        removed = await _remove(watches, desks, audit, person, watch_id)
         ok = removed is not None
         note = "Unsubscribed" if removed is not None and removed.shared is not None else "Deleted"
     elif action is WatchAction.SET_PRIORITY:
@@ -206,6 +216,9 @@ async def on_watch_button(
             ok = await watches.set_priority(watch_id, person.id, callback_data.priority)
         except ValueError:
             ok = False
+        changed = await watches.get(watch_id) if ok else None
+        if changed is not None:  # its routes to desks keep the same watch
+            await desks.follow(changed)
         if ok:
             await audit.record(
                 person.id, "watch.priority", f"watch {watch_id}", callback_data.priority

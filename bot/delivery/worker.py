@@ -16,8 +16,12 @@ cancellation, and a stopping worker waits for them, so a clean stop duplicates n
 429: wait `retry_after` (the chat is penalised in the shared limiter), retry; not a failure.
 403: the analyst is marked inactive, admins get a notice, the alert is held until /start; for
 a desk (a group or channel, negative chat id) its routes are paused and their owners told.
-400: permanent (the text or the chat is wrong): dead-lettered at once. Other errors: retried
-with exponential backoff, then dead-lettered.
+400: permanent (the text or the chat is wrong): dead-lettered at once, except "group chat
+was upgraded to a supergroup chat" (migrate_to_chat_id): the desk's routes move to the
+supergroup (`DeskRepository.migrate`, if the service message has not done it already) and the
+entry is queued again for the new chat and its route's watch (as is an entry of a group
+already known to have moved, before any send). Other errors: retried with
+exponential backoff, then dead-lettered.
 
 Screening a `new` alert: one the analyst's learned model held (`AlertJob.held`) or below their
 instant threshold goes to their digest; during their quiet hours the rest wait for the end,
@@ -46,6 +50,7 @@ from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramMigrateToChat,
     TelegramNetworkError,
     TelegramRetryAfter,
 )
@@ -103,6 +108,7 @@ class DeliveryStats:
     blocked: int = 0
     released: int = 0
     joined: int = 0  # "also in N channels" edits of a first alert
+    migrated: int = 0  # entries queued again for a group's new supergroup id
 
 
 async def tell_admins(notices: NoticeBox, users: UserRepository, text: str) -> None:
@@ -306,6 +312,11 @@ class DeliveryWorker:
     async def _screen(self, entry: StreamEntry, job: AlertJob) -> Person | None:
         """The analyst to send to now, or None when the entry is settled without a send
         (dropped, held, muted, a duplicate)."""
+        if job.analyst_id < 0:
+            moved = await self.repos.desks.retarget(job.analyst_id, job.watch_id, wait_s=2.0)
+            if moved is not None:  # queued before the group became a supergroup
+                await self._requeue(entry, *moved)
+                return None
         person = await self._recipient(job.analyst_id, job.watch_id)
         if person is None or not person.is_analyst:
             log.info("delivery: %s is not an analyst any more; alert dropped", job.analyst_id)
@@ -465,6 +476,11 @@ class DeliveryWorker:
                     await self._clear_mark(ledger)
                     await self._dead(entry, f"refused by Telegram: {exc.message}")
                 return False
+            except TelegramMigrateToChat as exc:
+                async with self._gate:
+                    await self._clear_mark(ledger)
+                    await self._migrated(entry, chat, exc.migrate_to_chat_id)
+                return False
             except (TelegramNetworkError, TelegramAPIError, TimeoutError) as exc:
                 attempts += 1
                 async with self._gate:
@@ -476,6 +492,30 @@ class DeliveryWorker:
                 delay = min(self.config.max_backoff_s, self.config.backoff_s * 2 ** (attempts - 1))
                 log.warning("delivery: send to %s failed (%s); retry in %.1fs", chat, exc, delay)
                 await asyncio.sleep(delay)
+
+    async def _migrated(self, entry: StreamEntry, chat: int, new_chat: int) -> None:
+        """The group became supergroup `new_chat`: move its routes (once, whoever sees it
+        first) and queue the entry again for the new chat, then acknowledge this one. The
+        ledger is per chat, so the copy is sent once; a crash between the two steps leaves
+        a second copy the ledger then skips."""
+        watch_id = int(entry.fields.get("watch", "0") or 0)
+        if chat < 0:
+            moved = await self.repos.desks.migrate(chat, new_chat)
+            if moved:
+                log.info("delivery: %s became %s (%d routes moved)", chat, new_chat, len(moved))
+            target = await self.repos.desks.retarget(chat, watch_id)
+            if target is not None:
+                new_chat, watch_id = target
+        await self._requeue(entry, new_chat, watch_id)
+
+    async def _requeue(self, entry: StreamEntry, chat: int, watch_id: int) -> None:
+        fields = dict(entry.fields)
+        fields["analyst"] = str(chat)
+        if "watch" in fields:
+            fields["watch"] = str(watch_id)
+        await self.notices.append_many([fields])
+        await self.consumer.ack(entry.id)
+        self.stats.migrated += 1
 
     async def _clear_mark(self, ledger: AlertJob | None) -> None:
         if ledger is not None:

@@ -174,6 +174,26 @@ class WatchRepository:
             await self._changed(watch_id)
         return True
 
+    async def mirror(self, watch_id: int, owner_id: int, query: str, priority: str) -> bool:
+        """Give a copy of another watch (a desk's route of an analyst's own watch) that
+        watch's query and priority (through the change feed). Raises QueryError."""
+        if priority not in PRIORITIES:
+            raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}")
+        watch = await self.get(watch_id)
+        if watch is None or watch.owner_id != owner_id or watch.shared is not None:
+            return False
+        query = query.strip()
+        if (watch.query, watch.priority) == (query, priority):
+            return True
+        fields: dict[Any, Any] = {
+            "query": query,
+            "canonical": canonical_query(query),
+            "priority": priority,
+        }
+        await self._redis.hset(keys.watch(watch_id), mapping=fields)
+        await self._changed(watch_id)
+        return True
+
     async def changes_cursor(self) -> str:
         """The id of the newest change, to start tailing from after a full load."""
         last: Any = await self._redis.xrevrange(keys.WATCH_CHANGES, count=1)

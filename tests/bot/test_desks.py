@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot import texts
@@ -27,6 +28,7 @@ from bot.triage.engine import TriageEngine
 from bot.triage.language import make_detector
 from bot.triage_worker import TriageWorker
 from tests.bot.harness import ADMIN, BotApp, running
+from tests.delivery.util import enqueue, job, settled
 from tests.support.botapi import SentMessage
 
 ANN, BOB, MALLORY = 820, 821, 830
@@ -353,8 +355,18 @@ async def test_a_revoked_analysts_route_stops(app: BotApp) -> None:
         await publish(app, "Zangezur: second")
         await publish(app, "The corridor: third")  # the admin's route goes on
         await app.server.wait_for(lambda m: m.chat_id == DESK and "third" in m.text, timeout=30)
+        # Her route is held (paused, out of triage) and she is told, once.
+        told = await app.server.wait_for(
+            lambda m: m.chat_id == ANN and "access was revoked" in m.text, timeout=10
+        )
+        assert f"#{watch.id}" in told.text
+        await publish(app, "Zangezur: fourth")
         await asyncio.sleep(1.0)
     assert [m for m in app.server.messages_to(DESK) if "second" in m.text] == []
+    assert [m for m in app.server.messages_to(DESK) if "fourth" in m.text] == []
+    held = next(r for r in await app.repos.desks.routes(DESK) if r.owner == ANN)
+    assert held.held == "revoked" and await paused(app, held.watch_id)
+    assert len([m for m in app.server.messages_to(ANN) if "access was revoked" in m.text]) == 1
 
 
 async def test_a_group_upgraded_to_a_supergroup_keeps_its_routes(app: BotApp) -> None:
@@ -394,3 +406,268 @@ async def test_a_group_upgraded_to_a_supergroup_keeps_its_routes(app: BotApp) ->
         c for c in app.server.calls if c.params.get("chat_id") == str(old) and c.status == 400
     ]
     assert refused and "upgraded to a supergroup" in (refused[-1].description or "")
+
+
+async def wait_for_value(read: Callable[[], Awaitable[object]], expected: object) -> None:
+    for _ in range(250):
+        if await read() == expected:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"never became {expected!r}: {await read()!r}")
+
+
+async def test_an_own_watch_route_follows_its_watch(app: BotApp) -> None:
+    """The desk's copy of an analyst's watch follows it: a new priority (the /watches
+    buttons), a new query, its removal by the analyst (/unwatch) or by an admin (`vigil watch
+    remove`): the route goes, /routes lists it no more, the desk gets nothing of it."""
+    await app.make_analyst(ANN, "Ann")
+    app.server.add_group(DESK, TITLE, members={ANN: "member"})
+    app.server.add_bot_to(DESK, by=ANN)
+    await desk_active(app, DESK)
+    first = await app.watches.add(ANN, "zangezur")
+    second = await app.watches.add(ANN, "nakhchivan")
+    assert "now goes to" in (await in_group(app, DESK, ANN, f"/route {first.id}")).text
+    assert "now goes to" in (await in_group(app, DESK, ANN, f"/route {second.id}")).text
+    copies = {r.source: r.watch_id for r in await app.repos.desks.routes(DESK)}
+
+    listing = await app.say(ANN, "/watches")
+    _a, choice = await app.press(ANN, listing, f"{texts.BTN_PRIORITY} #{first.id}")
+    assert choice is not None
+    answer, _ = await app.press(ANN, choice, "urgent")
+    assert answer == "Priority urgent"
+    copy = await app.watches.get(copies[f"#{first.id}"])
+    assert copy is not None and copy.priority == "urgent" and copy.owner_id == DESK
+
+    # A new query (no command edits one yet; the storage step any edit would take).
+    edited = await app.watches.get(first.id)
+    assert edited is not None
+    assert len(await app.repos.desks.follow(replace(edited, query="lachin"))) == 1
+    copy = await app.watches.get(copies[f"#{first.id}"])
+    assert copy is not None and copy.canonical == "lachin" and copy.priority == "urgent"
+
+    async with workers(app):
+        await publish(app, "Lachin road: one")
+        await app.server.wait_for(lambda m: m.chat_id == DESK and "one" in m.text, timeout=30)
+
+        removed = await app.say(ANN, f"/unwatch {first.id}")
+        assert removed.text == texts.watch_removed(first.id)
+        assert [r.source for r in await app.repos.desks.routes(DESK)] == [f"#{second.id}"]
+        assert await app.watches.get(copies[f"#{first.id}"]) is None
+        mine = await app.say(ANN, "/routes")
+        assert f"#{first.id} →" not in mine.text and f"#{second.id} →" in mine.text
+
+        # An admin removes her other watch (as `vigil watch remove` does): the route goes
+        # with it at its next alert, which the desk does not get.
+        assert await app.watches.remove(second.id, ANN)
+        after = len(app.server.sent)
+        await publish(app, "Nakhchivan and Lachin: two")
+        await wait_for_value(lambda: app.watches.get(copies[f"#{second.id}"]), None)
+        await asyncio.sleep(0.5)
+    assert [m.text for m in app.server.sent[after:] if m.chat_id == DESK] == []
+    assert await app.repos.desks.routes(DESK) == []
+    assert (await app.say(ANN, "/routes")).text == texts.NO_ROUTES
+
+
+async def test_a_member_who_leaves_the_group_has_their_routes_held(app: BotApp) -> None:
+    """Telegram tells an administrator bot that asked for chat_member updates (the bot asks
+    for the updates its routers handle) when a member leaves, even with the join/leave
+    messages hidden; a bot that is not an administrator learns it from the service message.
+    The analyst's own watches' routes there are held and she is told; an admin's shared
+    watch route goes on; back in the group, hers resume."""
+    await app.make_analyst(ANN, "Ann")
+    group = app.server.add_group(DESK, TITLE, members={ADMIN: "creator", ANN: "member"})
+    group.hide_service = True
+    app.server.add_bot_to(DESK, by=ADMIN, status="administrator")
+    await desk_active(app, DESK)
+    assert "chat_member" in app.server.queue.allowed
+    watch = await app.watches.add(ANN, "zangezur")
+    shared = await app.shared.add("corridor", created_by=ADMIN)
+    assert "now goes to" in (await in_group(app, DESK, ANN, f"/route {watch.id}")).text
+    assert "now goes to" in (await in_group(app, DESK, ADMIN, f"/route S{shared.id}")).text
+    mine = next(r for r in await app.repos.desks.routes(DESK) if r.owner == ANN)
+
+    async with workers(app):
+        after = len(app.server.sent)
+        app.server.remove_member(DESK, ANN)
+        told = await app.server.wait_for(
+            lambda m: m.chat_id == ANN and "no longer a member" in m.text, after=after
+        )
+        assert f"#{watch.id}" in told.text and TITLE in told.text
+        copy = await app.watches.get(mine.watch_id)
+        assert copy is not None and copy.paused
+        listing = await app.say(ANN, "/routes")
+        assert "its owner left the group" in listing.text
+
+        await publish(app, "Zangezur: while she is out")
+        await publish(app, "The corridor: the team's")
+        await app.server.wait_for(lambda m: m.chat_id == DESK and "team's" in m.text, timeout=30)
+        await asyncio.sleep(0.5)
+        assert [m for m in app.server.messages_to(DESK) if "while she is out" in m.text] == []
+
+        app.server.add_member(DESK, ANN)
+        await wait_for_value(lambda: paused(app, mine.watch_id), False)
+        await asyncio.sleep(0.5)  # the change feed reaches triage
+        await publish(app, "Zangezur: she is back")
+        await app.server.wait_for(lambda m: m.chat_id == DESK and "is back" in m.text, timeout=30)
+    assert len([m for m in app.server.messages_to(ANN) if "no longer a member" in m.text]) == 1
+    assert app.server.queue.pushed["chat_member"] == 2  # she left, she came back
+
+    # A group where the bot is a plain member: the service message says she left.
+    other = -1007777
+    app.server.add_group(other, "Second desk", members={ANN: "member"})
+    app.server.add_bot_to(other, by=ANN)
+    await desk_active(app, other)
+    assert "now goes to" in (await in_group(app, other, ANN, f"/route {watch.id}")).text
+    after = len(app.server.sent)
+    async with running(app.worker(chat_rate=100, global_rate=100)):
+        app.server.remove_member(other, ANN, by=ADMIN, kicked=True)
+        told = await app.server.wait_for(
+            lambda m: m.chat_id == ANN and "Second desk" in m.text, after=after
+        )
+    assert "no longer a member" in told.text
+    # No chat_member update for it: the bot is not an administrator there.
+    assert app.server.queue.pushed["chat_member"] == 2
+
+
+async def paused(app: BotApp, watch_id: int) -> bool | None:
+    watch = await app.watches.get(watch_id)
+    return None if watch is None else watch.paused
+
+
+async def test_alerts_queued_across_an_upgrade_reach_the_supergroup(app: BotApp) -> None:
+    """Alerts queued for a basic group that is then upgraded: Telegram refuses them with 400
+    and migrate_to_chat_id; each goes to the supergroup once, none is dead-lettered. Both
+    ways the bot can learn of it: the service messages first (the routes have moved), or the
+    refused send first (the service messages lost while the bot was down)."""
+    await app.make_analyst(ANN, "Ann")
+    shared = await app.shared.add("corridor", created_by=ADMIN)
+    watch = await app.watches.add(ANN, "zangezur")
+    pairs = {-4101: -1004101, -4102: -1004102}
+    for old in pairs:
+        app.server.add_group(old, f"Desk {old}", kind="group", members={ANN: "creator"})
+        app.server.add_bot_to(old, by=ANN)
+        await desk_active(app, old)
+        assert "now goes to" in (await in_group(app, old, ANN, f"/route {watch.id}")).text
+        assert "now goes to" in (await app.say(ADMIN, f"/route S{shared.id} {old}")).text
+    queued = {
+        old: {r.source: r.watch_id for r in await app.repos.desks.routes(old)} for old in pairs
+    }
+    for n, old in enumerate(pairs):
+        await enqueue(
+            app.redis,
+            *(
+                job(old, 100 * n + i, f"Zangezur {old} #{i}", watch_id=queued[old][source])
+                for i, source in enumerate([f"#{watch.id}", f"S{shared.id}"] * 2)
+            ),
+        )
+
+    noisy, silent = pairs
+    app.server.migrate_group(noisy, pairs[noisy], by=ANN)
+    await desk_active(app, pairs[noisy])
+    # The other one upgraded with no update reaching the bot.
+    old_group = app.server.groups[silent]
+    upgraded = app.server.add_group(
+        pairs[silent], old_group.title, kind="supergroup", members=old_group.members
+    )
+    upgraded.bot_status = old_group.bot_status
+    old_group.migrated_to = pairs[silent]
+
+    before = await app.repos.dead_letters.counts()
+    async with running(app.worker(chat_rate=100, global_rate=100)):
+        for old, new in pairs.items():
+            for i in range(4):
+                await app.server.wait_for(
+                    lambda m, o=old, n=new, i=i: m.chat_id == n and f"{o} #{i}" in m.text,
+                    timeout=30,
+                )
+        await settled(app.redis)
+        await asyncio.sleep(0.3)
+    assert await app.repos.dead_letters.counts() == before
+    for old, new in pairs.items():
+        texts_sent = [m.text for m in app.server.messages_to(new)]
+        for i in range(4):
+            assert sum(f"{old} #{i}" in t for t in texts_sent) == 1, texts_sent
+        assert [m for m in app.server.messages_to(old) if "Zangezur" in m.text] == []
+        assert sorted(r.source for r in await app.repos.desks.routes(new)) == sorted(
+            [f"#{watch.id}", f"S{shared.id}"]
+        )
+        assert await app.repos.desks.routes(old) == []
+    refused = [
+        c for c in app.server.calls if c.status == 400 and "upgraded" in (c.description or "")
+    ]
+    assert refused  # they were refused first, then re-targeted
+
+
+async def test_removing_a_routed_shared_watch_tells_its_router_not_the_desk(app: BotApp) -> None:
+    """An admin removes a shared watch (the admin menu) that Ann subscribed to and another
+    admin routed to a group: Ann and the admin who routed it are told in private; the team's
+    group gets no stray notice."""
+    other_admin = 2
+    await app.make_analyst(ANN, "Ann")
+    await app.make_analyst(other_admin, "Olga")
+    assert await app.users.promote(other_admin)
+    app.server.add_group(DESK, TITLE, members={ADMIN: "creator", other_admin: "member"})
+    app.server.add_bot_to(DESK, by=ADMIN)
+    await desk_active(app, DESK)
+    shared = await app.shared.add("zangezur", name="Corridor", created_by=ADMIN)
+    await app.shared.subscribe(shared.id, ANN)
+    assert "now goes to" in (await app.say(other_admin, f"/route S{shared.id} {DESK}")).text
+
+    async with running(app.worker(chat_rate=100, global_rate=100)):
+        after = len(app.server.sent)
+        menu = await app.say(ADMIN, "/admin")
+        _a, listing = await app.press(ADMIN, menu, "Shared watches")
+        assert listing is not None
+        _a, card = await app.press(ADMIN, listing, f"S{shared.id}")
+        assert card is not None
+        _a, confirm = await app.press(ADMIN, card, texts.BTN_REMOVE)
+        assert confirm is not None
+        answer, _ = await app.press(ADMIN, confirm, texts.BTN_CONFIRM_REMOVE)
+        assert answer is not None
+        await app.server.wait_for(lambda m: m.chat_id == ANN and "removed" in m.text, after=after)
+        told = await app.server.wait_for(
+            lambda m: m.chat_id == other_admin and "no longer goes to" in m.text, after=after
+        )
+        assert f"S{shared.id}" in told.text and TITLE in told.text
+        await settled(app.redis)
+        await asyncio.sleep(0.3)
+    assert [m.text for m in app.server.sent[after:] if m.chat_id == DESK] == []
+    assert await app.repos.desks.routes(DESK) == []
+    assert (await app.say(other_admin, "/routes")).text == texts.NO_ROUTES
+
+
+async def test_revoking_an_analyst_holds_their_routes_and_routing_again_resumes(
+    app: BotApp,
+) -> None:
+    """Revoked from their card (/admin → Analysts): their routes are held at once (no alert
+    needed to find out) and they are told; given access back, `/route` again resumes it."""
+    await app.make_analyst(BOB, "Bob")
+    app.server.add_group(DESK, TITLE, members={BOB: "member", ADMIN: "creator"})
+    app.server.add_bot_to(DESK, by=BOB)
+    await desk_active(app, DESK)
+    watch = await app.watches.add(BOB, "zangezur")
+    assert "now goes to" in (await in_group(app, DESK, BOB, f"/route {watch.id}")).text
+    route = (await app.repos.desks.routes(DESK))[0]
+
+    async with running(app.worker(chat_rate=100, global_rate=100)):
+        menu = await app.say(ADMIN, "/admin")
+        _a, people = await app.press(ADMIN, menu, "Analysts")
+        assert people is not None
+        _a, card = await app.press(ADMIN, people, "Bob")
+        assert card is not None
+        await app.press(ADMIN, card, texts.BTN_REVOKE)
+        told = await app.server.wait_for(
+            lambda m: m.chat_id == BOB and "access was revoked" in m.text, timeout=10
+        )
+        assert f"#{watch.id}" in told.text and TITLE in told.text
+    assert await paused(app, route.watch_id)
+    listing = await app.say(ADMIN, "/routes")
+    assert "its owner's access was revoked" in listing.text
+
+    assert await app.users.approve(BOB)
+    again = await in_group(app, DESK, BOB, f"/route {watch.id}")
+    assert f"#{watch.id} now goes to" in again.text
+    assert [(r.watch_id, r.held) for r in await app.repos.desks.routes(DESK)] == [
+        (route.watch_id, "")
+    ]
+    assert await paused(app, route.watch_id) is False
