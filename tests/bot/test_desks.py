@@ -133,6 +133,12 @@ async def test_a_group_desk_gets_its_shared_watch_and_answers_only_its_members(
         await silence_in_group(app, DESK, MALLORY, text)
     await silence_in_group(app, DESK, ANN, "zangezur talks resumed, anyone on it?")
     await silence_in_group(app, DESK, ANN, "/help@some_other_bot")
+    # An anonymous administrator writes as the group: nobody to check, so nothing either.
+    after = len(app.server.sent)
+    await app.server.send_group_text(DESK, ADMIN, "/routes", anonymous=True)
+    await app.server.wait_until(lambda: app.server.pending_updates == 0)
+    await asyncio.sleep(0.3)
+    assert [m for m in app.server.sent[after:] if m.chat_id == DESK] == []
     menu = await in_group(app, DESK, ADMIN, "/admin")
     assert menu.text == texts.UNKNOWN_COMMAND and menu.buttons() == []
     listing = await in_group(app, DESK, ANN, "/routes")

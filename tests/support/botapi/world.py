@@ -27,6 +27,14 @@ from tests.support.botapi.groups import KINDS, Group, bot_membership_update, mem
 from tests.support.botapi.updates import UpdateQueue
 from tests.support.html_check import MessageEntity, entity_text, utf16_len
 
+# Who an anonymous group administrator's messages come from, as the Bot API gives it.
+ANONYMOUS_ADMIN: dict[str, Any] = {
+    "id": 1087968824,
+    "is_bot": True,
+    "first_name": "Group",
+    "username": "GroupAnonymousBot",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class TestUser:
@@ -441,25 +449,32 @@ class World:
                 )
         return new
 
-    async def send_group_text(self, chat_id: int, user_id: int, text: str) -> dict[str, Any]:
+    async def send_group_text(
+        self, chat_id: int, user_id: int, text: str, *, anonymous: bool = False
+    ) -> dict[str, Any]:
         """A member writes in a group; the bot gets every message while it is in the group
         (as with privacy mode off, or the bot an admin: the bot must ignore what is not
-        for it)."""
+        for it). An `anonymous` administrator writes as the group: Telegram puts its
+        GroupAnonymousBot in `from` and the group in `sender_chat`, never who it was."""
         group = self.groups[chat_id]
         if group.kind == "channel":
             raise ValueError("people do not write in channels; admins post as the channel")
         if group.members.get(user_id) not in ("creator", "administrator", "member"):
             raise LookupError(f"user {user_id} is not a member of {chat_id}")
+        if anonymous and group.members[user_id] not in ("creator", "administrator"):
+            raise ValueError("only administrators can stay anonymous")
         chat = self.chats[chat_id]
         message_id = chat.new_message_id()
         chat.messages[message_id] = None
         message: dict[str, Any] = {
             "message_id": message_id,
-            "from": self.users[user_id].to_json(),
+            "from": ANONYMOUS_ADMIN if anonymous else self.users[user_id].to_json(),
             "chat": group.chat_json(),
             "date": int(time.time()),
             "text": text,
         }
+        if anonymous:
+            message["sender_chat"] = group.chat_json()
         entities = _command_entities(text)
         if entities:
             message["entities"] = entities
