@@ -24,6 +24,12 @@ Surges (bot/triage/surge.py, bot/storage/campaigns.py): every new matching post 
 watch and hour (a shared watch once, whatever its subscribers) on the batch's own write, with
 each story copy's spread and forward edges; every `SURGE_CHECK_S` the worker checks the watches
 its batches touched and tells the watch's analysts (a shared watch's subscribers) of a surge.
+The decision is recorded, then the surge noted unsent; the notices (their chart drawn out of
+process, up to `SURGE_CHART_TIMEOUT_S`) are made by at most `SURGE_TELLERS` tasks beside the
+batches, never in the loop's way, and appended in the same step as the surge is marked told
+(`AlertOutbox.tell_surge`), so a surge is told once: a restarted worker tells those decided
+but never told, and every check tells those left unsent longer than `SURGE_STALE_S` (a worker
+that died and is not coming back).
 
 Learned relevance (`ModelSync`, bot/learner.py): the engine scores every match with the
 analysts' models, reloaded within seconds of a change; an alert a model judged noise with
@@ -39,19 +45,20 @@ import asyncio
 import gc
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot import surge_alerts
 from bot.alerts import AlertJob
 from bot.learner import SYNC_S, ModelSync
 from bot.models import Post, PostFormatError
 from bot.storage.campaigns import SurgeTracker
-from bot.storage.notices import NoticeBox
+from bot.storage.connection import raise_if_cancelled
 from bot.storage.outbox import Emission, EmitMode
 from bot.storage.repos import Repositories
+from bot.storage.shared import SharedWatchRepository
 from bot.storage.stories import parse_ref, post_ref
 from bot.storage.streams import StreamConsumer, StreamEntry
 from bot.storage.triage_store import TriageStore
@@ -63,13 +70,17 @@ from bot.triage.priority import Priority, rank
 from bot.triage.query import QueryError
 from bot.triage.relevance import SUGGESTED_REASON, features_of_post
 from bot.triage.spread import CopyKind
-from bot.triage.surge import SurgeCounts
+from bot.triage.surge import SurgeAlert, SurgeCounts, parse_surge_ref, surge_ref
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_REFRESH_S = 30.0
 TRIM_EVERY_S = 60.0
 SURGE_CHECK_S = 60.0
+SURGE_TELLERS = 2  # surges whose notices are made at once (each may wait for its chart)
+SURGE_STALE_S = 120.0  # unsent this long after the decision: its worker died; any may tell it
+SURGE_SHUTDOWN_S = 2.0  # at shutdown, the notices being made get this long, then are left
+# unsent (the next start tells them)
 
 PostKey = tuple[int, int]
 # The collector's thresholds once the worker is loaded: a young collection every 20,000
@@ -78,6 +89,7 @@ PostKey = tuple[int, int]
 # collection walked every cache entry made since start: ~0.1-0.2 s a 1,000 posts at 10,000
 # watches (bench/worker.py). Garbage cycles are still collected, just in larger sweeps.
 GC_THRESHOLDS = (20_000, 50, 100)
+YIELD_EVERY = 10  # posts matched between yields to the loop (see `_process`)
 
 
 def settle_heap() -> None:
@@ -90,9 +102,9 @@ def settle_heap() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-@dataclass(frozen=True, slots=True)
-class _Best:
-    """One analyst's alert on a post: their best-priority watch among those that matched."""
+class _Best(NamedTuple):
+    """One analyst's alert on a post: their best-priority watch among those that matched.
+    (`_Best` and `_Job` are tuples: one of each per alert, seven a post at 10,000 watches.)"""
 
     watch_ids: tuple[int, ...]
     priority: str
@@ -141,12 +153,16 @@ class TriageWorker:
         backfill_cutoff_s: float = 0.0,
         clock: Callable[[], float] = time.time,
         surge: SurgeTracker | None = None,
-        surge_notices: NoticeBox | None = None,
+        shared: SharedWatchRepository | None = None,
         channel_names: Callable[[int], str] | None = None,
     ) -> None:
         self._surge = surge
-        self._surge_notices = surge_notices
+        self._shared = shared
         self._channel_names = channel_names
+        # Surges to tell (ref, alert), the refs queued or being told here, and the tellers.
+        self._surge_queue: deque[tuple[str, SurgeAlert]] = deque()
+        self._telling: set[str] = set()
+        self._tellers: set[asyncio.Task[None]] = set()
         # Surge subjects: a watch counts as itself, one following a shared watch as -shared.
         self._subject: dict[int, int] = {}
         self._stream_max_age_s = stream_max_age_s
@@ -196,7 +212,7 @@ class TriageWorker:
             models=models,
             backfill_cutoff_s=backfill_cutoff_s,
             surge=surge,
-            surge_notices=repos.notices if surge is not None else None,
+            shared=repos.shared,
             channel_names=channel_names,
         )
 
@@ -260,6 +276,8 @@ class TriageWorker:
         await self._stream.ensure_group()
         await self.load_watches()
         settle_heap()
+        if self._surge is not None:
+            await self.resend_surges(0.0)  # decided before a crash, never told
         last = {"weights": 0.0, "trim": 0.0, "sync": 0.0, "surge": time.monotonic()}
         try:
             while not stop.is_set():
@@ -278,7 +296,10 @@ class TriageWorker:
                 else:
                     await self.flush()
         finally:
-            await self.flush()
+            try:
+                await self.flush()
+            finally:
+                await self.surges_told(SURGE_SHUTDOWN_S)
 
     async def _housekeeping(self, last: dict[str, float]) -> None:
         """The periodic work of `run` (surge checks, model reloads, trims, channel weights)."""
@@ -317,6 +338,7 @@ class TriageWorker:
             await self.flush()
         if surges and self._surge is not None:
             await self.check_surges()
+            await self.surges_told()
         return done
 
     async def process(self, entries: list[StreamEntry]) -> None:
@@ -354,8 +376,15 @@ class TriageWorker:
             return
         self.stats.batches += 1
         self._start_write()
-        await asyncio.sleep(0)  # let the write go out before matching holds the loop
-        planned = [self._triage(post) for _e, post in posts]
+        planned = []
+        for i, (_e, post) in enumerate(posts):
+            if i % YIELD_EVERY == 0:
+                # Let the write go out: a batch's write is hundreds of kilobytes, more than the
+                # socket takes at once, and the rest is sent only while the loop runs. Without
+                # these yields it went out after the matching and the lookup below waited
+                # for Redis to run it (~0.3 s a 1,000 posts at 10,000 watches).
+                await asyncio.sleep(0)
+            planned.append(self._triage(post))
         await self.flush()  # this batch's lookups must see the last batch's writes
         followed = sorted({_key(p.post) for p in planned if p.post.event != "new"})
         fingerprints = sorted({f for p in planned for f in p.fingerprints})
@@ -419,10 +448,9 @@ class TriageWorker:
         assert result is not None
         batch.keep(post)
         if self._surge is not None and result.matches and post.event == "new":
-            subjects = {self._subject.get(m.watch_id, m.watch_id) for m in result.matches}
-            batch.surge.add_post(
-                post.date.timestamp(), post.channel_id, post.message_id, sorted(subjects)
-            )
+            subject = self._subject
+            subjects = {subject.get(m.watch_id, m.watch_id) for m in result.matches}
+            batch.surge.add_post(post.date.timestamp(), post.channel_id, post.message_id, subjects)
         self.stats.by_language[result.language.code] += 1
         best = _best(result, self._loaded)
         old = self._is_backfill(post)
@@ -445,48 +473,125 @@ class TriageWorker:
             return
         first = batch.story_origin(post, item.fingerprints)
         marker = (f"📼 from the archive, {post.date:%d %b %Y}",) if old else ()
+        # Seven alerts a post on average at 10,000 watches: the loop is kept to the AlertJob.
+        code, confidence = result.language.code, result.language.confidence
+        jobs, moved = batch.jobs, batch.moved
+        alerted = batch.alerted.setdefault(key, set())
+        held = 0
         for owner, b in best.items():
             job = AlertJob(
-                analyst_id=owner,
-                post=post,
-                watch_id=b.watch_ids[0],
-                watch_query=b.query,
-                priority=b.priority,
-                reasons=marker + b.reasons,
-                spans=b.spans,
-                language=result.language.code,
-                language_confidence=result.language.confidence,
+                owner,
+                post,
+                b.watch_ids[0],
+                b.query,
+                b.priority,
+                marker + b.reasons if marker else b.reasons,
+                b.spans,
+                code,
+                confidence,
                 held=b.held,
             )
-            batch.jobs.append(_Job(job, EmitMode.FIRST, first))
-            batch.alerted.setdefault(key, set()).add(owner)
+            jobs.append(_Job(job, EmitMode.FIRST, first))
+            alerted.add(owner)
             if b.moved:
-                batch.moved[owner] = batch.moved.get(owner, 0) + 1
-            self.stats.held += b.held
+                moved[owner] = moved.get(owner, 0) + 1
+            held += b.held
+        self.stats.held += held
 
     async def check_surges(self) -> int:
-        """Decide surges for the watches the batches touched; tell their analysts."""
-        if self._surge is None or self._surge_notices is None:
+        """Decide surges for the watches the batches touched and queue them to be told (the
+        notices are made and appended beside the batches: see `_tell`); also queue those left
+        unsent by a worker gone for `SURGE_STALE_S`. Returns the surges decided."""
+        if self._surge is None:
             return 0
         alerts = await self._surge.check(self._clock())
-        notices = []
-        for alert in alerts:
-            subject = alert.watch_id
-            watch_ids = [w for w, s in self._subject.items() if s == subject]
-            recipients = [(w, self._owners[w]) for w in watch_ids if w in self._owners]
-            if not recipients:
-                continue
-            query = self._loaded.get(watch_ids[0], "") if watch_ids else ""
-            names = self._channel_names or (lambda c: str(c))
-            # The text, the chart (drawn out of process) and the Examples button; none for
-            # watches whose analyst turned surge alerts off.
-            repo = self._surge.repo
-            told = await surge_alerts.surge_notices(alert, recipients, query, names, repo)
-            notices += told
-            self.stats.surges += 1 if told else 0
-        if notices:
-            await self._surge_notices.send(*notices)
+        refs = [surge_ref(a.watch_id, a.end_hour) for a in alerts]
+        # Noted before any is told (the check recorded them and claimed their cooldowns a
+        # round trip ago): from here a crash leaves them to the next start.
+        await self._store.outbox.surges_decided(refs)
+        for ref, alert in zip(refs, alerts, strict=True):
+            self._queue_surge(ref, alert)
+        await self.resend_surges(SURGE_STALE_S)
         return len(alerts)
+
+    async def resend_surges(self, older_than_s: float) -> int:
+        """Queue the surges decided more than `older_than_s` ago and never told (0 at start:
+        every one). The telling script makes each told once, whoever else tries."""
+        if self._surge is None:
+            return 0
+        outbox = self._store.outbox
+        queued = 0
+        for ref in await outbox.surges_unsent(time.time() - older_than_s):
+            if ref in self._telling:
+                continue
+            key = parse_surge_ref(ref)
+            found = await self._surge.repo.surge_event(*key) if key else None
+            if found is None:  # its record expired: nothing left to tell it with
+                await outbox.tell_surge(ref, [])
+                continue
+            self._queue_surge(ref, found[0])
+            queued += 1
+        return queued
+
+    def _queue_surge(self, ref: str, alert: SurgeAlert) -> None:
+        if ref in self._telling:
+            return
+        self._telling.add(ref)
+        self._surge_queue.append((ref, alert))
+        if len(self._tellers) < SURGE_TELLERS:
+            task = asyncio.create_task(self._teller())
+            self._tellers.add(task)
+            task.add_done_callback(self._tellers.discard)
+
+    async def _teller(self) -> None:
+        while self._surge_queue:
+            ref, alert = self._surge_queue.popleft()
+            try:
+                await self._tell(ref, alert)
+            except Exception:  # left unsent: the next check's sweep, or a restart, retells it
+                log.exception("triage: surge %s not told; it stays unsent", ref)
+            finally:
+                self._telling.discard(ref)
+
+    async def _tell(self, ref: str, alert: SurgeAlert) -> None:
+        """Make one surge's notices (text, chart, buttons; none for watches whose analyst
+        turned surge alerts off) and append them, marking the surge told."""
+        assert self._surge is not None
+        subject = alert.watch_id
+        watch_ids = [w for w, s in self._subject.items() if s == subject]
+        recipients = [(w, self._owners[w]) for w in watch_ids if w in self._owners]
+        query = self._loaded.get(watch_ids[0], "") if watch_ids else ""
+        label = surge_alerts.surge_label(subject)
+        if subject < 0 and self._shared is not None and recipients:
+            shared = await self._shared.get(-subject)
+            if shared is not None:  # as /shared shows it: SN, its name, its query
+                label = surge_alerts.surge_label(subject, shared.name)
+                query = shared.canonical
+        names = self._channel_names or (lambda c: str(c))
+        notices = (
+            await surge_alerts.surge_notices(
+                alert, recipients, query, names, self._surge.repo, label=label
+            )
+            if recipients
+            else []
+        )
+        raise_if_cancelled()  # stopped meanwhile (redis-py can swallow it): left unsent
+        if await self._store.outbox.tell_surge(ref, notices) and notices:
+            self.stats.surges += 1
+
+    async def surges_told(self, timeout_s: float | None = None) -> None:
+        """Wait until every queued surge is told; after `timeout_s`, cancel the rest (they
+        stay unsent in Redis, told at the next start)."""
+        while self._tellers:
+            tellers = set(self._tellers)
+            _done, pending = await asyncio.wait(tellers, timeout=timeout_s)
+            if pending:
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                self._surge_queue.clear()
+                self._telling.clear()
+                return
 
     def _is_backfill(self, post: Post) -> bool:
         """Dated (first published) before the cutoff, as of this batch."""
@@ -556,8 +661,7 @@ class TriageWorker:
         return Emission(also, EmitMode.FIRST, ledger)
 
 
-@dataclass(frozen=True, slots=True)
-class _Job:
+class _Job(NamedTuple):
     job: AlertJob
     mode: EmitMode
     first: PostKey | None  # the story's first post when this post is a copy

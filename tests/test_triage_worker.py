@@ -409,3 +409,92 @@ async def test_copies_in_consecutive_batches_alert_once_while_writes_overlap(
     worker._stream = again
     await worker.process(entries)  # the same batch, delivered again
     assert len(await alerts(redis)) == 3
+
+
+async def _surge_setup(redis: aioredis.Redis, consumer: str):  # type: ignore[no-untyped-def]
+    from bot.storage.campaigns import CampaignRepository, SurgeTracker
+    from bot.storage.repos import Repositories
+    from bot.triage.engine import TriageEngine
+    from bot.triage.language import make_detector
+    from bot.triage.surge import SurgeConfig
+    from bot.triage_worker import TriageWorker
+
+    repos = Repositories.build(redis)
+    config = SurgeConfig(min_history_days=0)  # a fresh Redis has no history to wait for
+    tracker = SurgeTracker(CampaignRepository(redis, config=config, archive=repos.archive))
+    engine = TriageEngine(make_detector())
+    return repos, TriageWorker.over(repos, engine, consumer=consumer, surge=tracker)
+
+
+async def _enqueue_story(redis: aioredis.Redis, first: int, n: int) -> None:
+    from dataclasses import replace
+
+    queue = PostQueue(redis)
+    now = datetime.now(UTC)
+    story = "Беженцев из соседней области срочно эвакуировали, біженці прибули"
+    for i in range(first, first + n):
+        await queue.enqueue(replace(post(100 + i, f"{story} {i}", channel=600 + i % 4), date=now))
+
+
+async def _surge_notices(redis: aioredis.Redis) -> list[dict[str, str]]:
+    from bot.alerts import is_notice
+
+    entries = await redis.xrange(keys.ALERTS_STREAM)
+    return [f for _i, f in entries if is_notice(f) and "Surge" in f.get("notice", "")]
+
+
+async def test_a_surge_decided_is_told_beside_the_loop_and_once_across_a_crash(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    """The check only decides and queues: it returns before the chart is drawn, with the
+    surge recorded unsent. A worker killed before telling it leaves it unsent; the restarted
+    one tells it at start, once, however many workers try at the same time."""
+    _repos, worker = await _surge_setup(redis, "s1")
+    await _enqueue_story(redis, 0, 12)
+    await worker.drain(surges=False)
+    assert await worker.check_surges() == 1
+    (ref,) = await redis.zrange(keys.SURGE_UNSENT, 0, -1)
+    await worker.surges_told(timeout_s=0)  # killed while the chart was being drawn
+    assert await _surge_notices(redis) == []
+    assert await redis.zrange(keys.SURGE_UNSENT, 0, -1) == [ref]
+    # Two workers start at once (the restarted one, and another instance sweeping): one tells.
+    _r, again = await _surge_setup(redis, "s1")
+    _r, other = await _surge_setup(redis, "s2")
+    stop = asyncio.Event()
+    task = asyncio.create_task(again.run(stop, block_ms=100))
+    await other.load_watches()
+    assert await other.resend_surges(0.0) == 1
+    await other.surges_told()
+    started = asyncio.get_running_loop().time()
+    while await redis.zcard(keys.SURGE_UNSENT) or again._tellers:
+        assert asyncio.get_running_loop().time() - started < 30, "the restart did not tell it"
+        await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    surges = await _surge_notices(redis)
+    assert [int(f["analyst"]) for f in surges] == [BOHDAN]
+    assert "12 posts in 4 channels" in surges[0]["notice"]
+    assert again.stats.surges + other.stats.surges == 1
+    # Told: a later start or sweep has nothing to tell.
+    assert await other.resend_surges(0.0) == 0
+    assert len(await _surge_notices(redis)) == 1
+
+
+async def test_a_shared_watchs_surge_names_it_as_shared_shows_it(
+    redis: aioredis.Redis, watched: WatchRepository
+) -> None:
+    from bot.storage.shared import SharedWatchRepository
+
+    carol = 1003
+    shared = SharedWatchRepository(redis, watched)
+    made = await shared.add("біженці OR біженець", name="Border <news> & co", created_by=1)
+    await shared.subscribe(made.id, carol)
+    _repos, worker = await _surge_setup(redis, "s1")
+    await _enqueue_story(redis, 0, 12)
+    await worker.drain()
+    by_analyst = {int(f["analyst"]): f["notice"] for f in await _surge_notices(redis)}
+    assert sorted(by_analyst) == [BOHDAN, carol]
+    text = by_analyst[carol]
+    assert f"watch S{made.id} Border &lt;news&gt; &amp; co <code>" in text
+    assert f"<code>{made.canonical}</code>" in text
+    assert f"S{made.id}" not in by_analyst[BOHDAN]

@@ -130,6 +130,19 @@ def word_posts(posts: Iterable[Iterable[str]], config: SurgeConfig) -> Counter[s
     return counts
 
 
+def surge_ref(watch_id: int, end_hour: int) -> str:
+    """One surge alert's name ('subject:end hour'): the record of its telling, its chart."""
+    return f"{watch_id}:{end_hour}"
+
+
+def parse_surge_ref(ref: str) -> tuple[int, int] | None:
+    subject, _, end = ref.partition(":")
+    try:
+        return int(subject), int(end)
+    except ValueError:
+        return None
+
+
 @dataclass
 class SurgeCounts:
     """One batch's increments, aggregated in memory so the repository writes each (watch,
@@ -154,15 +167,22 @@ class SurgeCounts:
         """Count one post for each of the watches it matched; returns how many counted."""
         hour = hour_of(at)
         added = 0
-        for watch_id in watch_ids:
+        seen, posts, channels, refs = self._seen, self.posts, self.channels, self.refs
+        ref = (channel_id, message_id)
+        for watch_id in watch_ids:  # every matched watch of every post: kept lean
             key = (watch_id, channel_id, message_id)
-            if key in self._seen:
+            if key in seen:
                 continue
-            self._seen.add(key)
+            seen.add(key)
             slot = (watch_id, hour)
-            self.posts[slot] += 1
-            self.channels.setdefault(slot, Counter())[channel_id] += 1
-            self.refs.setdefault(slot, []).append((channel_id, message_id))
+            posts[slot] += 1
+            counted = channels.get(slot)
+            if counted is None:
+                channels[slot] = Counter({channel_id: 1})
+                refs[slot] = [ref]
+            else:
+                counted[channel_id] += 1
+                refs[slot].append(ref)
             added += 1
         return added
 

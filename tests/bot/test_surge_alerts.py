@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from bot.alerts import Notice
 from bot.fit import MAX_CAPTION, MAX_TEXT
-from bot.surge_alerts import surge_notices
+from bot.surge_alerts import MAX_LABEL, surge_label, surge_notices
 from bot.triage.surge import SurgeAlert
 from tests.bot.harness import BotApp, running
 from tests.delivery.util import settled
@@ -73,3 +73,14 @@ async def test_without_a_chart_the_alert_is_sent_as_text(app: BotApp) -> None:
     assert [m.method for m in sent] == ["sendMessage", "sendMessage"]
     assert app.server.photos == []
     assert "Surge" in sent[0].text and next(t for t, _d in sent[0].buttons()) == "🔎 Examples"
+
+
+async def test_a_shared_watch_is_named_escaped_and_cut(app: BotApp) -> None:
+    assert surge_label(5) == "#5" and surge_label(-3) == "S3"
+    label = surge_label(-3, "<b>Border</b> & " + "x" * 100)
+    assert label.startswith("S3 <b>Border</b> & x") and len(label) == MAX_LABEL
+    (notice,) = await surge_notices(
+        alert(-3), [(11, ANN)], "q", str, app.repos.campaigns, chart=False, label=label
+    )
+    assert "watch S3 &lt;b&gt;Border&lt;/b&gt; &amp; xxx" in notice.text
+    parse_html(notice.text)  # well-formed
