@@ -411,7 +411,7 @@ def channel_card(
     last_post: str | None,
 ) -> str:
     lines = [
-        f"<b>{escape(label)}</b>",
+        f"<b>{escape(label[:200])}</b>",  # a 10,000-character title leaves room for the rest
         f"ref: <code>{escape(ref)}</code>",
         f"state: {escape(state)}" + (f" ({escape(reason)})" if reason else ""),
         f"weight: {escape(weight)}",
@@ -776,6 +776,21 @@ BTN_ADD_CANDIDATE = "➕ "  # + the channel's name (a plain button label, cut to
 SURGE_GONE = "This surge is too old to show; its record has expired."
 SURGE_NO_POSTS = "The posts of this surge have left the archive."
 SPREAD_NONE = "No copies of this story are recorded (or they have expired)."
+CANDIDATE_UNREACHABLE = (
+    "This channel is known only by its id, and no post forwarded from it is kept to find it "
+    "by: add it by its @username or a link (/addchannel)."
+)
+
+
+def candidate_added(label: str, state: str) -> str:
+    """An amplification candidate added by id: how the watcher will find it."""
+    return (
+        f"📡 Channel {escape(label)} added (state: {escape(state)}). The watcher finds it "
+        "through a post a monitored channel forwarded from it; /admin → 📡 Channels shows how "
+        "it went."
+    )
+
+
 CHART_MISSING = "(the chart could not be drawn)"
 
 

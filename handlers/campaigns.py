@@ -312,15 +312,22 @@ async def on_amplify(
         await query.answer()
         await _amplification(bot, person.id, campaigns, channels)
         return
-    channel_id = callback_data.channel_id
+    channel_id = abs(callback_data.channel_id)
+    # Known only by id: the watcher finds it through a post forwarded from it (watchers.joiner),
+    # so without one kept there is nothing to find it by.
+    if not await campaigns.forwarded_via(channel_id):
+        await query.answer(texts.CANDIDATE_UNREACHABLE, show_alert=True)
+        return
     try:
-        channel = await channels.add(f"id:{abs(channel_id)}", person.id)
+        channel = await channels.add(f"id:{channel_id}", person.id)
     except ChannelRefError as exc:
         await query.answer(str(exc)[:200], show_alert=True)
         return
     await audit.record(person.id, "channel.add", channel.ref, "from amplification")
     await query.answer()
-    await bot.send_message(person.id, texts.channel_added(channel.label, channel.state))
+    await bot.send_message(
+        person.id, fit_html(texts.candidate_added(channel.label, channel.state))
+    )
     log.info("amplification: %s added channel %s", person.id, channel.ref)
 
 

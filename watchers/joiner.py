@@ -6,6 +6,14 @@ a row earns waits of minutes to a day. So each account takes one pending channel
 at least `spacing_s` apart and at most `daily_cap` per UTC day; the pace lives in Redis
 (`keys.joiner_state`) so a restart does not reset it. A channel is resolved once: its id and
 access hash are kept and everything afterwards is keyed by id.
+
+A channel known only by id (`id:<n>`: a t.me/c link, or an admin's ➕ on a channel that
+monitored ones forward) has no access hash. The account's session may know it (a channel it
+is in); if not, Telegram finds it through a message that mentions it: a monitored channel's
+post forwarded from it (`InputChannelFromMessage`, the posts from
+`CampaignRepository.forwarded_via`), found by the account that watches that channel (the
+channel is handed to it). A channel found neither way fails: "private" when no such post is
+kept, else `NOT_FOUND_BY_ID` (the admin is told to add it by @username).
 """
 
 from __future__ import annotations
@@ -61,6 +69,22 @@ class NotAChannelError(Exception):
     """The ref names a user, a bot or a basic group: nothing Vigil can watch."""
 
 
+class NotFoundByIdError(Exception):
+    """A channel known only by id that no kept forwarded post shows to this account."""
+
+
+class SeenElsewhereError(Exception):
+    """The posts that show a channel known only by id are in channels another account
+    watches (an account finds a message only in a channel its own session knows)."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__(account)
+        self.account = account
+
+
+NOT_FOUND_BY_ID = "not found by id: add it by @username or a link"
+
+
 class Joiner:
     def __init__(
         self,
@@ -73,6 +97,7 @@ class Joiner:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._pace = repos.join_pace
+        self._campaigns = repos.campaigns
         self._health = repos.health
         self._client = client
         self._channels = channels
@@ -139,6 +164,14 @@ class Joiner:
             raise  # the account is gone: the service handles it
         except NotAChannelError:
             return await self._failed(channel, "not a channel")
+        except NotFoundByIdError:
+            return await self._failed(channel, NOT_FOUND_BY_ID)
+        except SeenElsewhereError as exc:
+            # The account that watches the forwarding channel resolves and joins it instead;
+            # the assignment keeps a channel on a live account.
+            moved = await self._channels.set_account(channel.key, exc.account)
+            log.info("channel %s: handed to %s, which sees it forwarded", channel.key, exc.account)
+            return JoinOutcome(moved.key if moved else channel.key, "pending", "handed over")
         except errors.InviteRequestSentError:
             return await self._later(
                 channel, now + self.policy.approval_retry_s, "awaiting approval"
@@ -230,12 +263,12 @@ class Joiner:
                     return _as_channel(chat)
             return None
         if channel.channel_id is not None:
-            # t.me/c/ID links carry no access hash: only a channel this account already knows
-            # (is a member of) can be found by id.
+            # An id carries no access hash: a channel this account already knows (is a member
+            # of) is found by id, any other only through a post forwarded from it.
             try:
                 entity = await self._client.get_input_entity(types.PeerChannel(channel.channel_id))
             except ValueError:
-                raise errors.ChannelPrivateError(request=None) from None
+                return await self._seen_in_forward(channel.channel_id)
             return types.Channel(
                 id=channel.channel_id,
                 title=channel.title,
@@ -245,6 +278,44 @@ class Joiner:
                 left=False,
             )
         return None
+
+    async def _seen_in_forward(self, channel_id: int) -> Any:
+        """The channel as a post forwarded from it shows it to this account (Telegram's
+        "min" channel seen in a message). Each try is one channels.getChannels; a post
+        deleted since, or in a channel this account is not in, is skipped. No such post kept:
+        private (a t.me/c link's channel this account is not in); posts only in channels of
+        another account: `SeenElsewhereError`; none that works: not found.
+        """
+        seen_in = await self._campaigns.forwarded_via(channel_id)
+        if not seen_in:
+            raise errors.ChannelPrivateError(request=None)
+        elsewhere: list[str] = []
+        for via_channel, via_message in seen_in:
+            try:
+                peer = await self._client.get_input_entity(types.PeerChannel(via_channel))
+            except ValueError:  # not a channel of this account's
+                via = await self._channels.by_id(via_channel)
+                account = via.account if via is not None and via.state == "joined" else None
+                if account is not None and account != self._session:
+                    elsewhere.append(account)
+                continue
+            wanted = types.InputChannelFromMessage(peer, via_message, channel_id)
+            try:
+                found = await self._client(functions.channels.GetChannelsRequest([wanted]))
+            except (errors.ChannelInvalidError, errors.MessageIdInvalidError):
+                continue
+            for chat in getattr(found, "chats", None) or ():
+                if getattr(chat, "id", None) == channel_id:
+                    log.info(
+                        "channel id:%s found through post %s:%s",
+                        channel_id,
+                        via_channel,
+                        via_message,
+                    )
+                    return _as_channel(chat)
+        if elsewhere:
+            raise SeenElsewhereError(elsewhere[0])
+        raise NotFoundByIdError(channel_id)
 
 
 def _as_channel(chat: Any) -> Any:

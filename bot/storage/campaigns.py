@@ -24,7 +24,8 @@ Keys (`bot.storage.keys`), and what bounds them:
 - `story_spread(first)`: sorted set of a story's posts by time, at most `spread_cap`, expiring
   with the archive.
 - `forward_edges(day)` / `forward_names(day)`: 'source:target' -> forwards per day, at most
-  `edges_cap` pairs a day, expiring after `edges_days`.
+  `edges_cap` pairs a day, expiring after `edges_days`. `forward_via(day)`: each source's
+  last forwarding post that day (one field per source with an edge), as long.
 """
 
 from __future__ import annotations
@@ -589,6 +590,7 @@ class CampaignRepository:
         oldest = day_of(hour_of(now)) - self.edges_days
         edges: dict[int, Counter[str]] = {}
         names: dict[int, dict[str, str]] = {}
+        via: dict[int, dict[str, str]] = {}
         for post in posts:
             fwd = post.forward
             if fwd is None or fwd.channel_id is None or fwd.channel_id == post.channel_id:
@@ -597,6 +599,7 @@ class CampaignRepository:
             if day < oldest:
                 continue
             edges.setdefault(day, Counter())[f"{fwd.channel_id}:{post.channel_id}"] += 1
+            via.setdefault(day, {})[str(fwd.channel_id)] = _ref(post.channel_id, post.message_id)
             if fwd.name:
                 names.setdefault(day, {})[str(fwd.channel_id)] = fwd.name
         ttl = (self.edges_days + 1) * DAY_S
@@ -609,6 +612,28 @@ class CampaignRepository:
             if day in names:
                 pipe.hset(keys.forward_names(day), mapping=names[day])
                 pipe.expire(keys.forward_names(day), ttl)
+            pipe.hset(keys.forward_via(day), mapping=via[day])
+            pipe.expire(keys.forward_via(day), ttl)
+
+    async def forwarded_via(
+        self, source: int, *, limit: int = 3, now: float | None = None
+    ) -> list[PostKey]:
+        """Posts of other channels that forwarded channel `source`, newest day first (one a
+        day, at most `limit`): where Telegram lets an account find a channel it has no access
+        hash for. Empty when the edges' window holds none."""
+        now = time.time() if now is None else now
+        today = day_of(hour_of(now))
+        days = range(today, today - self.edges_days - 1, -1)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hget(keys.forward_via(day), str(source))
+            replies: list[Any] = await pipe.execute()
+        found: list[PostKey] = []
+        for raw in replies:
+            ref = _parse_ref(str(raw)) if raw is not None else None
+            if ref is not None and ref not in found:
+                found.append(ref)
+        return found[:limit]
 
     async def forwards(
         self, *, days: int | None = None, now: float | None = None

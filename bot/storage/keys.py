@@ -329,6 +329,12 @@ def forward_names(day: int) -> str:
     return f"{PREFIX}:{{forwards}}:names:{day}"
 
 
+def forward_via(day: int) -> str:
+    """Hash source channel id -> 'channel:message' of the day's last post forwarding it (how
+    the watcher finds a channel it knows only by id: Telegram's InputChannelFromMessage)."""
+    return f"{PREFIX}:{{forwards}}:via:{day}"
+
+
 # --- delivery (helper D): digests, the delivered-alert log ----------------------------------
 def digest_claim(user_id: int, period_start: int) -> str:
     """SET NX EX: one digest per analyst and period, whichever delivery worker sends it."""

@@ -9,6 +9,7 @@ and the aiogram bot.
 from __future__ import annotations
 
 import contextlib
+from argparse import Namespace
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,8 +19,11 @@ import pytest
 
 from bot import texts
 from bot.campaign_views import AmplifyAction, AmplifyCB, SpreadCB, SurgeAction, SurgeCB
+from bot.cli import cmd_ingest
+from bot.config import Settings
 from bot.ingest import ingest_file
 from bot.models import Forward, Post
+from bot.storage import keys
 from bot.storage.campaigns import CampaignRepository, SurgeTracker
 from bot.storage.posts import PostQueue
 from bot.storage.repos import Repositories
@@ -30,6 +34,15 @@ from bot.triage_worker import TriageWorker
 from tests.bot.harness import ADMIN, BotApp, running
 from tests.delivery.util import settled
 from tests.support.botapi import SentMessage
+from tests.support.html_check import utf16_len
+from tests.support.mtproto import MTProtoServer
+from tests.support.mtproto.fixtures import eventually
+from tests.support.mtproto.world import Forward as WorldForward
+from tests.watchers.test_loopback import FAST
+from tests.watchers.test_loopback import _log_in as log_in
+from tests.watchers.test_loopback import _settings as loopback_settings
+from watchers.joiner import NOT_FOUND_BY_ID, JoinPolicy
+from watchers.service import WatcherService
 
 ANN, CAT, DAN = 940, 941, 942
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -77,7 +90,7 @@ def surge_photos(app: BotApp, chat: int) -> list[SentMessage]:
 
 
 async def test_a_campaign_raises_one_surge_alert_with_its_chart_and_examples(
-    app: BotApp, tmp_path: Path
+    app: BotApp, tmp_path: Path, redis_url: str, data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for analyst in (ANN, CAT, DAN):
         await app.make_analyst(analyst)
@@ -100,9 +113,14 @@ async def test_a_campaign_raises_one_surge_alert_with_its_chart_and_examples(
         )
         for d in range(2, 8)
     ]
-    report = await ingest_file(write_jsonl(tmp_path / "usual.jsonl", usual), queue)
-    report = await ingest_file(write_jsonl(tmp_path / "campaign.jsonl", campaign(now)), queue)
-    assert report.enqueued == 12
+    assert (await ingest_file(write_jsonl(tmp_path / "usual.jsonl", usual), queue)).enqueued == 6
+    # The campaign as an operator puts it in: `vigil ingest campaign.jsonl`.
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, REDIS_URL=redis_url, VIGIL_DATA_DIR=str(data_dir)
+    )
+    path = write_jsonl(tmp_path / "campaign.jsonl", campaign(now))
+    assert await cmd_ingest(Namespace(path=str(path), channel=None, alert=False), settings) == 0
+    assert "campaign.jsonl: read 12, enqueued 12" in capsys.readouterr().out
     async with triage(app) as worker, running(app.worker(chat_rate=100, global_rate=100)):
         await worker.drain()
         alert = await app.server.wait_for(
@@ -267,6 +285,122 @@ async def test_the_spread_of_a_forwarded_story_lists_its_channels_in_order(app: 
     assert shown.text == listing.text
 
 
+async def test_a_desks_spread_button_opens_for_its_members_only(app: BotApp) -> None:
+    """An alert sent to a desk (a group) was received by the group: a member analyst who
+    presses its Spread there gets it (in private), a stranger in the group does not, and the
+    same member forging the data outside the group gets the refusal."""
+    desk, mallory = -1005550001, 943
+    await app.make_analyst(ANN, "Ann")
+    await app.make_analyst(CAT, "Cat")
+    app.server.add_user(mallory, "Mallory")
+    members = {ADMIN: "creator", ANN: "member", CAT: "member", mallory: "member"}
+    app.server.add_group(desk, "Desk <&>", members=members)
+    app.server.add_bot_to(desk, by=ADMIN)
+
+    async def active() -> bool:
+        found = await app.repos.desks.get(desk)
+        return found is not None and found.active
+
+    await eventually(active, what="the desk active")
+    watch = await app.watches.add(ANN, "мигрант*")
+    routed = await app.say(ANN, f"/route {watch.id} {desk}")
+    assert "now goes to" in routed.text
+    for channel_id, name in ((711, "first_desk_news"), (712, "echo_desk")):
+        await _monitor(app, channel_id, name)
+    now = datetime.now(UTC) - timedelta(hours=1)
+    text = "Власти выслали мигрантов из региона этой ночью, сообщают очевидцы"
+    first = Post(711, 1, now, text=text, username="first_desk_news")
+    copy = replace(first, channel_id=712, message_id=3, date=now + timedelta(minutes=4),
+                   username="echo_desk", forward=Forward(711, 1, "First"))  # fmt: skip
+    queue = PostQueue(app.redis)
+    async with triage(app) as worker, running(app.worker(chat_rate=100, global_rate=100)):
+        for post in (first, copy):
+            await queue.enqueue(post)
+            await worker.drain()
+        alert = await app.server.wait_for(
+            lambda m: m.chat_id == desk and "also in 1 channel" in m.text, timeout=30, edits=True
+        )
+        data = SpreadCB(channel_id=711, message_id=1).pack()
+        assert (data, texts.BTN_SPREAD) in [(d, t) for t, d in alert.buttons()]
+
+        async def press_in_desk(user_id: int) -> str | None:
+            query = await app.server.press(user_id, alert.message_id, data, chat_id=desk)
+            return (await app.server.wait_callback_answer(query)).text
+
+        before = len(app.server.sent)
+        assert await press_in_desk(mallory) == texts.NOT_ALLOWED
+        own = await app.say(CAT, "/watches")
+        assert await app.press_data(CAT, own, data) == texts.NOT_ALLOWED  # not in the desk
+        assert [m for m in app.server.sent[before:] if "Spread" in m.text] == []
+        assert await press_in_desk(CAT) is None
+        listing = await app.server.wait_for(
+            lambda m: m.chat_id == CAT and "Amplified by" in m.text, timeout=30
+        )
+    assert "1. @echo_desk +4 min · forward of @first_desk_news" in listing.text
+    assert [m for m in app.server.sent if m.chat_id == mallory and "Spread" in m.text] == []
+
+
+async def test_hostile_channel_titles_fit_the_spread_and_amplification_views(
+    app: BotApp,
+) -> None:
+    """Titles with markup, RTL marks and 10,000 characters, on 45 channels: every reply is
+    within Telegram's limits (the loopback server refuses any that is not)."""
+    await app.make_analyst(ANN)
+    await app.watches.add(ANN, "мигрант*")
+    hostile = "<b>&amp; \u202eRTL\u200b 🇺🇦 " + "ж" * 10_000
+    for i in range(45):
+        entry = await app.channels.add(f"@hostile{i:02d}", ADMIN)
+        await app.channels.mark_resolved(
+            entry.key, channel_id=1000 + i, access_hash=1, username=None, title=f"{i} {hostile}"
+        )
+    now = datetime.now(UTC) - timedelta(hours=2)
+    text = "Власти выслали мигрантов из региона этой ночью, сообщают очевидцы"
+    first = Post(1000, 1, now, text=text)
+    posts = [first] + [
+        replace(first, channel_id=1000 + i, message_id=i, date=now + timedelta(minutes=i),
+                forward=Forward(1000, 1, hostile))
+        for i in range(1, 45)
+    ]  # fmt: skip
+    queue = PostQueue(app.redis)
+    async with triage(app) as worker, running(app.worker(chat_rate=100, global_rate=100)):
+        for post in posts:
+            await queue.enqueue(post)
+        await worker.drain()
+        alert = await app.server.wait_for(
+            lambda m: m.chat_id == ANN and "also in 44 channels" in m.text, timeout=30, edits=True
+        )
+        before = len(app.server.sent)
+        answer, _ = await app.press(ANN, alert, texts.BTN_SPREAD)
+        assert answer is None
+        listing = await app.server.wait_for(
+            lambda m: m.chat_id == ANN and "Amplified by" in m.text, timeout=30
+        )
+    assert listing.text.startswith("🕸 Spread: 45 channels in 44 min")
+    assert "<b>&amp; \u202eRTL" in listing.text  # shown as typed, not as markup
+    assert utf16_len(listing.text) <= 4096
+    photos = [m for m in app.server.sent[before:] if m.method == "sendPhoto"]
+    photos = [m for m in photos if "Spread" in m.text]  # (45 posts also make a surge)
+    assert len(photos) == 1 and utf16_len(photos[0].text) <= 1024
+    assert photos[0].file is not None and photos[0].file.data.startswith(PNG)
+
+    # Amplification: the hostile source (not monitored) is a candidate; view and buttons fit.
+    edges = [
+        Post(1000 + i, 500 + j, datetime.now(UTC), text="x", forward=Forward(7777, j, hostile))
+        for i in range(3)
+        for j in range(4)
+    ]
+    async with app.redis.pipeline(transaction=False) as pipe:
+        app.repos.campaigns.forward_commands(pipe, edges)
+        await pipe.execute()
+    await app.say(ADMIN, "/amplification")
+    view = await app.server.wait_for(
+        lambda m: m.chat_id == ADMIN and "Pairs" in m.text, timeout=30
+    )
+    assert utf16_len(view.text) <= 4096 and "<b>&amp;" in view.text
+    (button,) = [t for t, _d in view.buttons()]
+    assert button.startswith(texts.BTN_ADD_CANDIDATE + "<b>&amp;") and len(button) <= 64
+
+
 async def test_who_amplifies_whom_for_admins_only(app: BotApp) -> None:
     await app.make_analyst(ANN)
     await _monitor(app, 801, "hub_news")
@@ -287,13 +421,15 @@ async def test_who_amplifies_whom_for_admins_only(app: BotApp) -> None:
     # An analyst: the command is not theirs and its buttons do nothing.
     reply = await app.say(ANN, "/amplification")
     assert "Who amplifies whom" not in reply.text
+    before = len(app.server.sent)
     for data in (
         AmplifyCB(action=AmplifyAction.VIEW).pack(),
         AmplifyCB(action=AmplifyAction.ADD, channel_id=990).pack(),
     ):
         assert await app.press_data(ANN, reply, data) == texts.NOT_ALLOWED
     assert await app.channels.by_id(990) is None
-    assert not [m for m in app.server.sent if m.chat_id == ANN and m.method == "sendPhoto"]
+    assert [m for m in app.server.sent[before:] if m.chat_id == ANN] == []
+    assert app.server.current(ANN, reply.message_id) == reply  # not edited either
 
     # Admins: from the admin menu's button, or the command.
     menu = await app.say(ADMIN, "/admin")
@@ -316,6 +452,120 @@ async def test_who_amplifies_whom_for_admins_only(app: BotApp) -> None:
     added = await app.server.wait_for(lambda m: m.chat_id == ADMIN and "id:990" in m.text)
     assert added is not None
     assert any(c.ref == "id:990" for c in await app.channels.list())
+
+
+async def test_a_candidate_added_by_its_button_is_found_and_watched_by_the_watcher(
+    app: BotApp, telegram: MTProtoServer, data_dir: Path
+) -> None:
+    """The ➕ adds a channel by id (forward headers give no username, and an id carries no
+    access hash): the real watcher, on the loopback MTProto server, finds it through a
+    monitored channel's post forwarded from it, joins it and watches its posts; a candidate
+    whose forwarded post is gone fails with a reason that says what to do."""
+    settings = loopback_settings(telegram, data_dir, "one")
+    one = await log_in(telegram, settings, "one", "+447700900041")
+    hub = telegram.add_channel("hub_news", title="Hub news")
+    hostile = "Feeder <b>&amp; \u202eRTL " + "ж" * 10_000
+    feeder = telegram.add_channel("feeder_src", title=hostile)
+    gone = telegram.add_channel("gone_src", title="Gone <source>")
+    await app.channels.add("@hub_news", ADMIN)
+    service = WatcherService(
+        settings,
+        Repositories.build(app.redis),
+        intervals=FAST,
+        join_policy=JoinPolicy(spacing_s=0.0),
+    )
+    try:
+        await service.start()
+
+        async def joined(channel_id: int) -> bool:
+            found = await app.channels.by_id(channel_id)
+            return found is not None and found.state == "joined"
+
+        await eventually(lambda: joined(hub.id), what="hub joined")
+        originals = [await telegram.post(feeder, f"Оригинал {i}: беженцы") for i in range(3)]
+        for original in originals:
+            await telegram.post(hub, original.text, forward=WorldForward(feeder.id, original.id))
+        lost_copies = []
+        for i in range(3):
+            lost = await telegram.post(gone, f"Пропавший источник {i}")
+            copy = await telegram.post(hub, lost.text, forward=WorldForward(gone.id, lost.id))
+            lost_copies.append(copy.id)
+
+        async def forwarded() -> bool:
+            entries = await app.redis.xrange(keys.POSTS_STREAM)
+            return sum(1 for _id, f in entries if '"forward"' in f["post"]) == 6
+
+        await eventually(forwarded, what="the forwards in the posts stream")
+        async with triage(app) as worker:
+            await worker.drain()
+        assert [c[0] for c in await app.repos.campaigns.forwarded_via(feeder.id)] == [hub.id]
+
+        # The admin's view: both unmonitored sources are candidates, each with its ➕.
+        await app.say(ADMIN, "/amplification")
+        view = await app.server.wait_for(
+            lambda m: m.chat_id == ADMIN and "Pairs" in m.text, timeout=30
+        )
+        assert f"{feeder.id} → Hub news: 3" in view.text
+        assert [t for t, _d in view.buttons()] == [
+            texts.BTN_ADD_CANDIDATE + str(feeder.id),
+            texts.BTN_ADD_CANDIDATE + str(gone.id),
+        ]
+
+        # The source whose forwarded posts were deleted since: added, but nothing shows it to
+        # the account any more.
+        await telegram.delete(hub, *lost_copies)
+        answer, _ = await app.press(ADMIN, view, texts.BTN_ADD_CANDIDATE + str(gone.id))
+        assert answer is None
+        added = await app.server.wait_for(
+            lambda m: m.chat_id == ADMIN and f"id:{gone.id}" in m.text, timeout=10
+        )
+        assert added.text == texts.candidate_added(f"id:{gone.id}", "pending")
+
+        async def failed() -> bool:
+            found = await app.channels.by_id(gone.id)
+            return found is not None and found.state == "failed"
+
+        await eventually(failed, what="the lost source failed")
+        lost_entry = await app.channels.by_id(gone.id)
+        assert lost_entry is not None and lost_entry.reason == NOT_FOUND_BY_ID
+        assert one.user_id not in gone.participants
+
+        # The feeder: found through the hub's post, joined, and its posts are watched.
+        answer, _ = await app.press(ADMIN, view, texts.BTN_ADD_CANDIDATE + str(feeder.id))
+        assert answer is None
+        await eventually(lambda: joined(feeder.id), what="the feeder joined")
+        entry = await app.channels.by_id(feeder.id)
+        assert entry is not None and entry.username == "feeder_src" and entry.account == "one"
+        assert entry.access_hash == feeder.access_hash and entry.title == hostile
+        assert one.user_id in feeder.participants
+        await telegram.post(feeder, "Свежий пост источника после добавления")
+
+        async def watched() -> bool:
+            entries = await app.redis.xrange(keys.POSTS_STREAM)
+            return any(
+                Post.from_json(f["post"]).channel_id == feeder.id
+                and "Свежий пост" in Post.from_json(f["post"]).text
+                for _id, f in entries
+            )
+
+        await eventually(watched, what="the feeder's new post in the posts stream")
+        assert not telegram.unimplemented, telegram.unimplemented
+
+        # The admin's channel list and card name it as Telegram does, within Telegram's limits.
+        menu = await app.say(ADMIN, "/admin")
+        _, listing = await app.press(ADMIN, menu, texts.BTN_CHANNELS)
+        assert listing is not None
+        _, card = await app.press(ADMIN, listing, "Feeder <b>&amp;")
+        assert card is not None and f"ref: id:{feeder.id}" in card.text
+        assert "state: joined" in card.text and "<b>&amp; \u202eRTL" in card.text
+        for message in (view, added, listing, card):
+            assert utf16_len(message.text) <= 4096
+        # Known only by id and never forwarded here: refused, with what to do instead.
+        unknown = AmplifyCB(action=AmplifyAction.ADD, channel_id=123_456).pack()
+        assert await app.press_data(ADMIN, view, unknown) == texts.CANDIDATE_UNREACHABLE
+        assert await app.channels.by_id(123_456) is None
+    finally:
+        await service.close()
 
 
 @pytest.mark.parametrize("days", [14])

@@ -477,7 +477,18 @@ def get_channel_difference(
 
 def _channel_of(call: Call, peer: Any) -> WorldChannel:
     """The channel an InputChannel / InputPeerChannel names; CHANNEL_INVALID if the access
-    hash is not the one this server gave out."""
+    hash is not the one this server gave out. An Input(Peer)ChannelFromMessage (a "min"
+    channel seen in a message) names it by a post of a channel the caller may read whose
+    forward header shows it."""
+    if isinstance(peer, types.InputChannelFromMessage | types.InputPeerChannelFromMessage):
+        me = call.me()
+        via = _readable_channel(call, peer.peer, me)
+        post = via.posts.get(peer.msg_id)
+        shown = post.forward.channel_id if post is not None and post.forward else None
+        seen = call.server.channels.get(peer.channel_id)
+        if seen is None or shown != peer.channel_id:
+            raise bad("CHANNEL_INVALID")
+        return seen
     channel_id = getattr(peer, "channel_id", None)
     if isinstance(peer, types.InputChannelEmpty | types.InputPeerEmpty) or channel_id is None:
         raise bad("CHANNEL_INVALID")
