@@ -783,8 +783,8 @@ def _best(result: TriageResult, queries: dict[int, str]) -> Best:
                 top.reasons,
                 top.spans,
                 queries.get(top.watch_id, ""),
-                held=top.held,
-                moved=top.learned,
+                top.held,
+                top.learned,
             )
             continue
         matches.sort(key=lambda m: (-rank(m.priority), m.watch_id))

@@ -143,9 +143,13 @@ class JobEncoder:
         tail = self._tail.get(key)
         if tail is None:
             tail = self._put(self._tail, key, _tail(j))
-        spans = "[" + ", ".join(f"[{a}, {b}]" for a, b in j.spans) + "]"
-        return (
-            f'["{analyst}","{e.ledger_post[2]}","{e.mode.value}",{index},{ledger},'
+        if len(j.spans) == 1:  # most alerts: one word matched
+            ((a, b),) = j.spans
+            spans = f"[[{a}, {b}]]"
+        else:
+            spans = "[" + ", ".join(f"[{a}, {b}]" for a, b in j.spans) + "]"
+        return (  # `!s`: the mode's value (str.__str__), not Enum's slower attribute
+            f'["{analyst}","{e.ledger_post[2]}","{e.mode!s}",{index},{ledger},'
             f'{{"type":"alert","analyst":"{analyst}"{watch}{why},"spans":"{spans}"{tail}]'
         )
 

@@ -150,7 +150,8 @@ class SurgeCounts:
     a shared watch's many subscribers)."""
 
     posts: Counter[tuple[int, int]] = field(default_factory=Counter)  # (watch, hour) -> posts
-    channels: dict[tuple[int, int], Counter[int]] = field(default_factory=dict)
+    # (watch, hour) -> channel -> posts (plain dicts: a Counter costs a call to make)
+    channels: dict[tuple[int, int], dict[int, int]] = field(default_factory=dict)
     refs: dict[tuple[int, int], list[tuple[int, int]]] = field(default_factory=dict)
     _seen: set[tuple[int, int, int]] = field(default_factory=set, repr=False)
 
@@ -178,10 +179,10 @@ class SurgeCounts:
             posts[slot] += 1
             counted = channels.get(slot)
             if counted is None:
-                channels[slot] = Counter({channel_id: 1})
+                channels[slot] = {channel_id: 1}
                 refs[slot] = [ref]
             else:
-                counted[channel_id] += 1
+                counted[channel_id] = counted.get(channel_id, 0) + 1
                 refs[slot].append(ref)
             added += 1
         return added
@@ -193,7 +194,8 @@ class SurgeCounts:
         self._seen.add(key)
         slot = (obs.watch_id, hour_of(obs.at))
         self.posts[slot] += 1
-        self.channels.setdefault(slot, Counter())[obs.channel_id] += 1
+        counted = self.channels.setdefault(slot, {})
+        counted[obs.channel_id] = counted.get(obs.channel_id, 0) + 1
         self.refs.setdefault(slot, []).append((obs.channel_id, obs.message_id))
         return True
 
