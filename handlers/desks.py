@@ -26,7 +26,7 @@ from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, ChatMemberUpdated, Message
 
-from bot import desk_texts, keyboards, texts
+from bot import keyboards, texts
 from bot.callback_data import DeskRouteCB
 from bot.storage.audit import AuditLog
 from bot.storage.desks import HELD_LEFT, KINDS, DeskRepository, RouteError
@@ -156,7 +156,7 @@ async def cmd_routes(
             active,
             owner.label if owner else str(route.owner),
         )
-        lines.append(line + (desk_texts.held_state(route.held) if active else ""))
+        lines.append(line + (texts.held_state(route.held) if active else ""))
     await message.answer(texts.routes_list(lines))
 
 

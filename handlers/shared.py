@@ -15,7 +15,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot import desk_texts, keyboards, texts
+from bot import keyboards, texts
 from bot.alerts import Notice
 from bot.callback_data import (
     AdminPrompt,
@@ -205,7 +205,7 @@ async def on_shared_remove_confirmed(
         if route is not None:
             desk = await desks.get(chat_id)
             label = desk.label if desk else ""
-            note = desk_texts.desk_shared_removed(found.id, found.name, label, chat_id)
+            note = texts.desk_shared_removed(found.id, found.name, label, chat_id)
             people.append(Notice(route.owner, note, True))
     await notices.send(*people)
     await query.answer(texts.shared_removed(found.id, len(told)))

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import redis.asyncio as aioredis
 
-from bot import desk_texts, texts
+from bot import texts
 from bot.alerts import Notice
 from bot.storage import keys
 from bot.storage.notices import NoticeBox
@@ -422,9 +422,7 @@ class DeskRepository:
             for desk_id, sources in sorted(by_desk.items()):
                 desk = await self.get(desk_id)
                 label = desk.label if desk else str(desk_id)
-                notices.append(
-                    Notice(owner, desk_texts.route_held(label, sources, why), html=True)
-                )
+                notices.append(Notice(owner, texts.route_held(label, sources, why), html=True))
             await self._notices.send(*notices)
         return held
 
