@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.models import Post  # noqa: E402
 from bot.triage.engine import TriageEngine, WatchSpec  # noqa: E402
-from bot.triage.inflection import post_word_keys  # noqa: E402
+from bot.triage.inflection import post_keys  # noqa: E402
 from bot.triage.language import make_detector  # noqa: E402
 from bot.triage.normalise import normalise  # noqa: E402
 
@@ -151,7 +151,7 @@ def make_watches(
 
 def _cache_counts() -> tuple[int, int]:
     """(hits, misses) of the inflection module's word cache, when it keeps count."""
-    info = getattr(post_word_keys, "cache_info", None)
+    info = getattr(post_keys, "cache_info", None)
     if info is None:
         return 0, 0
     counts = info()

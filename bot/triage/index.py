@@ -21,7 +21,7 @@ from typing import Any
 import ahocorasick
 import re2
 
-from bot.triage.inflection import is_known_word, post_word_keys
+from bot.triage.inflection import is_known_word, post_keys
 from bot.triage.normalise import MASK, NormalisedText
 from bot.triage.priority import PRIORITIES
 from bot.triage.query import (
@@ -132,7 +132,7 @@ class PostView:
                 positions.append(i)
         key_pos: dict[str, list[int]] = {}
         for form, positions in form_pos.items():
-            for key in post_word_keys(form, language):  # cached by the inflection module
+            for key in post_keys(form, language):  # cached by the inflection module
                 known = key_pos.get(key)
                 if known is None:
                     key_pos[key] = positions
@@ -145,7 +145,7 @@ class PostView:
         span_keys: dict[str, list[Interval]] = {}
         for form, interval in readings:
             span_forms.setdefault(form, []).append(interval)
-            for key in post_word_keys(form, language):
+            for key in post_keys(form, language):
                 span_keys.setdefault(key, []).append(interval)
         self.span_forms = span_forms
         self.span_keys = span_keys

@@ -54,7 +54,14 @@ from typing import Any
 from bot.triage.translit import cyrillic_readings
 from bot.triage.turkic import TURKIC_LANGUAGES, admits, turkic_stem
 
-__all__ = ["LEMMA_PREFIX", "is_known_word", "post_word_keys", "query_word_keys", "word_keys"]
+__all__ = [
+    "LEMMA_PREFIX",
+    "is_known_word",
+    "post_keys",
+    "post_word_keys",
+    "query_word_keys",
+    "word_keys",
+]
 
 # Dictionary lemmas and stems are different kinds of key: a lemma key is marked so that a stem
 # never meets a lemma by accident (the stem 'стал' of 'сталь' is not the lemma 'стал').
@@ -158,8 +165,10 @@ _SPECIAL_POS = _PARTICIPLE_POS | _SELF_LEMMA_POS
 # impersonal verbs (светает), which stay forms of theirs: only the Ukrainian one is read so.
 _UK_IMPERSONAL = "Impe"
 _MIN_READING_SCORE = 0.02
-# ~0.5 kB per entry (~25 MB full); a miss costs 5 µs (stemmer) to ~250 µs (pymorphy3 in
-# both dictionaries, pure-Python DAWG), a hit 0.6 µs.
+# ~0.3 kB per entry (~15 MB full, measured on bench/triage.py's posts: 5.7 MB of (word,
+# language) keys, 8.4 MB of key tuples and their strings, the rest the cache's links); a miss
+# costs 5 µs (stemmer) to ~250 µs (pymorphy3 in both dictionaries, pure-Python DAWG), a hit
+# 0.6 µs.
 _CACHE_SIZE = 50_000
 _FIXPOINT_PASSES = 3
 
@@ -342,7 +351,7 @@ def _reduce(word: str) -> set[str]:
     return {word}
 
 
-# post_word_keys caches what posts need, so this cache serves its misses and the queries.
+# post_keys caches what posts need, so this cache serves its misses and the queries.
 @lru_cache(maxsize=8192)
 def word_keys(word: str) -> frozenset[str]:
     """Match keys (stems or lemmas) of one normalised word; never empty.
@@ -464,8 +473,8 @@ def _disguised(word: str, language: str) -> set[str]:
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
-def post_word_keys(word: str, language: str) -> frozenset[str]:
-    """Match keys of one normalised word of a post detected as `language`.
+def post_keys(word: str, language: str) -> tuple[str, ...]:
+    """Match keys of one normalised word of a post detected as `language`, sorted.
 
     Where the letters allow several languages, the post's language decides: in a Kazakh post
     ``адам`` is Kazakh (адам, адамдар, адамның), not the Russian ``ад`` in the dative plural.
@@ -473,17 +482,22 @@ def post_word_keys(word: str, language: str) -> frozenset[str]:
     lemma keys of its Cyrillic reading (``migrantov``, ``Dugina``). A disguised word also gets
     the keys of what it reads as: digits for letters (``мигр4нты``), letters repeated
     (``миграаанты``), a whole word in look-alike Latin capitals in a Cyrillic post (``AXMAT``).
+
+    This is the per-word cache of posts: a tuple, because its 50,000 entries are most of
+    what the triage role's caches hold, and a tuple of one to three keys (most words) takes
+    48-64 bytes where a frozenset takes 216 (10.6 -> 2.5 MB for the values at 50,000).
     """
     own = _by_language(word, language)
     extra = _disguised(word, language)
     if word.isascii() and language not in _LATIN_TURKIC:
         extra |= _transliterated(word, names_only=language not in _CYRILLIC_LANGUAGES)
-    if own is None:
-        letters = word_keys(word)
-        # The same object as word_keys' cache entry where nothing is added (most words):
-        # two caches of 50,000 entries would otherwise hold two copies.
-        return letters if extra <= letters else letters | extra
-    return frozenset(own | extra)
+    keys = word_keys(word) | extra if own is None else own | extra
+    return tuple(sorted(keys))
+
+
+def post_word_keys(word: str, language: str) -> frozenset[str]:
+    """`post_keys` as a set (not cached apart: built from `post_keys`' cache)."""
+    return frozenset(post_keys(word, language))
 
 
 @lru_cache(maxsize=4096)
