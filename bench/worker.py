@@ -13,7 +13,8 @@ The worker is timed in its steady state: one pass over the window first (it warm
 cache, and its posts are archived), then the same window again under new message ids, so every
 post is new to Redis and alerts again. The surge check, which the running worker makes once
 every `SURGE_CHECK_S` whatever the rate (its cost grows with the watches touched, not the
-posts), is timed apart after the pass (`surge_check_s`). `round_trips_per_post` counts the
+posts), is timed apart after the pass: `surge_check_s` is what it holds the loop, `surge_tell_s`
+until its notices are out (charts are drawn beside the loop). `round_trips_per_post` counts the
 worker's own Redis calls on the timed pass (stream reads, watch-change polls, batch lookups,
 writes with the alert appends, acks) divided by the posts. The timed pass is run `--repeat`
 times (new ids each) and the fastest counts, as does the fastest of as many engine runs;
@@ -126,6 +127,7 @@ async def bench(
 
         await one_pass(0)  # warm: word cache, archive
         await worker.check_surges()
+        await worker.surges_told()  # no chart drawn beside the timed passes
         trips_before = worker.round_trips + counter.calls
         syncs_before = worker.stats.batches
         # The best of `repeat` passes (each under new message ids): on a shared machine the
@@ -138,8 +140,10 @@ async def bench(
         # The surge check `run` makes once every SURGE_CHECK_S (60 s), whatever the rate: it
         # costs per watch the batches touched, not per post, so it is timed apart.
         checked = time.perf_counter()
-        await worker.check_surges()
+        surges = await worker.check_surges()
         surge_check_s = time.perf_counter() - checked
+        await worker.surges_told()  # the notices are made beside the loop: not in its way
+        surge_tell_s = time.perf_counter() - checked
         run_engine(engine, posts)
         engine_runs = []
         for _ in range(repeat):
@@ -164,6 +168,8 @@ async def bench(
             "redis_cpu_s": round(redis_cpu_s, 3),
             "engine_cpu_s": round(engine_cpu, 3),
             "surge_check_s": round(surge_check_s, 3),
+            "surges": surges,
+            "surge_tell_s": round(surge_tell_s, 3),
             "surge_check_every_s": SURGE_CHECK_S,
             "alerts": alerts,
             "matches": matched,
