@@ -31,14 +31,17 @@ The model (`RelevanceClassifier`) is trained from the analyst's whole verdict li
 and a 🔕 mute is a noise verdict on the channel): with at most a few hundred verdicts a full
 retrain takes milliseconds and needs no unlearning. Class weights balance relevant against
 noise; L2 regularisation keeps a model of 20 verdicts from trusting one word too much. Its hold
-threshold is calibrated per analyst: a HOLD_FOLDS-fold cross-validation over the latest
-verdicts finds the lowest score a relevant verdict post gets from a model that did not see it,
-and only alerts scoring a margin below that (and at P ≤ P_DOWN) are held. It is kept sparse
+threshold is calibrated per analyst and language: a HOLD_FOLDS-fold cross-validation over the
+latest verdicts finds the lowest score a relevant verdict post of each language gets from a
+model that did not see it, and only alerts scoring a margin below that of their language (and
+at P ≤ P_DOWN) are held; in a language with fewer than HOLD_MIN_RELEVANT relevant verdicts,
+none. It is kept sparse
 (the features its verdicts contained, capped to the strongest `MAX_FEATURES`, in a
 direct-addressed slot table), with a small vocabulary of its strongest words — display form,
 weight, and which verdict posts contained them — for the reasons on alerts and the `/learning`
-view. `to_bytes()` is a versioned, zlib-compressed record of ~16 kB (format 2; format 1, without
-the hold threshold, is still read and never holds).
+view. `to_bytes()` is a versioned, zlib-compressed record of ~16 kB (format 3; format 2, with one
+hold threshold for every language, and format 1, without one, which never holds, are still
+read).
 
 Library: a hand-written numpy logistic regression. scikit-learn (HashingVectorizer +
 SGDClassifier) and river were measured: each adds ~95 MB of resident memory at import (scipy
@@ -90,9 +93,10 @@ __all__ = [
 
 FEATURE_BITS = 24
 _MASK = (1 << FEATURE_BITS) - 1
-# 2 adds the calibrated hold threshold; version 1 models are still read (they never hold).
-FORMAT_VERSION = 2
-_HEADERS = {1: "<IIfIII", 2: "<IIfIIIf"}
+# 2 adds the calibrated hold threshold, 3 makes it one per language; versions 1 and 2 are
+# still read (1 never holds, 2 holds on its one threshold in every language).
+FORMAT_VERSION = 3
+_HEADERS = {1: "<IIfIII", 2: "<IIfIIIf", 3: "<IIfIIIf"}
 _MAGIC = b"VRM"
 # No effect until the analyst has given this many verdicts of EACH kind. bench/relevance.py's
 # `held_by_min_kind`: with 1 or 2 verdicts of the rarer kind a model holds 3-4 % of the
@@ -101,19 +105,24 @@ COLD_START = 3
 # Probabilities (class-balanced, so 0.5 is "as likely either way") beyond which the model is
 # confident enough to move an alert. Up is one step at P_UP. Down is a hold (one step down and
 # `Relevance.hold`: the digest) and needs two things: P ≤ P_DOWN, and a log-odds below the
-# model's own `hold_below` — a margin under the lowest score any of its (latest) relevant
-# verdict posts got from a model trained without it (HOLD_FOLDS-fold cross-validation), i.e.
-# less like a relevant post than anything the analyst marked relevant. The margin is
-# HOLD_MARGIN + HOLD_MARGIN_FEW / (relevant verdicts): the fewer there are, the less their
-# lowest score says. A held relevant alert costs far more than noise that gets through:
-# bench/relevance.py's sweep of the cap (`held_relevant_noise_by_p_down`) chose 0.15, which keeps
-# the held relevant share near 2 % after 10, 20 and 50 verdicts; the uncalibrated 0.1 held less
-# noise at as much risk, and a looser cap (0.2) crossed 3 % after 20 verdicts on one version of
-# the matcher — the bar is close, so the margin errs on the safe side.
+# model's own threshold for the post's language (`hold_threshold`) — a margin under the lowest
+# score any of its (latest) relevant verdict posts IN THAT LANGUAGE got from a model trained
+# without it (HOLD_FOLDS-fold cross-validation), i.e. less like a relevant post than anything
+# the analyst marked relevant in that language. In a language with fewer than
+# HOLD_MIN_RELEVANT relevant verdicts nothing is held: an analyst who marked eleven Ukrainian
+# alerts noise and found their relevant ones in English has taught the model that Ukrainian
+# words mean noise (its Ukrainian relevant alerts scored lower than most of the noise; one
+# threshold for all languages held them). The margin is HOLD_MARGIN + HOLD_MARGIN_FEW /
+# (relevant verdicts in the language): the fewer there are, the less their lowest score says.
+# A held relevant alert costs far more than noise that gets through; with the per-language
+# threshold the cap could go from 0.15 to 0.25 (bench/relevance.py's
+# `held_relevant_noise_by_p_down` sweeps it, on two seeds: at 0.3 the held relevant share
+# after 50 verdicts passed 3 %).
 P_UP = 0.70
-P_DOWN = 0.15
+P_DOWN = 0.25
 HOLD_MARGIN = 0.25
-HOLD_MARGIN_FEW = 2.0
+HOLD_MARGIN_FEW = 1.0
+HOLD_MIN_RELEVANT = 2  # relevant verdicts in a language before anything in it is held
 HOLD_FOLDS = 5
 HOLD_CALIBRATION_MAX = 100  # the latest verdicts calibrated on (bounds the cost)
 MAX_FEATURES = (
@@ -342,6 +351,7 @@ class PostFeatures:
         "_meta",
         "_values",
         "channel_id",
+        "language",
     )
 
     def __init__(
@@ -350,8 +360,10 @@ class PostFeatures:
         entries: Sequence[_WordEntry],
         meta: bytes,
         meta_value: float = META_VALUE,
+        language: str | None = None,
     ) -> None:
         self.channel_id = channel_id
+        self.language = language  # the post's language code (None: a channel-only example)
         self._entries = entries
         self._meta = meta
         self._indices: npt.NDArray[np.uint32] | None = None
@@ -434,7 +446,7 @@ def extract_features(
     """The features of one post from its normalised text (what the engine already computed)."""
     entries = _word_entries(map(_TEXT, normalised.tokens), language)
     meta = _meta_bytes(channel_id, language, forwarded, copied)
-    return PostFeatures(channel_id, entries, meta)
+    return PostFeatures(channel_id, entries, meta, language=language)
 
 
 def features_of_post(
@@ -643,6 +655,8 @@ class RelevanceClassifier:
         "bias",
         "counts",
         "hold_below",
+        "hold_by_language",
+        "hold_ceiling",
     )
 
     def __init__(
@@ -654,6 +668,7 @@ class RelevanceClassifier:
         vocab: Sequence[VocabWord],
         labels: npt.NDArray[np.bool_],
         hold_below: float = -math.inf,
+        hold_by_language: Mapping[str, float] | None = None,
     ) -> None:
         # The slot table is the model's only copy of its weights (the sorted sparse form is
         # derived when training or saving needs it: `_sparse`); a scoring bank moves it into
@@ -664,8 +679,19 @@ class RelevanceClassifier:
         self._vocab = {v.unit: v for v in vocab}
         self._vocab_units = frozenset(self._vocab)
         self._labels = labels  # per training example: True = relevant (for reason counts)
-        # Log-odds below which an alert is confident noise: held for the digest (see train).
+        # Log-odds below which an alert is confident noise, held for the digest (see train):
+        # per language, and `hold_below` for a language not listed (-inf: never held there;
+        # a format 2 model's one threshold for every language).
         self.hold_below = float(hold_below)
+        self.hold_by_language = dict(hold_by_language or {})
+        # The highest of them: an alert at or above it is held in no language (the fast path).
+        self.hold_ceiling = max([self.hold_below, *self.hold_by_language.values()])
+
+    def hold_threshold(self, language: str | None) -> float:
+        """The log-odds below which an alert in this language may be held."""
+        if language is None:
+            return self.hold_below
+        return self.hold_by_language.get(language, self.hold_below)
 
     # -- training ---------------------------------------------------------------------------
 
@@ -685,15 +711,15 @@ class RelevanceClassifier:
 
         With examples of one kind only it still trains (the bias says which), but
         `LearnedRelevance` ignores it until the cold-start count of both kinds is reached.
-        `calibrate` sets `hold_below` from cross-validation (see HOLD_MARGIN): HOLD_FOLDS more
-        fits, so the desk model, which never holds, skips it.
+        `calibrate` sets the per-language hold thresholds from cross-validation (see
+        HOLD_MARGIN): HOLD_FOLDS more fits, so the desk model, which never holds, skips it.
         """
-        hold_below = -math.inf
+        by_language: dict[str, float] = {}
         recent = examples[-HOLD_CALIBRATION_MAX:]
         n_relevant = sum(1 for e in recent if e.relevant)
-        if calibrate and n_relevant >= 2 and len(recent) - n_relevant >= 1:
+        if calibrate and n_relevant >= HOLD_MIN_RELEVANT and len(recent) - n_relevant >= 1:
             folds = min(HOLD_FOLDS, len(recent))
-            held_out: list[float] = []
+            held_out: dict[str, list[float]] = {}
             for fold in range(folds):
                 rest = [e for j, e in enumerate(recent) if j % folds != fold]
                 part = cls.train(
@@ -705,12 +731,16 @@ class RelevanceClassifier:
                     background=background,
                     calibrate=False,
                 )
-                held_out += [
-                    part.decision(e.features, e.watch_id)
-                    for j, e in enumerate(recent)
-                    if j % folds == fold and e.relevant
-                ]
-            hold_below = min(held_out) - HOLD_MARGIN - HOLD_MARGIN_FEW / n_relevant
+                for j, e in enumerate(recent):
+                    if j % folds == fold and e.relevant and e.features.language is not None:
+                        held_out.setdefault(e.features.language, []).append(
+                            part.decision(e.features, e.watch_id)
+                        )
+            by_language = {
+                language: min(scores) - HOLD_MARGIN - HOLD_MARGIN_FEW / len(scores)
+                for language, scores in sorted(held_out.items())
+                if len(scores) >= HOLD_MIN_RELEVANT
+            }
         labels = np.array([e.relevant for e in examples], dtype=np.bool_)
         n_rel = int(labels.sum())
         counts = (n_rel, len(examples) - n_rel)
@@ -749,7 +779,7 @@ class RelevanceClassifier:
             uniq, w = uniq[keep], w[keep]
         model = cls(uniq.astype(np.uint32), w.astype(np.float32), b, counts, (), labels)
         vocab = model._build_vocab(examples)
-        return cls(*model._sparse(), b, counts, vocab, labels, hold_below)
+        return cls(*model._sparse(), b, counts, vocab, labels, -math.inf, by_language)
 
     def _build_vocab(self, examples: Sequence[Example]) -> list[VocabWord]:
         """The strongest words each way, with the training posts that contained each."""
@@ -873,6 +903,16 @@ class RelevanceClassifier:
         words = "\0".join(v.word for v in vocab).encode("utf-8", "surrogatepass")
         post_lists = [np.array(v.posts, dtype=np.uint16) for v in vocab]
         offsets = np.cumsum([0, *(len(p) for p in post_lists)]).astype(np.uint32)
+        # Format 3's tail: the per-language hold thresholds (count, then length-prefixed
+        # language code and threshold each).
+        languages = [
+            (code.encode("utf-8", "surrogatepass")[:255], threshold)
+            for code, threshold in self.hold_by_language.items()
+        ]
+        tail = struct.pack("<I", len(languages)) + b"".join(
+            struct.pack("<B", len(code)) + code + struct.pack("<f", threshold)
+            for code, threshold in languages
+        )
         body = b"".join(
             (
                 struct.pack(
@@ -895,6 +935,7 @@ class RelevanceClassifier:
                 np.packbits(self._labels).tobytes(),
                 struct.pack("<I", len(words)),
                 words,
+                tail,
             )
         )
         return _MAGIC + bytes((FORMAT_VERSION,)) + zlib.compress(body, 6)
@@ -907,12 +948,13 @@ class RelevanceClassifier:
         if data[3] not in _HEADERS:
             raise ModelFormatError(f"relevance model format {data[3]}, expected {FORMAT_VERSION}")
         try:
-            return cls._decode(zlib.decompress(data[4:]), _HEADERS[data[3]])
+            return cls._decode(zlib.decompress(data[4:]), data[3])
         except (zlib.error, struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
             raise ModelFormatError(f"damaged relevance model: {exc}") from exc
 
     @classmethod
-    def _decode(cls, body: bytes, header: str) -> RelevanceClassifier:
+    def _decode(cls, body: bytes, version: int) -> RelevanceClassifier:
+        header = _HEADERS[version]
         n_rel, n_noise, bias, n_feat, n_vocab, n_labels, *rest = struct.unpack_from(header, body)
         hold_below = float(rest[0]) if rest else -math.inf
         if math.isnan(hold_below):
@@ -940,6 +982,19 @@ class RelevanceClassifier:
         words = body[at : at + n_words].decode("utf-8", "surrogatepass").split("\0")
         if n_vocab and len(words) != n_vocab:
             raise ValueError("vocabulary does not match")
+        at += n_words
+        by_language: dict[str, float] = {}
+        if version >= 3:
+            (n_languages,) = struct.unpack_from("<I", body, at)
+            at += 4
+            for _ in range(n_languages):
+                (size,) = struct.unpack_from("<B", body, at)
+                code = body[at + 1 : at + 1 + size].decode("utf-8", "surrogatepass")
+                (threshold,) = struct.unpack_from("<f", body, at + 1 + size)
+                if math.isnan(threshold):
+                    raise ValueError("hold threshold is not a number")
+                by_language[code] = float(threshold)
+                at += 1 + size + 4
         vocab = [
             VocabWord(
                 int(units[i]),
@@ -949,7 +1004,9 @@ class RelevanceClassifier:
             )
             for i in range(n_vocab)
         ]
-        return cls(indices, weights, bias, (n_rel, n_noise), vocab, labels, hold_below)
+        return cls(
+            indices, weights, bias, (n_rel, n_noise), vocab, labels, hold_below, by_language
+        )
 
 
 def _reason(up: bool, count: int, words: Sequence[str]) -> str:
@@ -1132,10 +1189,10 @@ class LearnedRelevance:
     one match. An analyst without a model, or whose model has fewer than `cold_start`
     verdicts of either kind, gets no change. A model moves an alert one step up at
     P(relevant) ≥ `p_up`; it holds it (one step down, and `Relevance.hold`: into the digest)
-    at P ≤ `p_down` when the log-odds is also below the model's own calibrated `hold_below`
-    (see `RelevanceClassifier.train`). Models are replaced by `replace` (all) or `update` (one
-    analyst) — each builds a new bank and swaps the reference, so a triage in progress sees
-    either the old or the new models.
+    at P ≤ `p_down` when the log-odds is also below the model's own calibrated threshold for
+    the post's language (`RelevanceClassifier.hold_threshold`, see `train`). Models are
+    replaced by `replace` (all) or `update` (one analyst) — each builds a new bank and swaps
+    the reference, so a triage in progress sees either the old or the new models.
     """
 
     def __init__(
@@ -1246,7 +1303,7 @@ class LearnedRelevance:
             if w is None:
                 w = bank.watch_decision(owner, match.watch_id)
             decision += w
-            if decision < up and (decision > down or decision >= bank.models[owner].hold_below):
+            if decision < up and (decision > down or decision >= bank.models[owner].hold_ceiling):
                 out.append(_NEUTRAL)
             else:
                 out.append(self._relevance(owner, bank.models[owner], features, decision))
@@ -1268,18 +1325,20 @@ class LearnedRelevance:
     def p_down(self, p: float) -> None:
         self._p_down, self._down = p, _logit(p)
 
-    def _judgement(self, model: RelevanceClassifier, decision: float) -> tuple[int, bool]:
-        """(steps, hold) for a model's log-odds of one match."""
+    def _judgement(
+        self, model: RelevanceClassifier, decision: float, language: str | None
+    ) -> tuple[int, bool]:
+        """(steps, hold) for a model's log-odds of one match in a post of this language."""
         if decision >= self._up:
             return 1, False
-        if decision <= self._down and decision < model.hold_below:
+        if decision <= self._down and decision < model.hold_threshold(language):
             return -1, True
         return 0, False
 
     def _relevance(
         self, owner: int, model: RelevanceClassifier, features: PostFeatures, decision: float
     ) -> Relevance:
-        steps, hold = self._judgement(model, decision)
+        steps, hold = self._judgement(model, decision, features.language)
         if not steps:
             return _NEUTRAL
         up = steps > 0
@@ -1292,7 +1351,7 @@ class LearnedRelevance:
         self, model: RelevanceClassifier, features: PostFeatures, watch_id: int | None
     ) -> Relevance:
         """The step, hold and reason a past-cold-start model gives one post."""
-        steps, hold = self._judgement(model, model.decision(features, watch_id))
+        steps, hold = self._judgement(model, model.decision(features, watch_id), features.language)
         if not steps:
             return _NEUTRAL
         return Relevance(steps, _reason(steps > 0, *model.explain(features, steps > 0)), hold)

@@ -34,6 +34,7 @@ from bot.triage.relevance import (
 )
 
 RU = LanguageGuess("ru", 0.99)
+UK = LanguageGuess("uk", 0.99)
 ANALYST = 7
 WATCH = 70
 
@@ -70,8 +71,8 @@ def post(text: str, channel: int = 100, message: int = 1, **kw: object) -> Post:
     )
 
 
-def feats(text: str, channel: int = 100) -> PostFeatures:
-    return extract_features(normalise(text), channel_id=channel, language="ru")
+def feats(text: str, channel: int = 100, language: str = "ru") -> PostFeatures:
+    return extract_features(normalise(text), channel_id=channel, language=language)
 
 
 def trained(relevant: int = len(RELEVANT), noise: int = len(NOISE)) -> RelevanceClassifier:
@@ -83,9 +84,12 @@ def trained(relevant: int = len(RELEVANT), noise: int = len(NOISE)) -> Relevance
     return verdicts.train()
 
 
-def assess(judge: LearnedRelevance, text: str, owner: int = ANALYST) -> tuple[int, str | None]:
+def assess(
+    judge: LearnedRelevance, text: str, owner: int = ANALYST, language: LanguageGuess = RU
+) -> tuple[int, str | None]:
     p = post(text)
-    result = judge.assess(p, WatchMatch(WATCH, owner, ("x",), ((0, 1),)), RU, normalise(p.text))
+    match = WatchMatch(WATCH, owner, ("x",), ((0, 1),))
+    result = judge.assess(p, match, language, normalise(p.text))
     return result.steps, result.reason
 
 
@@ -308,7 +312,10 @@ def test_desk_model_suggests_only_above_its_threshold() -> None:
 
 def test_confident_noise_is_held_and_the_rest_is_not() -> None:
     model = trained()
-    assert math.isfinite(model.hold_below)  # calibrated from cross-validation
+    # Calibrated from cross-validation, for the one language of its relevant verdicts.
+    assert set(model.hold_by_language) == {"ru"}
+    assert math.isfinite(model.hold_threshold("ru"))
+    assert model.hold_below == model.hold_threshold("en") == -math.inf
     judge = LearnedRelevance({ANALYST: model})
     p = post("Погода завтра: снова дождь")
     held = judge.assess(p, WatchMatch(WATCH, ANALYST, ("x",), ((0, 1),)), RU, normalise(p.text))
@@ -317,12 +324,84 @@ def test_confident_noise_is_held_and_the_rest_is_not() -> None:
     q = post("Депутат снова требует выслать мигрантов")
     up = judge.assess(q, WatchMatch(WATCH, ANALYST, ("x",), ((0, 1),)), RU, normalise(q.text))
     assert up.steps == 1 and not up.hold
-    # Without its calibrated threshold (a format 1 model) a model never holds.
     again = RelevanceClassifier.from_bytes(model.to_bytes())
-    assert again.hold_below == pytest.approx(model.hold_below, abs=1e-5)
+    assert again.hold_below == -math.inf
+    assert again.hold_by_language == pytest.approx(model.hold_by_language, abs=1e-5)
     # The desk model is never calibrated: it only suggests.
     desk = DeskModel.train([feats(t) for t in RELEVANT], [feats(t) for t in NOISE])
-    assert desk.model.hold_below == -math.inf
+    assert desk.model.hold_ceiling == -math.inf
+
+
+UK_RELEVANT = [
+    "Депутат запропонував депортувати мігрантів з країни",
+    "Мігрантів вишлють за порушення, заявили в раді",
+    "Влада вирішила вислати мігрантів без дозволу",
+    "Вимагають депортувати всіх мігрантів негайно",
+]
+UK_NOISE = [
+    "Погода завтра: дощ і сильний вітер у столиці",
+    "Прогноз погоди на вихідні: похолодання",
+    "Погода в Києві буде сонячною весь тиждень",
+    "Синоптики: погода зіпсується до вечора, очікується гроза",
+    "Спека і суха погода протримаються до пʼятниці",
+    "Погода на свята: сніг і ожеледиця",
+]
+
+
+def _bilingual(uk_relevant: int) -> RelevanceClassifier:
+    """Russian verdicts both ways; Ukrainian noise, and this many Ukrainian relevant posts."""
+    verdicts: VerdictSet[str] = VerdictSet()
+    for i, text in enumerate(RELEVANT):
+        verdicts.record(f"r{i}", Example(feats(text), True, WATCH))
+    for i, text in enumerate(NOISE):
+        verdicts.record(f"n{i}", Example(feats(text), False, WATCH))
+    for i, text in enumerate(UK_NOISE):
+        verdicts.record(f"un{i}", Example(feats(text, language="uk"), False, WATCH))
+    for i, text in enumerate(UK_RELEVANT[:uk_relevant]):
+        verdicts.record(f"ur{i}", Example(feats(text, language="uk"), True, WATCH))
+    return verdicts.train()
+
+
+def test_a_post_unlike_every_relevant_verdict_and_like_the_noise_is_held() -> None:
+    judge = LearnedRelevance({ANALYST: trained()})
+    p = post("Синоптики: завтра погода снова испортится, дождь и ветер")
+    (held,) = judge.assess_all(p, _matches([ANALYST]), RU, normalise(p.text))
+    assert held.hold and held.steps == -1
+    assert held.reason is not None and "погода" in held.reason
+    # Like a relevant verdict (other words around it): never held, whatever else it has.
+    for text in (
+        "Власти снова решили выслать мигрантов, сообщает погода-центр",
+        "Мигрантов депортируют: депутат выступил в думе",
+    ):
+        q = post(text)
+        (kept,) = judge.assess_all(q, _matches([ANALYST]), RU, normalise(q.text))
+        assert not kept.hold and kept.steps >= 0, text
+
+
+def test_nothing_is_held_in_a_language_without_relevant_verdicts() -> None:
+    # All of the analyst's Ukrainian verdicts are noise: the model has learned that Ukrainian
+    # words mean noise, and cannot tell a relevant Ukrainian post from the rest.
+    model = _bilingual(uk_relevant=0)
+    assert set(model.hold_by_language) == {"ru"}
+    judge = LearnedRelevance({ANALYST: model})
+    weather_uk = "Погода завтра: знову дощ і вітер"
+    # Confident noise, and below the Russian threshold (one threshold for all would hold it).
+    decision = model.decision(feats(weather_uk, language="uk"), WATCH)
+    assert decision < math.log(judge.p_down / (1 - judge.p_down))
+    assert decision < model.hold_threshold("ru")
+    assert assess(judge, weather_uk, language=UK) == (0, None)
+    # Nor with one relevant Ukrainian verdict (HOLD_MIN_RELEVANT is two) ...
+    one = _bilingual(uk_relevant=1)
+    assert "uk" not in one.hold_by_language
+    assert assess(LearnedRelevance({ANALYST: one}), weather_uk, language=UK)[0] == 0
+    # ... while Russian weather is held as before.
+    assert assess(judge, "Погода завтра: снова дождь")[0] == -1
+    # With relevant Ukrainian verdicts the model knows Ukrainian relevant posts: it holds.
+    taught = _bilingual(uk_relevant=len(UK_RELEVANT))
+    assert "uk" in taught.hold_by_language
+    steps, reason = assess(LearnedRelevance({ANALYST: taught}), weather_uk, language=UK)
+    assert steps == -1 and reason is not None and "погода" in reason
+    assert assess(LearnedRelevance({ANALYST: taught}), UK_RELEVANT[0], language=UK)[0] == 1
 
 
 def test_format_1_models_are_read_and_never_hold() -> None:
@@ -340,6 +419,24 @@ def test_format_1_models_are_read_and_never_hold() -> None:
     assert again.predict_proba(f, WATCH) == pytest.approx(model.predict_proba(f, WATCH), abs=2e-3)
     judge = LearnedRelevance({ANALYST: again})
     assert assess(judge, "Погода завтра: снова дождь") == (0, None)
+
+
+def test_format_2_models_are_read_and_hold_on_their_one_threshold() -> None:
+    model = trained()
+    data = model.to_bytes()
+    body = zlib.decompress(data[4:])
+    # Format 2 is format 3 with one threshold in the header and no per-language tail.
+    size = struct.calcsize("<IIfIIIf")
+    threshold = model.hold_threshold("ru")
+    header = body[: size - 4] + struct.pack("<f", threshold)
+    tail = struct.pack("<I", 1) + struct.pack("<B", 2) + b"ru" + struct.pack("<f", threshold)
+    assert body.endswith(tail)
+    old = data[:3] + bytes((2,)) + zlib.compress(header + body[size : -len(tail)])
+    again = RelevanceClassifier.from_bytes(old)
+    assert again.hold_by_language == {}
+    assert again.hold_threshold("ru") == again.hold_threshold("uk") == pytest.approx(threshold)
+    judge = LearnedRelevance({ANALYST: again})
+    assert assess(judge, "Погода завтра: снова дождь")[0] == -1
 
 
 MANY = [
