@@ -506,8 +506,8 @@ class TriageWorker:
             return 0
         alerts = await self._surge.check(self._clock())
         refs = [surge_ref(a.watch_id, a.end_hour) for a in alerts]
-        # Noted before any is told (the check recorded them and claimed their cooldowns a
-        # round trip ago): from here a crash leaves them to the next start.
+        # The check noted them unsent with their records (one MULTI), so a crash from here on
+        # leaves them to the next start; this also prunes notes older than the records.
         await self._store.outbox.surges_decided(refs)
         for ref, alert in zip(refs, alerts, strict=True):
             self._queue_surge(ref, alert)

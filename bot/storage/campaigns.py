@@ -60,6 +60,7 @@ from bot.triage.surge import (
     make_alert,
     new_words,
     surge_ratio,
+    surge_ref,
     window_hours_of,
     window_samples,
     word_posts,
@@ -433,10 +434,17 @@ class CampaignRepository:
         self, alerts: Sequence[SurgeAlert], refs: Mapping[int, Sequence[PostKey]]
     ) -> None:
         """Keep each alert and its window's post refs for `event_ttl_s` (its Examples button
-        reads them after the window's own lists have expired). One round trip."""
+        reads them after the window's own lists have expired), and note it not told yet
+        (`keys.SURGE_UNSENT`) in the same MULTI: a crash after the record always leaves the
+        surge to be told by the next start. One round trip."""
         if not alerts:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
+        now = time.time()
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(
+                keys.SURGE_UNSENT,
+                {surge_ref(a.watch_id, a.end_hour): now for a in alerts},
+            )
             for alert in alerts:
                 body = alert.to_dict()
                 body["refs"] = [_ref(c, m) for c, m in refs.get(alert.watch_id, ())]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
@@ -8,8 +9,17 @@ from bot.models import Forward, Post
 from bot.storage import keys
 from bot.storage.archive import ArchiveRepository
 from bot.storage.campaigns import CampaignRepository, SurgeTracker
+from bot.storage.outbox import AlertOutbox
 from bot.triage.spread import analyse_spread
-from bot.triage.surge import DAY_S, HOUR_S, SurgeConfig, SurgeCounts, SurgeObservation
+from bot.triage.surge import (
+    DAY_S,
+    HOUR_S,
+    SurgeAlert,
+    SurgeConfig,
+    SurgeCounts,
+    SurgeObservation,
+    surge_ref,
+)
 
 NOW = float(1_765_000_000 // HOUR_S * HOUR_S + 40 * 60)  # 40 minutes into an hour
 BACKGROUND = "Депутаты обсудили бюджет и налоги на заседании комитета"
@@ -201,3 +211,14 @@ async def test_forward_edges_sum_over_days(redis: aioredis.Redis) -> None:
     assert names == {1: "One"}
     edges, _names = await repo.forwards(days=1, now=NOW)
     assert {(e.source, e.target, e.forwards) for e in edges} == {(1, 2, 1), (1, 3, 1)}
+
+
+async def test_a_recorded_surge_is_noted_unsent_in_the_same_step(redis: aioredis.Redis) -> None:
+    """The record and the unsent note go in one MULTI: a worker that dies right after the
+    check still leaves the surge for the next start to tell."""
+    repo = CampaignRepository(redis)
+    alert = SurgeAlert(7, 30, 3, 3, 6.5, ((2, 20),), ("коридор",), 4.0, 490_001)
+    await repo.record_surges([alert], {7: [(2, 20)]})
+    unsent = await AlertOutbox(redis).surges_unsent(time.time() + 1)
+    assert unsent == [surge_ref(7, 490_001)]
+    assert await repo.surge_event(7, 490_001) is not None
