@@ -204,6 +204,7 @@ _NOT_A_WORD: _WordEntry = (b"", b"", 0, -1, "")  # cached for tokens that are no
 # the distinct words of 1,000 posts; fewer and a steady stream misses (2x the time).
 WORD_CACHE_SIZE = 32_768
 _SLOTS = WORD_CACHE_SIZE + 2 * MAX_WORDS  # the cache overflows by at most one post's tokens
+_SUMS_COPY_ROWS = 4096  # slots copied at a time from the last bank (see `_Bank`)
 _word_caches: dict[str, dict[str, _WordEntry]] = {}  # by language, then word
 _cached = [0]  # entries in all of them
 _free_slots: list[int] = list(range(_SLOTS - 1, -1, -1))
@@ -1088,7 +1089,11 @@ class _Bank:
             ]
             if kept:
                 new, old = (list(t) for t in zip(*kept, strict=True))
-                self.sums[:, new] = previous.sums[:, old]
+                # A block of slots at a time: fancy indexing copies what it reads, and the
+                # whole column set at once is a third bank's worth of memory at the peak.
+                for start in range(0, _SLOTS, _SUMS_COPY_ROWS):
+                    rows = slice(start, start + _SUMS_COPY_ROWS)
+                    self.sums[rows, new] = previous.sums[rows, old]
                 same = {
                     owner
                     for owner in self.models
