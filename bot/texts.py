@@ -544,6 +544,11 @@ SHARED_NOT_SUBSCRIBED = "You are not subscribed to it."
 SHARED_BROKEN = "This shared watch's query no longer works; please tell the admins."
 
 
+def _named(name: str) -> str:
+    """A shared watch's name after its SN in HTML (escaped), or nothing."""
+    return f" {escape(name)}" if name else ""
+
+
 def shared_label(shared_id: int, name: str) -> str:
     """Plain text (escaped where it is put into HTML)."""
     return f"S{shared_id} {name}" if name else f"S{shared_id}"
@@ -558,7 +563,7 @@ def admin_shared_line(
     shared_id: int, name: str, canonical: str, priority: str, subscribers: int
 ) -> str:
     marker = PRIORITY_MARKERS.get(priority, "")
-    title = f" {escape(name)}" if name else ""
+    title = _named(name)
     return (
         f"{marker} <b>S{shared_id}</b>{title} <code>{escape(canonical)}</code> — "
         f"{count_suffix(subscribers, 'subscriber')}"
@@ -581,7 +586,7 @@ def shared_card(
 
 
 def shared_added(shared_id: int, name: str, canonical: str, priority: str) -> str:
-    title = f" {escape(name)}" if name else ""
+    title = _named(name)
     return (
         f"🔗 Shared watch <b>S{shared_id}</b>{title} added: <code>{escape(canonical)}</code> "
         f"(priority {escape(priority)}). Analysts subscribe with /shared."
@@ -589,7 +594,7 @@ def shared_added(shared_id: int, name: str, canonical: str, priority: str) -> st
 
 
 def shared_remove_confirm(shared_id: int, name: str, canonical: str, subscribers: int) -> str:
-    title = f" {escape(name)}" if name else ""
+    title = _named(name)
     return (
         f"Remove shared watch <b>S{shared_id}</b>{title} <code>{escape(canonical)}</code>? "
         f"Its {count_suffix(subscribers, 'subscriber')} will be told and their linked watches "
@@ -604,7 +609,7 @@ def shared_removed(shared_id: int, subscribers: int) -> str:
 
 def shared_removed_notice(shared_id: int, name: str, canonical: str, watch_id: int) -> str:
     """To each subscriber of a removed shared watch."""
-    title = f" {escape(name)}" if name else ""
+    title = _named(name)
     return (
         f"🗑 The admins removed the shared watch <b>S{shared_id}</b>{title} "
         f"<code>{escape(canonical)}</code>. Your watch #{watch_id} that followed it is deleted; "
@@ -625,7 +630,7 @@ def shared_line(
     shared_id: int, name: str, canonical: str, priority: str, watch_id: int | None
 ) -> str:
     marker = PRIORITY_MARKERS.get(priority, "")
-    title = f" {escape(name)}" if name else ""
+    title = _named(name)
     mine = f" ✅ subscribed (your watch #{watch_id})" if watch_id is not None else ""
     return f"{marker} <b>S{shared_id}</b>{title} <code>{escape(canonical)}</code>{mine}"
 
@@ -1015,7 +1020,7 @@ def route_held(title: str, sources: list[str], why: str) -> str:
 
 def desk_shared_removed(shared_id: int, name: str, title: str, chat_id: int) -> str:
     """To whoever routed a shared watch to a desk, when the shared watch is removed."""
-    label = f" {escape(name)}" if name else ""
+    label = _named(name)
     return (
         f"🗑 The admins removed the shared watch <b>S{shared_id}</b>{label}, so it no longer "
         f"goes to <b>{desk_label(title, chat_id)}</b> (<code>{chat_id}</code>)."

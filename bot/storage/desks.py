@@ -317,13 +317,7 @@ class DeskRepository:
         ]
         for route in orphans:
             await self.unroute(chat_id, route.watch_id)
-        gone = [r for r in found if r.watch_id not in alive]
-        if gone:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for route in gone:
-                    pipe.hdel(keys.desk_routes(chat_id), str(route.watch_id))
-                    pipe.srem(keys.desk_owned(route.owner), f"{chat_id}:{route.watch_id}")
-                await pipe.execute()
+        await self._drop_records([r for r in found if r.watch_id not in alive])
         dropped = {r.watch_id for r in orphans}
         return [r for r in found if r.watch_id in alive and r.watch_id not in dropped]
 
@@ -368,13 +362,10 @@ class DeskRepository:
         if not raw:
             return None
         route = Route.from_json(chat_id, watch_id, raw)
-        if route.source.startswith("S"):
-            await self._shared.unsubscribe(int(route.source[1:]), chat_id)
+        if not route.own:
+            await self._shared.unsubscribe(route.source_id, chat_id)
         await self._watches.remove(watch_id, chat_id)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hdel(keys.desk_routes(chat_id), str(watch_id))
-            pipe.srem(keys.desk_owned(route.owner), f"{chat_id}:{watch_id}")
-            await pipe.execute()
+        await self._drop_records([route])
         return route
 
     async def copies(self, watch_id: int, owner: int) -> list[Route]:
@@ -452,11 +443,18 @@ class DeskRepository:
         if not raw:
             return None
         route = Route.from_json(chat_id, watch_id, raw)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.hdel(keys.desk_routes(chat_id), str(watch_id))
-            pipe.srem(keys.desk_owned(route.owner), f"{chat_id}:{watch_id}")
-            await pipe.execute()
+        await self._drop_records([route])
         return route
+
+    async def _drop_records(self, routes: list[Route]) -> None:
+        """Forget routes' records: the desk's routes hash and their owners' sets."""
+        if not routes:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for route in routes:
+                pipe.hdel(keys.desk_routes(route.chat_id), str(route.watch_id))
+                pipe.srem(keys.desk_owned(route.owner), f"{route.chat_id}:{route.watch_id}")
+            await pipe.execute()
 
     async def _source_alive(self, route: Route) -> bool:
         source = await self._watches.get(route.source_id)

@@ -315,14 +315,20 @@ async def test_a_removed_shared_watch_takes_its_route_with_it(app: BotApp) -> No
     assert (await app.say(ADMIN, "/routes")).text == texts.NO_ROUTES
 
 
-async def test_the_shared_watch_card_routes_to_a_desk_with_a_button(app: BotApp) -> None:
-    await app.make_analyst(ANN, "Ann")
-    shared = await app.shared.add("zangezur", name="Corridor", created_by=ADMIN)
+async def _shared_card(app: BotApp, shared_id: int) -> SentMessage:
+    """The admin opens the shared watch's card: /admin, Shared watches, SN."""
     menu = await app.say(ADMIN, "/admin")
     _a, listing = await app.press(ADMIN, menu, "Shared watches")
     assert listing is not None
-    _a, card = await app.press(ADMIN, listing, f"S{shared.id}")
+    _a, card = await app.press(ADMIN, listing, f"S{shared_id}")
     assert card is not None
+    return card
+
+
+async def test_the_shared_watch_card_routes_to_a_desk_with_a_button(app: BotApp) -> None:
+    await app.make_analyst(ANN, "Ann")
+    shared = await app.shared.add("zangezur", name="Corridor", created_by=ADMIN)
+    card = await _shared_card(app, shared.id)
     answer, _same = await app.press(ADMIN, card, texts.BTN_ROUTE_SHARED)
     assert answer == texts.NO_DESKS  # in no group yet
 
@@ -621,11 +627,7 @@ async def test_removing_a_routed_shared_watch_tells_its_router_not_the_desk(app:
 
     async with running(app.worker(chat_rate=100, global_rate=100)):
         after = len(app.server.sent)
-        menu = await app.say(ADMIN, "/admin")
-        _a, listing = await app.press(ADMIN, menu, "Shared watches")
-        assert listing is not None
-        _a, card = await app.press(ADMIN, listing, f"S{shared.id}")
-        assert card is not None
+        card = await _shared_card(app, shared.id)
         _a, confirm = await app.press(ADMIN, card, texts.BTN_REMOVE)
         assert confirm is not None
         answer, _ = await app.press(ADMIN, confirm, texts.BTN_CONFIRM_REMOVE)
