@@ -505,12 +505,10 @@ class TriageWorker:
         if self._surge is None:
             return 0
         alerts = await self._surge.check(self._clock())
-        refs = [surge_ref(a.watch_id, a.end_hour) for a in alerts]
-        # The check noted them unsent with their records (one MULTI), so a crash from here on
-        # leaves them to the next start; this also prunes notes older than the records.
-        await self._store.outbox.surges_decided(refs)
-        for ref, alert in zip(refs, alerts, strict=True):
-            self._queue_surge(ref, alert)
+        # The check noted them unsent with their records (one MULTI): a crash from here on
+        # leaves them to the next start.
+        for alert in alerts:
+            self._queue_surge(surge_ref(alert.watch_id, alert.end_hour), alert)
         await self.resend_surges(SURGE_STALE_S)
         return len(alerts)
 

@@ -435,8 +435,9 @@ class CampaignRepository:
     ) -> None:
         """Keep each alert and its window's post refs for `event_ttl_s` (its Examples button
         reads them after the window's own lists have expired), and note it not told yet
-        (`keys.SURGE_UNSENT`) in the same MULTI: a crash after the record always leaves the
-        surge to be told by the next start. One round trip."""
+        (`keys.SURGE_UNSENT`, by the time of the decision) in the same MULTI: a crash after
+        the record always leaves the surge to be told by the next start. Notes older than the
+        records are dropped. One round trip."""
         if not alerts:
             return
         now = time.time()
@@ -445,6 +446,7 @@ class CampaignRepository:
                 keys.SURGE_UNSENT,
                 {surge_ref(a.watch_id, a.end_hour): now for a in alerts},
             )
+            pipe.zremrangebyscore(keys.SURGE_UNSENT, "-inf", now - self.event_ttl_s)
             for alert in alerts:
                 body = alert.to_dict()
                 body["refs"] = [_ref(c, m) for c, m in refs.get(alert.watch_id, ())]

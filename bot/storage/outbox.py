@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -243,17 +242,6 @@ class AlertOutbox:
             )
             calls += 1
         return calls
-
-    async def surges_decided(self, refs: Sequence[str], *, keep_s: float = 7 * 86400) -> None:
-        """Note surges decided and not told yet (`keys.SURGE_UNSENT`, by the time of the
-        decision); those older than `keep_s` (their record is gone) are dropped."""
-        if not refs:
-            return
-        now = time.time()
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.zadd(keys.SURGE_UNSENT, dict.fromkeys(refs, now))
-            pipe.zremrangebyscore(keys.SURGE_UNSENT, "-inf", now - keep_s)
-            await pipe.execute()
 
     async def surges_unsent(self, decided_before: float) -> list[str]:
         """The surges decided before `decided_before` (unix time) and not told, oldest first."""
