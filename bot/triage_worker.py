@@ -24,12 +24,12 @@ Surges (bot/triage/surge.py, bot/storage/campaigns.py): every new matching post 
 watch and hour (a shared watch once, whatever its subscribers) on the batch's own write, with
 each story copy's spread and forward edges; every `SURGE_CHECK_S` the worker checks the watches
 its batches touched and tells the watch's analysts (a shared watch's subscribers) of a surge.
-The decision is recorded and the surge noted unsent in one step; the notices (their chart drawn out of
-process, up to `SURGE_CHART_TIMEOUT_S`) are made by at most `SURGE_TELLERS` tasks beside the
-batches, never in the loop's way, and appended in the same step as the surge is marked told
-(`AlertOutbox.tell_surge`), so a surge is told once: a restarted worker tells those decided
-but never told, and every check tells those left unsent longer than `SURGE_STALE_S` (a worker
-that died and is not coming back).
+The decision is recorded and the surge noted unsent in one step; the notices (their chart
+drawn out of process, up to `SURGE_CHART_TIMEOUT_S`) are made by at most `SURGE_TELLERS` tasks
+beside the batches, never in the loop's way, and appended in the same step as the surge is
+marked told (`AlertOutbox.tell_surge`), so a surge is told once: a restarted worker tells those
+decided but never told, and every check tells those left unsent longer than `SURGE_STALE_S` (a
+worker that died and is not coming back).
 
 Learned relevance (`ModelSync`, bot/learner.py): the engine scores every match with the
 analysts' models, reloaded within seconds of a change; an alert a model judged noise with
