@@ -75,6 +75,7 @@ STALE_AFTER_S = 2.0  # failures this soon after an outage ended are its dead poo
 # Server replies that mean "not now" rather than "wrong": out of memory (also inside a script),
 # the disk refused the AOF, still loading, a replica being promoted.
 _TRANSIENT_REPLIES = ("OOM ", "MISCONF", "LOADING", "READONLY", "MASTERDOWN", "TRYAGAIN")
+_PIPELINE_WRAP = "of pipeline caused error: ("
 _AOF_DAMAGED = ("Bad file format reading the append only file", "Unexpected end of file")
 _AOF_CUT = "AOF loaded anyway because aof-load-truncated is enabled"
 
@@ -97,6 +98,11 @@ def transient(error: BaseException) -> bool:
         return True
     if isinstance(error, ResponseError):
         text = str(error)
+        # redis-py names a pipeline's failed command before the reply: "Command # 1 (HSET ...)
+        # of pipeline caused error: ('MISCONF ...',)". The reply is what follows the last one.
+        _, wrapped, reply = text.rpartition(_PIPELINE_WRAP)
+        if wrapped:
+            text = reply.lstrip("'\"")
         # A refusal inside a Lua script arrives wrapped: "Error running script ...: -OOM ...".
         return text.startswith(_TRANSIENT_REPLIES) or any(
             f"-{reply}" in text or f": {reply}" in text for reply in _TRANSIENT_REPLIES[:2]
