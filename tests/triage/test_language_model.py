@@ -80,9 +80,25 @@ def test_transition_table_takes_two_bytes_an_entry(model: Py3langidModel) -> Non
     table = model._table._table
     assert table.dtype == np.uint16
     assert table.size == len(ref.tk_nextmove)  # every transition, none dropped
-    # What the model keeps: the table, the int16 weights and the per-state arrays.
+    # What the model keeps: the table, the sparse weights and the per-state arrays.
     kept = table.nbytes + model._weights.nbytes + model._rowbase.nbytes + model._outputs.nbytes
-    assert kept < 50 * 2**20
+    assert kept < 30 * 2**20
+
+
+def test_weights_keep_only_the_entries_above_their_columns_floor(model: Py3langidModel) -> None:
+    """Every weight of py3langid's table is its column's floor plus what the sparse table
+    holds for it, and most entries (a language's smoothing value) are not held at all."""
+    ref = _reference()
+    dense = np.asarray(ref.nb_ptc, dtype=np.float32)
+    weights = model._weights
+    assert weights.starts[-1] == len(weights.columns) == len(weights.heights)
+    assert len(weights.heights) < 0.25 * dense.size
+    rows = np.random.default_rng(5).choice(len(dense), 300, replace=False)
+    for row in rows.tolist():
+        rebuilt = weights.floor.copy()
+        at = slice(int(weights.starts[row]), int(weights.starts[row + 1]))
+        rebuilt[weights.columns[at]] += weights.heights[at]
+        np.testing.assert_array_equal(rebuilt * weights.unscale, dense[row])
 
 
 def test_every_byte_block_starts_with_a_copy_of_the_root(model: Py3langidModel) -> None:
