@@ -3,10 +3,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import pytest
 import redis.asyncio as aioredis
 
 from bot.models import Forward, Post
-from bot.storage import keys
+from bot.storage import campaigns, keys
 from bot.storage.archive import ArchiveRepository
 from bot.storage.campaigns import CampaignRepository, SurgeTracker
 from bot.storage.outbox import AlertOutbox
@@ -62,6 +63,41 @@ async def test_counts_are_hourly_and_the_window_reads_them_back(
     ttl = await redis.ttl(keys.surge_hours(7, today))
     assert 56 * DAY_S < ttl <= 58 * DAY_S
     assert 0 < await redis.ttl(keys.surge_channels(7, int(NOW // HOUR_S))) <= 4 * HOUR_S
+
+
+async def test_reads_of_many_watches_are_sent_in_parts_with_the_same_answer(
+    redis: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check's reads over thousands of watches are split so that no pipeline holds more
+    than PIPELINE_MAX commands (redis-py keeps them all, and their replies, at once)."""
+    repo = CampaignRepository(redis)
+    today = int(NOW // DAY_S)
+    obs = [SurgeObservation(NOW - 60 * w, w, 100 + w % 4, w) for w in range(1, 13)]
+    obs += [SurgeObservation(NOW - (w % 50 + 1) * DAY_S, w, 100, 1000 + w) for w in range(1, 13)]
+    await repo.count(SurgeCounts.of(obs), now=NOW)
+    ids = list(range(1, 13))
+    whole_posts = await repo.window_posts(ids, NOW)
+    whole_windows = await repo.windows(ids, NOW)
+    whole_history = await repo.history(ids, today)
+    sizes: list[int] = []
+    execute = aioredis.client.Pipeline.execute
+
+    async def counted(self: aioredis.client.Pipeline, *args: object, **kw: object) -> object:
+        sizes.append(len(self.command_stack))
+        return await execute(self, *args, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(campaigns, "PIPELINE_MAX", 60)
+    monkeypatch.setattr(aioredis.client.Pipeline, "execute", counted)
+    assert await repo.window_posts(ids, NOW) == whole_posts
+    assert await repo.windows(ids, NOW) == whole_windows
+    parted = await repo.history(ids, today)
+    assert parted == whole_history
+    assert max(sizes) <= 60 and len(sizes) > 3
+    for w in ids:
+        assert whole_posts[w] == 1
+        hour = int((NOW - (w % 50 + 1) * DAY_S) // HOUR_S) % 24
+        assert parted[w] == {today - (w % 50 + 1): {hour: 1}}
+        assert parted[w].get(today - 51, {}).get(hour, 0) == 0
 
 
 async def test_a_batch_is_a_constant_number_of_script_calls(redis: aioredis.Redis) -> None:
