@@ -338,12 +338,14 @@ class ModelSync:
         self.suggest_to: tuple[int, ...] = ()  # analysts who opted in (/suggest on)
         self.suggested_today: dict[int, int] = {}
         self._people_at = -math.inf
+        self._analysts = 0  # the bank reserves a model column for each
 
     async def refresh(self, *, force: bool = False) -> bool:
         """Reload what changed; True when the models did."""
         if force or self._clock() - self._people_at > 30.0:
             people = await self._users.analysts()
             self.suggest_to = tuple(p.id for p in people if p.suggest and p.active)
+            self._analysts = len(people)
             self.suggested_today = await self._learning.suggested_today(self._clock())
             self._people_at = self._clock()
         if not force and await self._learning.version() == self._version:
@@ -361,7 +363,7 @@ class ModelSync:
                 log.warning("triage: model of %s unreadable (%s); not used", analyst, exc)
                 models.pop(analyst, None)
         self._raw = raw
-        self.relevance.replace(models)
+        self.relevance.replace(models, capacity=self._analysts)
         self.desk = None
         if desk is not None:
             with contextlib.suppress(ModelFormatError):

@@ -204,7 +204,7 @@ _NOT_A_WORD: _WordEntry = (b"", b"", 0, -1, "")  # cached for tokens that are no
 # the distinct words of 1,000 posts; fewer and a steady stream misses (2x the time).
 WORD_CACHE_SIZE = 32_768
 _SLOTS = WORD_CACHE_SIZE + 2 * MAX_WORDS  # the cache overflows by at most one post's tokens
-_SUMS_COPY_ROWS = 4096  # slots copied at a time from the last bank (see `_Bank`)
+_SUMS_COPY_ROWS = 4096  # slots copied at a time when a bank grows (see `_Bank`)
 _word_caches: dict[str, dict[str, _WordEntry]] = {}  # by language, then word
 _cached = [0]  # entries in all of them
 _free_slots: list[int] = list(range(_SLOTS - 1, -1, -1))
@@ -626,6 +626,11 @@ def _slot_table(
     return keys, table, np.uint32(32 - bits)
 
 
+# The arena block of one model: the slot table of a model of MAX_FEATURES features (a bigger
+# one, read from an older format, widens the blocks).
+_TABLE_BLOCK = 1 << max(10, math.ceil(math.log2(MAX_FEATURES * 4)))
+
+
 def _sigmoid(z: float) -> float:
     return 1.0 / (1.0 + math.exp(-min(max(z, -35.0), 35.0)))
 
@@ -1018,24 +1023,33 @@ def _reason(up: bool, count: int, words: Sequence[str]) -> str:
 
 
 class _Bank:
-    """The installed models, arranged to score a post word by word.
+    """The installed models, arranged to score a post word by word, updated in place.
 
     A post's log-odds under a model is bias + word_scale · Σ (weights of each word's form and
     inflection keys) + gram_scale · Σ (weights of each word's n-grams) + the channel and
     language terms. The two sums of each (word, model) are kept here under the word's cache
     slot once computed, so scoring a post is a sum over its distinct words, for all its
     matched analysts' models at once, instead of a look-up per feature (a post has ~850) per
-    model. The sums of a model carry over to the next bank while the model is unchanged; a
-    slot given to another word is forgotten by every bank (`_fill`). Memory: 4 bytes per
-    word slot per model (two half-precision sums, `SUMS_DTYPE`: ~135 kB per analyst), and each
-    model's slot table (~130 kB) held once, in the bank's arena (the models read theirs
-    through views of it).
+    model. Each model has a column: its sums (`sums[:, column]`), and a block of the arena
+    holding its slot table (the model reads its table through a view of it, so it is held
+    once). Installing or removing a model rewrites its column only: the other models' sums
+    carry over, and nothing is reallocated unless the columns run out (`reserve` sizes them:
+    the triage worker reserves one per analyst). Rebuilding the bank for every verdict, as
+    it once did, held two banks at once each time (+15 to +30 MB for a moment at 100 analysts,
+    measured by bench/memory.py). A slot given to another word is forgotten by every bank
+    (`_fill`). Memory per column: 4 bytes per word slot (two half-precision sums,
+    `SUMS_DTYPE`: ~135 kB) and 8 bytes per table slot (~130 kB).
+
+    Scoring and updates both run on the event loop's thread, so a post is never scored by a
+    half-installed model.
     """
 
     __slots__ = (
         "__weakref__",
         "active",
         "biases",
+        "block",
+        "free",
         "keys",
         "meta",
         "models",
@@ -1046,62 +1060,118 @@ class _Bank:
         "watch",
         "weights",
     )
+    biases: npt.NDArray[np.float64]  # per column
+    shifts: npt.NDArray[np.uint32]
+    offsets: npt.NDArray[np.int64]  # each column's block in the arena
+    keys: npt.NDArray[np.uint32]  # the arena: every column's slot table
+    weights: npt.NDArray[np.float32]
+    sums: npt.NDArray[Any]  # (word slot, column + the counts column, 2)
 
-    def __init__(
-        self, models: Mapping[int, RelevanceClassifier], previous: _Bank | None = None
-    ) -> None:
-        self.models = dict(models)
-        self.position = {owner: i for i, owner in enumerate(self.models)}
-        self.biases = np.array([m.bias for m in self.models.values()], dtype=np.float64)
-        # Every model's slot table side by side: the words new to the post's models are
-        # summed for all of them in one gather.
-        tables = list(self.models.values())
-        sizes = [len(m._slot_keys) for m in tables]
-        self.offsets = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
-        self.shifts = np.array([m._shift for m in tables], dtype=np.uint32)
-        empty_keys, empty_weights = np.zeros(0, np.uint32), np.zeros(0, np.float32)
-        self.keys = np.concatenate([m._slot_keys for m in tables]) if tables else empty_keys
-        self.weights = (
-            np.concatenate([m._slot_weights for m in tables]) if tables else empty_weights
-        )
-        # One copy: each model now reads its (unchanged) table through a view of this arena,
-        # and its previous array — the last bank's arena, or its own — is let go.
-        starts = self.offsets.tolist()[: len(tables)]
-        for model, at, size in zip(tables, starts, sizes, strict=True):
-            model._slot_keys = self.keys[at : at + size]
-            model._slot_weights = self.weights[at : at + size]
-        if previous is not None:  # a replaced model keeps its own copy, not the old arena
-            for owner, model in previous.models.items():
-                if self.models.get(owner) is not model and model._slot_keys.base is previous.keys:
-                    model._slot_keys = model._slot_keys.copy()
-                    model._slot_weights = model._slot_weights.copy()
-        # The last column holds each word's feature counts (for the post's scales).
-        self.sums = np.full((_SLOTS, len(self.models) + 1, 2), np.nan, dtype=SUMS_DTYPE)
-        self.sums[:, -1] = _slot_counts
+    def __init__(self, models: Mapping[int, RelevanceClassifier], capacity: int = 0) -> None:
+        self.models: dict[int, RelevanceClassifier] = {}
+        self.position: dict[int, int] = {}  # owner -> column
+        self.free: list[int] = []  # unused columns, the lowest last
+        self.block = max([_TABLE_BLOCK, *(len(m._slot_keys) for m in models.values())])
         self.watch: dict[tuple[int, int | None], float] = {}  # (owner, watch) → log-odds
         self.meta: dict[tuple[int, bytes], float] = {}  # (owner, meta features) → log-odds
         self.active: tuple[int, frozenset[int]] = (-1, frozenset())  # (cold start, owners)
-        if previous is not None and self.models:
-            kept = [
-                (at, previous.position[owner])
-                for owner, at in self.position.items()
-                if previous.models.get(owner) is self.models[owner]
-            ]
-            if kept:
-                new, old = (list(t) for t in zip(*kept, strict=True))
-                # A block of slots at a time: fancy indexing copies what it reads, and the
-                # whole column set at once is a third bank's worth of memory at the peak.
-                for start in range(0, _SLOTS, _SUMS_COPY_ROWS):
-                    rows = slice(start, start + _SUMS_COPY_ROWS)
-                    self.sums[rows, new] = previous.sums[rows, old]
-                same = {
-                    owner
-                    for owner in self.models
-                    if previous.models.get(owner) is self.models[owner]
-                }
-                self.watch = {k: v for k, v in previous.watch.items() if k[0] in same}
-                self.meta = {k: v for k, v in previous.meta.items() if k[0] in same}
+        self._allocate(max(capacity, len(models)), self.block)
+        self.apply(models)
         _banks.add(self)
+
+    @property
+    def capacity(self) -> int:
+        return len(self.biases)
+
+    def _allocate(self, capacity: int, block: int) -> None:
+        """(Re)allocate the columns and arena for `capacity` models of tables up to `block`
+        slots, moving what is installed (the only time a bank copies its sums)."""
+        old = None if not hasattr(self, "sums") else (self.sums, self.keys, self.weights)
+        old_capacity = 0 if old is None else self.capacity
+        biases = np.zeros(capacity, dtype=np.float64)
+        shifts = np.zeros(capacity, dtype=np.uint32)
+        if old is not None:
+            biases[:old_capacity] = self.biases
+            shifts[:old_capacity] = self.shifts
+        self.biases, self.shifts, self.block = biases, shifts, block
+        self.offsets = np.arange(capacity, dtype=np.int64) * block
+        self.keys = np.full(capacity * block, _EMPTY, dtype=np.uint32)
+        self.weights = np.zeros(capacity * block, dtype=np.float32)
+        for owner, column in self.position.items():
+            self._place(column, self.models[owner])
+        sums = np.full((_SLOTS, capacity + 1, 2), np.nan, dtype=SUMS_DTYPE)
+        sums[:, -1] = _slot_counts  # the last column: each word's feature counts (its scales)
+        if old is not None:
+            # A block of slots at a time: fancy indexing copies what it reads.
+            for start in range(0, _SLOTS, _SUMS_COPY_ROWS):
+                rows = slice(start, start + _SUMS_COPY_ROWS)
+                sums[rows, :old_capacity] = old[0][rows, :old_capacity]
+        self.sums = sums
+        self.free = [*range(capacity - 1, old_capacity - 1, -1), *self.free]
+
+    def reserve(self, capacity: int) -> None:
+        """Room for `capacity` models without reallocating as they arrive."""
+        if capacity > self.capacity:
+            self._allocate(capacity, self.block)
+
+    def _place(self, column: int, model: RelevanceClassifier) -> None:
+        """Copy the model's table into its column's block; the model reads it from there."""
+        size = len(model._slot_keys)
+        at = column * self.block
+        keys, weights = model._slot_keys, model._slot_weights
+        self.keys[at : at + size] = keys
+        self.keys[at + size : at + self.block] = _EMPTY
+        self.weights[at : at + size] = weights
+        model._slot_keys = self.keys[at : at + size]
+        model._slot_weights = self.weights[at : at + size]
+        self.shifts[column] = model._shift
+        self.biases[column] = model.bias
+
+    def _release(self, model: RelevanceClassifier) -> None:
+        """A model leaving the bank keeps a copy of its own table, not a view of the arena."""
+        if np.shares_memory(model._slot_keys, self.keys):
+            model._slot_keys = model._slot_keys.copy()
+            model._slot_weights = model._slot_weights.copy()
+
+    def apply(self, models: Mapping[int, RelevanceClassifier]) -> None:
+        """Make the installed models these: removed, replaced and new ones change their own
+        columns only."""
+        gone = [owner for owner in self.models if owner not in models]
+        changed = [owner for owner, m in models.items() if self.models.get(owner) is not m]
+        if not gone and not changed:
+            return
+        self.models = dict(self.models)  # a reader holding the last mapping keeps it whole
+        needed = len(self.models) - len(gone) + sum(1 for o in changed if o not in self.models)
+        block = max([self.block, *(len(models[o]._slot_keys) for o in changed)])
+        if block > self.block or needed > self.capacity:
+            grown = max(needed, self.capacity + self.capacity // 2 + 4)
+            for owner in gone:  # not moved into the new arena
+                self._forget_owner(owner)
+            gone = []
+            self._allocate(grown if needed > self.capacity else self.capacity, block)
+        for owner in gone:
+            self._forget_owner(owner)
+        for owner in changed:
+            model = models[owner]
+            column = self.position.get(owner)
+            if column is None:
+                column = self.position[owner] = self.free.pop()
+            else:
+                self._release(self.models[owner])
+            self._place(column, model)
+            self.models[owner] = model
+            self.sums[:, column] = np.nan
+        touched = {*gone, *changed}
+        self.watch = {k: v for k, v in self.watch.items() if k[0] not in touched}
+        self.meta = {k: v for k, v in self.meta.items() if k[0] not in touched}
+        self.active = (-1, frozenset())
+
+    def _forget_owner(self, owner: int) -> None:
+        column = self.position.pop(owner)
+        self._release(self.models.pop(owner))
+        self.sums[:, column] = np.nan
+        self.biases[column] = 0.0
+        self.free.append(column)
 
     def owners_past(self, cold_start: int) -> frozenset[int]:
         """The analysts whose models have at least `cold_start` verdicts of each kind."""
@@ -1196,8 +1266,8 @@ class LearnedRelevance:
     P(relevant) ≥ `p_up`; it holds it (one step down, and `Relevance.hold`: into the digest)
     at P ≤ `p_down` when the log-odds is also below the model's own calibrated threshold for
     the post's language (`RelevanceClassifier.hold_threshold`, see `train`). Models are
-    replaced by `replace` (all) or `update` (one analyst) — each builds a new bank and swaps
-    the reference, so a triage in progress sees either the old or the new models.
+    replaced by `replace` (all) or `update` (one analyst), in place in the bank (`_Bank`): a
+    changed model's column only, between two posts (both run on the event loop's thread).
     """
 
     def __init__(
@@ -1223,9 +1293,13 @@ class LearnedRelevance:
     def models(self) -> Mapping[int, RelevanceClassifier]:
         return self._bank.models
 
-    def replace(self, models: Mapping[int, RelevanceClassifier]) -> None:
-        self._bank = _Bank(models, self._bank)
+    def replace(self, models: Mapping[int, RelevanceClassifier], *, capacity: int = 0) -> None:
+        """Install exactly these models (those unchanged keep their sums); `capacity`: how
+        many the bank should have room for (the analysts), so arrivals do not reallocate."""
+        self._bank.reserve(capacity)
+        self._bank.apply(models)
         self._text_scores = {}
+        self._reasons = {}
 
     def update(self, analyst_id: int, model: RelevanceClassifier | None) -> None:
         """Install (or with None remove: reset, learning off) one analyst's model."""
