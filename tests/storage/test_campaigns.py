@@ -98,6 +98,9 @@ async def test_reads_of_many_watches_are_sent_in_parts_with_the_same_answer(
         hour = int((NOW - (w % 50 + 1) * DAY_S) // HOUR_S) % 24
         assert parted[w] == {today - (w % 50 + 1): {hour: 1}}
         assert parted[w].get(today - 51, {}).get(hour, 0) == 0
+    # A grid spans from the watch's first day with a post; a watch with none holds nothing.
+    assert len((await repo.history([999], today))[999]._counts) == 0
+    assert len(parted[1]._counts) == 2 * 24 and len(parted[12]._counts) == 13 * 24
 
 
 async def test_a_batch_is_a_constant_number_of_script_calls(redis: aioredis.Redis) -> None:
