@@ -1053,7 +1053,6 @@ class _Bank:
         "keys",
         "meta",
         "models",
-        "offsets",
         "position",
         "shifts",
         "sums",
@@ -1062,7 +1061,6 @@ class _Bank:
     )
     biases: npt.NDArray[np.float64]  # per column
     shifts: npt.NDArray[np.uint32]
-    offsets: npt.NDArray[np.int64]  # each column's block in the arena
     keys: npt.NDArray[np.uint32]  # the arena: every column's slot table
     weights: npt.NDArray[np.float32]
     sums: npt.NDArray[Any]  # (word slot, column + the counts column, 2)
@@ -1094,7 +1092,6 @@ class _Bank:
             biases[:old_capacity] = self.biases
             shifts[:old_capacity] = self.shifts
         self.biases, self.shifts, self.block = biases, shifts, block
-        self.offsets = np.arange(capacity, dtype=np.int64) * block
         self.keys = np.full(capacity * block, _EMPTY, dtype=np.uint32)
         self.weights = np.zeros(capacity * block, dtype=np.float32)
         for owner, column in self.position.items():
@@ -1141,16 +1138,14 @@ class _Bank:
         if not gone and not changed:
             return
         self.models = dict(self.models)  # a reader holding the last mapping keeps it whole
-        needed = len(self.models) - len(gone) + sum(1 for o in changed if o not in self.models)
-        block = max([self.block, *(len(models[o]._slot_keys) for o in changed)])
-        if block > self.block or needed > self.capacity:
-            grown = max(needed, self.capacity + self.capacity // 2 + 4)
-            for owner in gone:  # not moved into the new arena
-                self._forget_owner(owner)
-            gone = []
-            self._allocate(grown if needed > self.capacity else self.capacity, block)
-        for owner in gone:
+        for owner in gone:  # first: their columns are free for the new ones
             self._forget_owner(owner)
+        arriving = sum(1 for o in changed if o not in self.position)
+        block = max([self.block, *(len(models[o]._slot_keys) for o in changed)])
+        if arriving > len(self.free):
+            self._allocate(max(self.capacity + arriving, self.capacity * 3 // 2 + 4), block)
+        elif block > self.block:
+            self._allocate(self.capacity, block)
         for owner in changed:
             model = models[owner]
             column = self.position.get(owner)
@@ -1220,7 +1215,8 @@ class _Bank:
         parts = [part for e in entries for part in (e[0], e[1])]
         sizes = [len(part) // 4 for part in parts]
         indices = np.frombuffer(b"".join(parts), dtype=np.uint32)
-        slots = ((indices * _GOLDEN)[:, None] >> self.shifts[columns]) + self.offsets[columns]
+        blocks = columns.astype(np.int64) * self.block  # each column's block in the arena
+        slots = ((indices * _GOLDEN)[:, None] >> self.shifts[columns]) + blocks
         weights = self.weights[slots]
         weights[self.keys[slots] != indices[:, None]] = 0.0
         # Every word has a form and at least one n-gram: no segment is empty.
