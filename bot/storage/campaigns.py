@@ -37,9 +37,17 @@ import logging
 import time
 from array import array
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 
@@ -71,6 +79,7 @@ from bot.triage.surge import (
 log = logging.getLogger(__name__)
 
 PostKey = tuple[int, int]
+T = TypeVar("T")
 DayHours = Mapping[int, Mapping[int, int]]  # day -> {hour of day: posts}
 # Commands one read pipeline carries: redis-py holds every queued command and every reply of
 # a pipeline at once, and a check's history of 1,000 busy watches is 56,000 HGETALLs (measured
@@ -251,6 +260,27 @@ class CampaignRepository:
         self.event_ttl_s = event_ttl_s
         self.png_ttl_s = png_ttl_s
 
+    async def _read_in_parts(
+        self,
+        items: Sequence[T],
+        per_item: int,
+        queue: Callable[[Any, T], None],
+        *,
+        head: Callable[[Any], None] | None = None,
+    ) -> AsyncIterator[tuple[Sequence[T], list[Any]]]:
+        """Pipelines of at most PIPELINE_MAX commands, `per_item` for each item (`queue`
+        adds them), `head` (one command) first in every part; yields each part with its
+        replies. Nothing is sent for no items."""
+        step = max(1, (PIPELINE_MAX - (head is not None)) // per_item)
+        for start in range(0, len(items), step):
+            part = items[start : start + step]
+            async with self._redis.pipeline(transaction=False) as pipe:
+                if head is not None:
+                    head(pipe)
+                for item in part:
+                    queue(pipe, item)
+                yield part, await pipe.execute()
+
     # --- surge counts: written in the batch pipeline -----------------------------------------
 
     def count_commands(self, pipe: Any, counts: SurgeCounts, *, now: float | None = None) -> int:
@@ -328,22 +358,18 @@ class CampaignRepository:
         by_day: dict[int, list[int]] = {}
         for hour in hours:
             by_day.setdefault(day_of(hour), []).append(hour % 24)
+
+        def queue(pipe: Any, watch: int) -> None:
+            for day, fields in by_day.items():
+                pipe.hmget(keys.surge_hours(watch, day), fields)
+
         out: dict[int, int] = {}
-        step = max(1, PIPELINE_MAX // len(by_day))
-        for start in range(0, len(watch_ids), step):
-            part = watch_ids[start : start + step]
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for watch in part:
-                    for day, fields in by_day.items():
-                        pipe.hmget(keys.surge_hours(watch, day), fields)
-                replies: list[Any] = await pipe.execute()
-            i = 0
-            for watch in part:
-                total = 0
-                for _day in by_day:
-                    total += sum(int(v) for v in replies[i] if v)
-                    i += 1
-                out[watch] = total
+        async for part, replies in self._read_in_parts(watch_ids, len(by_day), queue):
+            for n, watch in enumerate(part):
+                at = n * len(by_day)
+                out[watch] = sum(
+                    int(v) for reply in replies[at : at + len(by_day)] for v in reply if v
+                )
         return out
 
     async def windows(
@@ -356,31 +382,25 @@ class CampaignRepository:
         end = hour_of(now)
         today = day_of(end)
         hours = window_hours_of(end, cfg)
-        epoch: float | None = None
-        if not watch_ids:
-            raw = await self._redis.get(keys.SURGE_EPOCH)
-            epoch = float(raw) if raw else None
+
+        def queue(pipe: Any, watch: int) -> None:
+            pipe.hgetall(keys.surge_hours(watch, today - 1))
+            pipe.hgetall(keys.surge_hours(watch, today))
+            for hour in hours:
+                pipe.hgetall(keys.surge_channels(watch, hour))
+            pipe.get(keys.surge_cooldown(watch))
+
+        raw_epoch = None if watch_ids else await self._redis.get(keys.SURGE_EPOCH)
         windows: dict[int, SurgeWindow] = {}
         recent: dict[int, DayHours] = {}
         cooling: set[int] = set()
         elapsed = (now - end * HOUR_S) / HOUR_S
-        step = max(1, (PIPELINE_MAX - 1) // (3 + len(hours)))  # the first part reads the epoch
-        for start in range(0, len(watch_ids), step):
-            part = watch_ids[start : start + step]
-            async with self._redis.pipeline(transaction=False) as pipe:
-                if start == 0:
-                    pipe.get(keys.SURGE_EPOCH)
-                for watch in part:
-                    pipe.hgetall(keys.surge_hours(watch, today - 1))
-                    pipe.hgetall(keys.surge_hours(watch, today))
-                    for hour in hours:
-                        pipe.hgetall(keys.surge_channels(watch, hour))
-                    pipe.get(keys.surge_cooldown(watch))
-                replies: list[Any] = await pipe.execute()
-            i = 0
-            if start == 0:
-                epoch = float(replies[0]) if replies[0] else None
-                i = 1
+        parts = self._read_in_parts(
+            watch_ids, 3 + len(hours), queue, head=lambda pipe: pipe.get(keys.SURGE_EPOCH)
+        )
+        async for part, replies in parts:
+            raw_epoch = replies[0]
+            i = 1
             for watch in part:
                 days = {today - 1: _int_map(replies[i]), today: _int_map(replies[i + 1])}
                 i += 2
@@ -394,31 +414,30 @@ class CampaignRepository:
                 posts = sum(days.get(day_of(h), {}).get(h % 24, 0) for h in hours)
                 windows[watch] = SurgeWindow(watch, end, posts, dict(channels), elapsed)
                 recent[watch] = days
+        epoch = float(raw_epoch) if raw_epoch else None
         return windows, recent, cooling, epoch
 
     async def history(self, watch_ids: Sequence[int], today: int) -> dict[int, DayGrid]:
         """Each watch's hours over the baseline's days before today: one round trip per
         PIPELINE_MAX days read."""
-        first = today - self.config.baseline_days
-        days = range(first, today)
+        days = range(today - self.config.baseline_days, today)
+
+        def queue(pipe: Any, watch: int) -> None:
+            for day in days:
+                pipe.hgetall(keys.surge_hours(watch, day))
+
         out: dict[int, DayGrid] = {}
-        step = max(1, PIPELINE_MAX // max(1, len(days)))
-        for start in range(0, len(watch_ids), step):
-            part = watch_ids[start : start + step]
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for watch in part:
-                    for day in days:
-                        pipe.hgetall(keys.surge_hours(watch, day))
-                replies: list[Any] = await pipe.execute()
-            i = 0
-            for watch in part:
+        async for part, replies in self._read_in_parts(watch_ids, max(1, len(days)), queue):
+            for n, watch in enumerate(part):
+                at = n * len(days)
                 filled = {
-                    day: hours for k, day in enumerate(days) if (hours := _int_map(replies[i + k]))
+                    day: hours
+                    for day, reply in zip(days, replies[at : at + len(days)], strict=True)
+                    if (hours := _int_map(reply))
                 }
-                i += len(days)
                 # From its first day with a post: a watch new or quiet takes no room.
-                start = min(filled, default=today)
-                grid = DayGrid(start, today - start)
+                first = min(filled, default=today)
+                grid = DayGrid(first, today - first)
                 for day, hours in filled.items():
                     grid.fill(day, hours)
                 out[watch] = grid
